@@ -1,0 +1,184 @@
+"""The storage port: the one small interface the database core talks to.
+
+An ordered key-value store. Every item lives at a `Key` = (partition, sort):
+the partition is a short string, the sort key is bytes compared bytewise.
+Every item carries a version, a positive integer the store bumps on every
+write; version 0 means "absent". Versions only ever grow for a key that is not
+deleted, and the core never re-creates a deleted key, so an unchanged version
+means an unchanged item (no ABA).
+
+Operations (all strongly consistent):
+- `get(keys)`: batch point read.
+- `scan(partition, lo, hi, reverse=, limit=)`: ordered range over one
+  partition, `lo` inclusive, `hi` exclusive (None = unbounded). To resume a
+  forward scan after key `k`, pass `lo = k + b"\\x00"`; a reverse one, `hi = k`.
+- `transact(ops)`: atomically verify every expectation and apply every write,
+  or apply nothing and raise `TransactionConflict` naming the keys whose
+  expectation failed. A key appears at most once in `ops`: the caller merges a
+  read check and a write of the same item into one write with an expectation
+  (DynamoDB forbids two operations on one item in a transaction).
+- `read_changes(after, limit)`: the change feed, every committed `Put`/`Delete`
+  that was marked `feed=True`, in commit order per key, resumable from the
+  returned position.
+
+Adapters: `sqlite.py` (embedded default) and `dynamodb.py` (AWS). The same
+conformance suite (`tests/conformance/`) runs against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "Bump",
+    "Change",
+    "ChangeBatch",
+    "Check",
+    "CommitResult",
+    "Delete",
+    "Item",
+    "Key",
+    "Op",
+    "Put",
+    "Store",
+    "StoreError",
+    "TransactionConflict",
+    "ensure_one_op_per_key",
+]
+
+Key = tuple[str, bytes]
+"""(partition, sort key). Partitions are at most 1,024 UTF-8 bytes, sort keys at most 1,024 bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    key: Key
+    value: bytes
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """Verify that `key` is at `version` (0 = absent). Writes nothing."""
+
+    key: Key
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """Write `value` at `key`; the version becomes the old version + 1.
+
+    `expect`: None = unconditional; an int = the item must be at that version
+    (0 = must be absent). `feed`: record this write in the change feed.
+    """
+
+    key: Key
+    value: bytes
+    expect: int | None = None
+    feed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Remove `key` (a no-op if it is absent and `expect` is None)."""
+
+    key: Key
+    expect: int | None = None
+    feed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Bump:
+    """Increment the version of `key`, creating it (value b"") if absent.
+
+    Used for range versions: it never changes the value and never enters the feed.
+    """
+
+    key: Key
+    expect: int | None = None
+
+
+Op = Check | Put | Delete | Bump
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """`ts`: the commit timestamp in nanoseconds since the epoch, strictly
+    increasing across the commits of one store (and across restarts where the
+    store can persist it)."""
+
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One committed write from the feed. `old_value`/`new_value` are None for
+    absent (an insert has no old value, a delete no new one)."""
+
+    key: Key
+    old_value: bytes | None
+    new_value: bytes | None
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBatch:
+    changes: list[Change]
+    position: str
+    """Opaque; pass it back as `after` to read what follows."""
+
+
+class StoreError(Exception):
+    """The store failed for a reason that is not a conflict (bad request,
+    unreachable endpoint, a limit of the backing service)."""
+
+
+class TransactionConflict(Exception):
+    """Some expectation failed, or the store refused the commit because a
+    concurrent transaction touched the same items. Nothing was applied.
+
+    `keys`: the keys whose expectation failed, when the store can tell
+    (empty when it cannot, e.g. DynamoDB's `TransactionConflict`)."""
+
+    def __init__(self, keys: Sequence[Key] = (), reason: str = "") -> None:
+        self.keys: list[Key] = list(keys)
+        self.reason = reason
+        super().__init__(reason or f"conflict on {len(self.keys)} key(s)")
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The storage port. Implementations must be safe to call from many threads."""
+
+    max_transaction_items: int
+    """The most ops one `transact` may carry (DynamoDB: 100)."""
+
+    def get(self, keys: Sequence[Key]) -> list[Item | None]: ...
+
+    def scan(
+        self,
+        partition: str,
+        lo: bytes = b"",
+        hi: bytes | None = None,
+        *,
+        reverse: bool = False,
+        limit: int = 100,
+    ) -> list[Item]: ...
+
+    def transact(self, ops: Sequence[Op]) -> CommitResult: ...
+
+    def read_changes(self, after: str | None = None, limit: int = 1000) -> ChangeBatch: ...
+
+    def close(self) -> None: ...
+
+
+def ensure_one_op_per_key(ops: Sequence[Op]) -> None:
+    """Adapters call this first: the port allows one op per key per transaction."""
+    seen: set[Key] = set()
+    for op in ops:
+        if op.key in seen:
+            raise ValueError(f"two ops on one key in one transaction: {op.key!r}")
+        seen.add(op.key)
