@@ -1,0 +1,49 @@
+"""Convex values in Python: the model, the wire codec, the order, index keys, ids, validators."""
+
+from .ids import InvalidTableNameError, check_table_name, is_id_for, make_id, parse_id, table_tag
+from .json_codec import decode_json, dumps, encode_json, loads
+from .keys import decode_key, encode_key, prefix_end, successor
+from .model import (
+    INT64_MAX,
+    INT64_MIN,
+    UNDEFINED,
+    InvalidValueError,
+    Undefined,
+    Value,
+    check_value,
+    describe,
+    kind_of,
+)
+from .order import compare, values_equal
+from .validators import Validator, as_validator, v
+
+__all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "UNDEFINED",
+    "InvalidTableNameError",
+    "InvalidValueError",
+    "Undefined",
+    "Validator",
+    "Value",
+    "as_validator",
+    "check_table_name",
+    "check_value",
+    "compare",
+    "decode_json",
+    "decode_key",
+    "describe",
+    "dumps",
+    "encode_json",
+    "encode_key",
+    "is_id_for",
+    "kind_of",
+    "loads",
+    "make_id",
+    "parse_id",
+    "prefix_end",
+    "successor",
+    "table_tag",
+    "v",
+    "values_equal",
+]

@@ -1,0 +1,40 @@
+# The two commands: `make dev` and `make test`. Everything a test needs is
+# installed from the package registries by these targets.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYCONVEX_CACHE ?= $(CURDIR)/.cache
+
+.PHONY: dev test check fmt bench venv dynamodb-local clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+dynamodb-local:
+	bash scripts/install-dynamodb-local.sh
+
+dev: venv
+	$(PY) -m runtime dev
+
+test: venv dynamodb-local
+	$(PY) -m pytest -q -m "not scale" $(PYTEST_ARGS)
+
+check: venv
+	$(VENV)/bin/ruff check runtime tests bench
+	$(VENV)/bin/ruff format --check runtime tests bench
+	$(VENV)/bin/mypy
+
+fmt: venv
+	$(VENV)/bin/ruff check --fix runtime tests bench
+	$(VENV)/bin/ruff format runtime tests bench
+
+bench: venv dynamodb-local
+	$(PY) bench/database.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .cache .data .pytest_cache .mypy_cache .ruff_cache .hypothesis

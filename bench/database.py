@@ -1,0 +1,343 @@
+"""Database core benchmarks: core vs raw store, item costs, throughput under contention.
+
+Figures (medians over repeats, ratios from the same run):
+- sqlite_insert_core_us / sqlite_insert_raw_us / sqlite_insert_ratio: one
+  mutation inserting one document into a table with one index, vs a raw
+  sqlite3 INSERT + COMMIT into an indexed table with the same pragmas.
+- sqlite_query100_core_us / _raw_us / _ratio: an index range of 100 documents.
+- ddb_* : the same on DynamoDB Local (raw = one TransactWriteItems with a
+  conditional Put of the document and a Put of its index entry; a Query of 100
+  items plus a BatchGetItem of them for the range).
+- items_*: transaction items for the common shapes.
+- sqlite_uncontended_mps / sqlite_contended_mps / contended_ratio, and the
+  conflict rate: 16 threads incrementing their own counters vs 10 hot ones.
+
+Run: `python bench/database.py [--quick] [--no-dynamodb]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from runtime.database import Database, OccConflictError, Transaction  # noqa: E402
+from runtime.schema import define_schema, define_table  # noqa: E402
+from runtime.store.port import Store  # noqa: E402
+from runtime.store.sqlite import SqliteStore  # noqa: E402
+from runtime.values import v  # noqa: E402
+
+SCHEMA = define_schema(
+    {
+        "items": define_table({"list": v.int64(), "name": v.string()}).index("by_list", ["list"]),
+        "two": define_table({"a": v.string(), "b": v.string()}).index("by_a", ["a"]).index("by_b", ["b"]),
+        "counters": define_table({"n": v.int64()}),
+    }
+)
+
+
+def figure(name: str, value: float, unit: str) -> None:
+    print(f"figure {name} {value:.4g} {unit}", flush=True)
+
+
+def median_us(fn: Callable[[], Any], n: int, warmup: int = 20) -> float:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1e6)
+    return statistics.median(samples)
+
+
+# ---- SQLite --------------------------------------------------------------------
+
+
+def sqlite_raw(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(
+        "CREATE TABLE items(id TEXT PRIMARY KEY, creation REAL, list INTEGER, name TEXT, body TEXT)"
+    )
+    conn.execute("CREATE INDEX items_by_list ON items(list, creation, id)")
+    return conn
+
+
+def bench_sqlite(n: int) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        store = SqliteStore(os.path.join(d, "core.db"))
+        db = Database(store, SCHEMA)
+        raw = sqlite_raw(os.path.join(d, "raw.db"))
+        lock = threading.Lock()
+        counter = iter(range(10**9))
+
+        def core_insert() -> None:
+            db.mutation(lambda tx: tx.insert("items", {"list": 1, "name": "x"}))
+
+        def raw_insert() -> None:
+            i = next(counter)
+            body = '{"list":1,"name":"x"}'
+            with lock:
+                raw.execute("BEGIN IMMEDIATE")
+                raw.execute(
+                    "INSERT INTO items VALUES (?,?,?,?,?)",
+                    (uuid.uuid4().hex, time.time() * 1000 + i, 1, "x", body),
+                )
+                raw.execute("COMMIT")
+
+        core = median_us(core_insert, n)
+        base = median_us(raw_insert, n)
+        figure("sqlite_insert_core_us", core, "us")
+        figure("sqlite_insert_raw_us", base, "us")
+        figure("sqlite_insert_ratio", core / base, "x")
+
+        def core_query() -> None:
+            db.query(
+                lambda tx: tx.query("items").with_index("by_list", lambda q: q.eq("list", 1)).take(100)
+            )
+
+        def raw_query() -> None:
+            rows = raw.execute(
+                "SELECT body FROM items WHERE list = ? ORDER BY creation, id LIMIT 100", (1,)
+            ).fetchall()
+            assert len(rows) == 100
+
+        core = median_us(core_query, n)
+        base = median_us(raw_query, n)
+        figure("sqlite_query100_core_us", core, "us")
+        figure("sqlite_query100_raw_us", base, "us")
+        figure("sqlite_query100_ratio", core / base, "x")
+        store.close()
+        raw.close()
+
+
+# ---- item costs -----------------------------------------------------------------
+
+
+def bench_items() -> None:
+    db = Database(SqliteStore(":memory:"), SCHEMA)
+    out = db.mutation(lambda tx: tx.insert("two", {"a": "x", "b": "y"}))
+    assert out.plan is not None
+    figure("items_insert_two_indexes", out.plan.items, "items")
+    doc_id = out.value
+    out = db.mutation(lambda tx: tx.patch(doc_id, {}))
+    assert out.plan is not None
+    figure("items_patch_keeping_keys", out.plan.items, "items")
+    db.mutation(lambda tx: [tx.insert("items", {"list": 2, "name": "n"}) for _ in range(14)])
+    for _ in range(6):
+        db.mutation(lambda tx: [tx.insert("items", {"list": 2, "name": "n"}) for _ in range(14)])
+
+    def read_then_insert(tx: Transaction) -> None:
+        got = tx.query("items").with_index("by_list", lambda q: q.eq("list", 2)).take(100)
+        assert len(got) == 98
+        tx.insert("items", {"list": 2, "name": "m"})
+
+    out = db.mutation(read_then_insert)
+    assert out.plan is not None
+    figure("items_read_range100_then_insert", out.plan.items, "items")
+
+    def scan_then_insert(tx: Transaction) -> None:
+        tx.query("two").collect()
+        tx.insert("two", {"a": "p", "b": "q"})
+
+    out = db.mutation(scan_then_insert)
+    assert out.plan is not None
+    figure("items_read_table_then_insert", out.plan.items, "items")
+
+
+# ---- throughput -------------------------------------------------------------------
+
+
+def throughput(db: Database, threads: int, per_thread: int, hot: int | None) -> tuple[float, float]:
+    """Mutations per second and conflicts per committed mutation."""
+    count = hot if hot is not None else threads
+    ids = db.mutation(lambda tx: [tx.insert("counters", {"n": 0}) for _ in range(count)]).value
+    before = db.conflicts
+    gave_up = 0
+    lock = threading.Lock()
+
+    def body(t: int) -> None:
+        nonlocal gave_up
+        for i in range(per_thread):
+            target = ids[(t * 7 + i) % count] if hot is not None else ids[t]
+
+            def inc(tx: Transaction, target: str = target) -> None:
+                tx.patch(target, {"n": tx.get(target)["n"] + 1})
+
+            try:
+                db.mutation(inc)
+            except OccConflictError:
+                with lock:
+                    gave_up += 1
+
+    start = time.perf_counter()
+    ts = [threading.Thread(target=body, args=(t,)) for t in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    elapsed = time.perf_counter() - start
+    done = threads * per_thread - gave_up
+    total = sum(db.query(lambda tx: [tx.get(i)["n"] for i in ids]).value)
+    assert total == done, f"lost updates: {total} != {done}"
+    return done / elapsed, (db.conflicts - before) / max(done, 1)
+
+
+def bench_throughput(prefix: str, make_db: Callable[[], Database], per_thread: int) -> None:
+    un, _ = throughput(make_db(), 16, per_thread, None)
+    co, conflicts = throughput(make_db(), 16, per_thread, 10)
+    figure(f"{prefix}_uncontended_mps", un, "mutations/s")
+    figure(f"{prefix}_contended_mps", co, "mutations/s")
+    figure(f"{prefix}_contended_ratio", co / un, "x")
+    figure(f"{prefix}_contended_conflicts_per_mutation", conflicts, "conflicts")
+
+
+# ---- DynamoDB Local -----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def dynamodb_local() -> Iterator[tuple[str, Any]]:
+    from tests.support.dynamodb_local import running_dynamodb_local
+
+    with running_dynamodb_local() as endpoint:
+        import boto3
+
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+        yield endpoint, client
+
+
+def ddb_store(client: Any, name: str) -> Store:
+    from runtime.store.dynamodb import DynamoDBStore, create_table
+
+    create_table(client, name)
+    return DynamoDBStore(name, client=client)
+
+
+def bench_dynamodb(n: int, per_thread: int) -> None:
+    with dynamodb_local() as (_, client):
+        db = Database(ddb_store(client, "bench_core"), SCHEMA)
+        client.create_table(
+            TableName="bench_raw",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "B"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        seq = iter(range(10**9))
+
+        def core_insert() -> None:
+            db.mutation(lambda tx: tx.insert("items", {"list": 1, "name": "x"}))
+
+        def raw_insert() -> None:
+            i = next(seq)
+            doc_id = uuid.uuid4().hex
+            client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": "bench_raw",
+                            "Item": {
+                                "pk": {"S": f"d:{doc_id}"},
+                                "sk": {"B": b"\x00"},
+                                "v": {"B": b'{"list":1,"name":"x"}'},
+                            },
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": "bench_raw",
+                            "Item": {
+                                "pk": {"S": "i:items:by_list"},
+                                "sk": {"B": b"\x01" + i.to_bytes(8, "big")},
+                                "v": {"B": doc_id.encode()},
+                            },
+                        }
+                    },
+                ]
+            )
+
+        core = median_us(core_insert, n)
+        base = median_us(raw_insert, n)
+        figure("ddb_insert_core_us", core, "us")
+        figure("ddb_insert_raw_us", base, "us")
+        figure("ddb_insert_ratio", core / base, "x")
+
+        def core_query() -> None:
+            db.query(
+                lambda tx: tx.query("items").with_index("by_list", lambda q: q.eq("list", 1)).take(100)
+            )
+
+        def raw_query() -> None:
+            got = client.query(
+                TableName="bench_raw",
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": "i:items:by_list"}},
+                Limit=100,
+                ConsistentRead=True,
+            )["Items"]
+            keys = [{"pk": {"S": f"d:{it['v']['B'].decode()}"}, "sk": {"B": b"\x00"}} for it in got]
+            docs = client.batch_get_item(
+                RequestItems={"bench_raw": {"Keys": keys, "ConsistentRead": True}}
+            )["Responses"]["bench_raw"]
+            assert len(docs) == 100
+
+        core = median_us(core_query, max(20, n // 4))
+        base = median_us(raw_query, max(20, n // 4))
+        figure("ddb_query100_core_us", core, "us")
+        figure("ddb_query100_raw_us", base, "us")
+        figure("ddb_query100_ratio", core / base, "x")
+
+        names = iter(range(1000))
+        bench_throughput(
+            "ddb", lambda: Database(ddb_store(client, f"tp{next(names)}"), SCHEMA), per_thread
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small counts, under a minute")
+    parser.add_argument("--no-dynamodb", action="store_true", help="skip DynamoDB Local")
+    args = parser.parse_args()
+    n = 200 if args.quick else 2000
+    per_thread = 10 if args.quick else 60
+    bench_items()
+    bench_sqlite(n)
+    with tempfile.TemporaryDirectory() as d:
+        names = iter(range(1000))
+        bench_throughput(
+            "sqlite",
+            lambda: Database(SqliteStore(os.path.join(d, f"tp{next(names)}.db")), SCHEMA),
+            per_thread * 4,
+        )
+    if not args.no_dynamodb:
+        bench_dynamodb(n // 4, per_thread)
+
+
+if __name__ == "__main__":
+    main()

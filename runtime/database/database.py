@@ -1,0 +1,209 @@
+"""The transaction runner: serializable mutations and consistent queries.
+
+`Database.mutation(fn)` runs `fn(db)` against the live store, buffering
+writes, then commits them in one `Store.transact` that also checks the read
+set. On a conflict the function is re-run from scratch (it is deterministic)
+with jittered exponential backoff, up to `OCC_MAX_ATTEMPTS`; then
+`OccConflictError` names what was contended. `Database.query(fn)` runs
+read-only and validates its read set afterwards (every version it relied on is
+re-read), re-running when anything moved, so a result is always one snapshot.
+
+A function that raises is not trusted blindly either: if its read set has
+moved, the error may come from an inconsistent view, so it is re-run; only an
+error raised from a consistent view reaches the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from runtime.limits import OCC_MAX_ATTEMPTS
+from runtime.schema import SchemaDefinition
+from runtime.store.port import Key, Store, TransactionConflict
+
+from . import layout
+from .commit import CommitPlan, plan_commit
+from .errors import OccConflictError
+from .indexes import TableIndexes
+from .readwrite import ReadSet
+from .transaction import Transaction
+
+__all__ = ["Database", "Outcome"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[T]):
+    value: T
+    ts: int | None
+    """Commit timestamp (ns) of a mutation that wrote; None when nothing was written."""
+    reads: ReadSet
+    attempts: int
+    plan: CommitPlan | None
+
+
+class Database:
+    def __init__(
+        self,
+        store: Store,
+        schema: SchemaDefinition | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+        max_attempts: int = OCC_MAX_ATTEMPTS,
+        backoff_base: float = 0.002,
+        backoff_cap: float = 0.1,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self._schema = schema
+        self._clock = clock
+        self._random_bytes = random_bytes
+        self.max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._sleep = sleep
+        self._jitter = jitter or random.Random()
+        self._lock = threading.Lock()
+        self._indexes: dict[str, TableIndexes] = {}
+        self.conflicts = 0
+        """Conflicts seen (each one cost a re-run); read by benchmarks."""
+
+    @property
+    def schema(self) -> SchemaDefinition | None:
+        return self._schema
+
+    def set_schema(self, schema: SchemaDefinition | None) -> None:
+        with self._lock:
+            self._schema = schema
+            self._indexes = {}
+
+    def table_indexes(self, table: str) -> TableIndexes:
+        tix = self._indexes.get(table)
+        if tix is None:
+            tix = TableIndexes(self._schema, table)
+            self._indexes[table] = tix
+        return tix
+
+    def _transaction(self, read_only: bool) -> Transaction:
+        return Transaction(
+            self.store,
+            self._schema,
+            self.table_indexes,
+            now_ms=self._clock() * 1000.0,
+            random_bytes=self._random_bytes,
+            read_only=read_only,
+        )
+
+    def _backoff(self, attempt: int) -> None:
+        delay = min(self._backoff_cap, self._backoff_base * (2**attempt))
+        self._sleep(self._jitter.uniform(0, delay))
+
+    def still_valid(self, reads: ReadSet) -> bool:
+        """Whether every version in the read set is still current."""
+        keys = list(reads.versions)
+        if not keys:
+            return True
+        items = self.store.get(keys)
+        return all(
+            (it.version if it is not None else 0) == reads.versions[k]
+            for k, it in zip(keys, items, strict=True)
+        )
+
+    def query(self, fn: Callable[[Transaction], T]) -> Outcome[T]:
+        """Run `fn` read-only; the result reflects one consistent snapshot."""
+        for attempt in range(self.max_attempts):
+            tx = self._transaction(read_only=True)
+            try:
+                value = fn(tx)
+            except Exception:
+                tx.record_point_reads()
+                if self.still_valid(tx.reads):
+                    raise
+                self._note_conflict(attempt)
+                continue
+            tx.record_point_reads()
+            if self.still_valid(tx.reads):
+                return Outcome(value, None, tx.reads, attempt + 1, None)
+            self._note_conflict(attempt)
+        raise OccConflictError(
+            f"a query's reads kept changing under it for {self.max_attempts} attempts; "
+            "narrow its index range or read less per call",
+            attempts=self.max_attempts,
+        )
+
+    def mutation(self, fn: Callable[[Transaction], T]) -> Outcome[T]:
+        """Run `fn` as a serializable transaction, re-running it on conflict."""
+        last: TransactionConflict | None = None
+        tables: set[str] = set()
+        for attempt in range(self.max_attempts):
+            tx = self._transaction(read_only=False)
+            try:
+                value = fn(tx)
+            except Exception:
+                tx.record_point_reads()
+                if self.still_valid(tx.reads):
+                    raise
+                self._note_conflict(attempt)
+                continue
+            tx.record_point_reads()
+            if not tx.writes:
+                if self.still_valid(tx.reads):
+                    return Outcome(value, None, tx.reads, attempt + 1, None)
+                self._note_conflict(attempt)
+                continue
+            plan = plan_commit(tx.reads, tx.writes, self.table_indexes)
+            try:
+                result = self.store.transact(plan.ops)
+            except TransactionConflict as conflict:
+                last = conflict
+                tables = {w.table for w in tx.writes.writes.values()}
+                self._note_conflict(attempt)
+                continue
+            return Outcome(value, result.ts, tx.reads, attempt + 1, plan)
+        raise OccConflictError(
+            _describe_conflict(last, tables, self.max_attempts),
+            attempts=self.max_attempts,
+            tables=sorted(tables),
+        )
+
+    def _note_conflict(self, attempt: int) -> None:
+        with self._lock:
+            self.conflicts += 1
+        if attempt + 1 < self.max_attempts:
+            self._backoff(attempt)
+
+
+def _describe_key(key: Key) -> str:
+    pk = key[0]
+    doc_id = layout.id_from_doc_key(key)
+    if doc_id is not None:
+        return f"document {doc_id}"
+    if pk.startswith("v:"):
+        return f'table "{pk[2:]}"'
+    if pk.startswith("f:"):
+        table, _, fld = pk[2:].partition(":")
+        return f'table "{table}" (index range on field "{fld}")'
+    return pk
+
+
+def _describe_conflict(last: TransactionConflict | None, tables: set[str], attempts: int) -> str:
+    what = ""
+    if last is not None and last.keys:
+        what = ", ".join(sorted({_describe_key(k) for k in last.keys}))
+    elif tables:
+        what = ", ".join(f'table "{t}"' for t in sorted(tables))
+    return (
+        f"this mutation conflicted with concurrent writes on every one of {attempts} attempts"
+        + (f"; contended: {what}" if what else "")
+        + ". Reduce contention: spread writes over more documents (e.g. shard a counter), "
+        "or read narrower index ranges so fewer writes overlap."
+    )

@@ -1,0 +1,89 @@
+"""Index maintenance: which indexes a table has and the keys a document has in them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.database.errors import InvalidDocumentError
+from runtime.limits import INDEX_KEY_BYTES
+from runtime.schema import SchemaDefinition
+from runtime.store.port import Key
+from runtime.values import UNDEFINED, encode_key
+
+from .layout import index_partition
+
+__all__ = ["IndexSpec", "TableIndexes", "field_value"]
+
+CREATION_TIME = "_creationTime"
+ID = "_id"
+
+
+def field_value(doc: dict[str, Any], path: str) -> Any:
+    """The value at a dotted field path, or UNDEFINED when any step is missing."""
+    cur: Any = doc
+    for part in path.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return UNDEFINED
+        cur = cur[part]
+    return cur
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSpec:
+    table: str
+    name: str
+    fields: tuple[str, ...]
+    """Full key fields: the user's fields then `_creationTime` (`_id` is implicit, last)."""
+
+    @property
+    def partition(self) -> str:
+        return index_partition(self.table, self.name)
+
+    @property
+    def is_user_index(self) -> bool:
+        return self.name != "by_creation_time"
+
+    def values(self, doc: dict[str, Any]) -> list[Any]:
+        return [field_value(doc, f) for f in self.fields] + [doc[ID]]
+
+    def key(self, doc: dict[str, Any]) -> Key:
+        values = self.values(doc)
+        for f, value in zip(self.fields, values, strict=False):
+            if isinstance(value, float) and math.isnan(value):
+                raise InvalidDocumentError(
+                    f"document.{f}: NaN cannot be stored in an indexed field "
+                    f"(index {self.table}.{self.name}); NaN equals nothing, so no "
+                    "index lookup could find it. Store null or a sentinel instead.",
+                    index=self.name,
+                )
+        sort = encode_key(values)
+        if len(sort) > INDEX_KEY_BYTES:
+            raise InvalidDocumentError(
+                f"index {self.table}.{self.name}: the indexed values of this document take "
+                f"{len(sort):,} bytes, over the {INDEX_KEY_BYTES:,}-byte index key limit "
+                "(INDEX_KEY_BYTES). Index a shorter field.",
+                index=self.name,
+            )
+        return (self.partition, sort)
+
+
+class TableIndexes:
+    """The indexes of one table: `by_creation_time` plus the schema's."""
+
+    def __init__(self, schema: SchemaDefinition | None, table: str) -> None:
+        self.table = table
+        specs = [IndexSpec(table, "by_creation_time", (CREATION_TIME,))]
+        tdef = schema.table(table) if schema is not None else None
+        if tdef is not None:
+            for name, fields in tdef.indexes.items():
+                specs.append(IndexSpec(table, name, (*fields, CREATION_TIME)))
+        self.specs: list[IndexSpec] = specs
+        self.by_name: dict[str, IndexSpec] = {s.name: s for s in specs}
+        first: list[str] = []
+        for s in specs[1:]:
+            if s.fields[0] not in first:
+                first.append(s.fields[0])
+        self.first_fields: list[str] = first
+        """Distinct first fields of the user indexes: each has a field version."""

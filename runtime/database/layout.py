@@ -1,0 +1,96 @@
+"""Where the database puts things in the store: the key layout.
+
+Partitions (the store's partition strings):
+
+| partition            | sort key                                   | value                  |
+|----------------------|--------------------------------------------|------------------------|
+| `d:<id>`             | b""                                        | the stored document    |
+| `i:<table>:<index>`  | encode_key(indexed values, _creationTime, _id) | the document id (UTF-8) |
+| `v:<table>`          | one byte: the shard number                 | b"" (a range version)  |
+| `f:<table>:<field>`  | encode_key((value of field,))              | b"" (a range version)  |
+
+Documents are keyed by id alone (the id encodes its table, and the stored
+value names it), so a point read is one get. `by_creation_time` is an ordinary
+index; `by_id` is the document partition itself.
+
+Range versions (DESIGN section 4): every write to a document bumps the
+whole-table version shard chosen by its id, and, for each distinct first
+field of the table's user indexes, the field version of its old and new value.
+A range read with an equality on an index's first field checks that one field
+version; any other range read checks every table shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.limits import TABLE_VERSION_SHARDS
+from runtime.store.port import Key
+from runtime.values import dumps, encode_key, loads
+
+__all__ = [
+    "StoredDocument",
+    "decode_document",
+    "doc_key",
+    "encode_document",
+    "field_version_key",
+    "id_from_doc_key",
+    "index_entry_key",
+    "index_partition",
+    "table_shard_keys",
+    "table_shard_of",
+]
+
+
+def doc_key(doc_id: str) -> Key:
+    return (f"d:{doc_id}", b"")
+
+
+def id_from_doc_key(key: Key) -> str | None:
+    pk = key[0]
+    return pk[2:] if pk.startswith("d:") else None
+
+
+def index_partition(table: str, index: str) -> str:
+    return f"i:{table}:{index}"
+
+
+def index_entry_key(table: str, index: str, values: list[Any]) -> Key:
+    return (index_partition(table, index), encode_key(values))
+
+
+def table_shard_of(doc_id: str) -> int:
+    return hashlib.blake2b(doc_id.encode(), digest_size=1).digest()[0] % TABLE_VERSION_SHARDS
+
+
+def table_shard_keys(table: str) -> list[Key]:
+    return [(f"v:{table}", bytes([s])) for s in range(TABLE_VERSION_SHARDS)]
+
+
+def table_shard_key(table: str, doc_id: str) -> Key:
+    return (f"v:{table}", bytes([table_shard_of(doc_id)]))
+
+
+def field_version_key(table: str, field: str, value: Any) -> Key:
+    return (f"f:{table}:{field}", encode_key([value]))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    table: str
+    doc: dict[str, Any]
+
+
+def encode_document(table: str, doc: dict[str, Any]) -> bytes:
+    """The stored form: the table name, a newline, the document as
+    convex_encoded_json (lossless for every Convex value)."""
+    return table.encode() + b"\n" + dumps(doc)
+
+
+def decode_document(data: bytes) -> StoredDocument:
+    table, _, body = data.partition(b"\n")
+    doc = loads(body)
+    assert isinstance(doc, dict)
+    return StoredDocument(table.decode(), doc)

@@ -1,0 +1,157 @@
+"""The query builder: `ctx.db.query(table).with_index(...).order(...).filter(...).take(n)`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from typing import TYPE_CHECKING, Any
+
+from .errors import InvalidQueryError, NotUniqueError
+from .filters import FilterBuilder, evaluate
+from .index_range import IndexRangeBuilder, KeyRange, build_range
+from .indexes import IndexSpec
+from .pagination import Page, parse_options, read_page
+
+if TYPE_CHECKING:
+    from .transaction import Transaction
+
+__all__ = ["Query", "QueryInitializer"]
+
+
+class Query:
+    """An ordered, filtered walk over one index range. Terminal methods:
+    `collect`, `take`, `first`, `unique`, `paginate`, and iteration."""
+
+    def __init__(self, tx: Transaction, spec: IndexSpec, rng: KeyRange) -> None:
+        self._tx = tx
+        self._spec = spec
+        self._range = rng
+        self._order: str | None = None
+        self._filters: list[Any] = []
+        self._used = False
+
+    def order(self, order: str) -> Query:
+        if order not in ("asc", "desc"):
+            raise InvalidQueryError(f'order must be "asc" or "desc", got {order!r}')
+        if self._order is not None:
+            raise InvalidQueryError("order() was already called on this query")
+        self._order = order
+        return self
+
+    def filter(self, predicate: Callable[[FilterBuilder], Any]) -> Query:
+        if not callable(predicate):
+            raise InvalidQueryError("filter takes a function of q, e.g. lambda q: q.eq(q.field('a'), 1)")
+        self._filters.append(predicate(FilterBuilder()))
+        return self
+
+    @property
+    def reverse(self) -> bool:
+        return self._order == "desc"
+
+    def _start(self) -> None:
+        if self._used:
+            raise InvalidQueryError("a query can be run once; build a new one with db.query(...)")
+        self._used = True
+
+    def _rows(self, rng: KeyRange, page_hint: int) -> Iterator[tuple[bytes, dict[str, Any] | None]]:
+        """(key, document or None when the filter rejects it), in order."""
+        for key, doc in self._tx.scan(self._spec, rng, reverse=self.reverse, page_hint=page_hint):
+            if all(evaluate(f, doc) for f in self._filters):
+                yield key, doc
+            else:
+                yield key, None
+
+    def _docs(self, page_hint: int) -> Iterator[dict[str, Any]]:
+        self._start()
+        with closing(self._rows(self._range, page_hint)) as rows:
+            for _, doc in rows:
+                if doc is not None:
+                    yield doc
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self._docs(16)
+
+    def collect(self) -> list[dict[str, Any]]:
+        with closing(self._docs(100)) as docs:
+            return list(docs)
+
+    def take(self, n: int) -> list[dict[str, Any]]:
+        if type(n) is float and n.is_integer():
+            n = int(n)
+        if type(n) is not int or n < 0:
+            raise InvalidQueryError(f"take needs a non-negative integer, got {n!r}")
+        out: list[dict[str, Any]] = []
+        if n == 0:
+            self._start()
+            return out
+        hint = n + 1 if not self._filters else max(n, 16)
+        with closing(self._docs(hint)) as docs:
+            for doc in docs:
+                out.append(doc)
+                if len(out) >= n:
+                    break
+        return out
+
+    def first(self) -> dict[str, Any] | None:
+        got = self.take(1)
+        return got[0] if got else None
+
+    def unique(self) -> dict[str, Any] | None:
+        got = self.take(2)
+        if len(got) > 1:
+            raise NotUniqueError(
+                f"unique(): more than one document matches this query on "
+                f'{self._spec.table}.{self._spec.name} (first two: {got[0]["_id"]}, {got[1]["_id"]}). '
+                "Use first() or take(n) if several may match."
+            )
+        return got[0] if got else None
+
+    def paginate(self, options: dict[str, Any]) -> Page:
+        """One page: {"page": [...], "is_done": bool, "continue_cursor": str}."""
+        self._start()
+        opts = parse_options(options)
+        return read_page(self._spec, self._range, self.reverse, opts, self._rows)
+
+
+class QueryInitializer(Query):
+    """`db.query(table)`: pick an index (default `by_creation_time`)."""
+
+    def __init__(self, tx: Transaction, table: str) -> None:
+        self._table = table
+        indexes = tx.table_indexes(table)
+        super().__init__(tx, indexes.by_name["by_creation_time"], KeyRange(b"", None, ()))
+        self._index_chosen = False
+
+    def with_index(
+        self, name: str, range_fn: Callable[[IndexRangeBuilder], Any] | None = None
+    ) -> Query:
+        if self._index_chosen:
+            raise InvalidQueryError("with_index was already called on this query")
+        indexes = self._tx.table_indexes(self._table)
+        spec = indexes.by_name.get(name)
+        if spec is None:
+            known = ", ".join(sorted(indexes.by_name)) or "none"
+            hint = " (by_id lookups are db.get(id))" if name == "by_id" else ""
+            raise InvalidQueryError(
+                f'index "{name}" not found on table "{self._table}"{hint}; its indexes: {known}. '
+                "Declare indexes in functions/schema.py with define_table(...).index(name, fields)."
+            )
+        rng = KeyRange(b"", None, ())
+        if range_fn is not None:
+            builder = IndexRangeBuilder(name, spec.fields)
+            result = range_fn(builder)
+            if result is not builder:
+                raise InvalidQueryError(
+                    "with_index's range function must return the builder it was given "
+                    "(e.g. lambda q: q.eq('a', 1))"
+                )
+            rng = build_range(builder)
+        self._spec, self._range, self._index_chosen = spec, rng, True
+        return self
+
+    def full_table_scan(self) -> Query:
+        self._index_chosen = True
+        return self
+
+    def with_search_index(self, *args: Any, **kwargs: Any) -> Query:
+        raise InvalidQueryError("search indexes are declared now and served by the search issue")

@@ -1,0 +1,374 @@
+"""One attempt of a query or mutation: `ctx.db`.
+
+Reads go to the store (recording the read set) after consulting the write
+set; writes are validated at once (so the error points at the call) and
+buffered until commit. A transaction is single-use: the runner (`database.py`)
+makes a fresh one for every attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from runtime.limits import (
+    BYTES_READ_PER_FUNCTION,
+    BYTES_WRITTEN_PER_MUTATION,
+    DOCUMENT_BYTES,
+    DOCUMENTS_READ_PER_FUNCTION,
+    DOCUMENTS_SCANNED_PER_FUNCTION,
+    DOCUMENTS_WRITTEN_PER_MUTATION,
+    check_limit,
+)
+from runtime.schema import SchemaDefinition
+from runtime.store.port import Store
+from runtime.errors import InvalidIdError
+from runtime.values import UNDEFINED, check_table_name, is_id_for, make_id, parse_id, successor
+
+from . import layout
+from .documents import SYSTEM_FIELDS, check_document
+from .errors import (
+    DocumentNotFoundError,
+    InvalidDocumentError,
+    ReadOnlyError,
+    TableNotInSchemaError,
+)
+from .index_range import KeyRange
+from .indexes import IndexSpec, TableIndexes
+from .readwrite import IndexRange, PendingWrite, ReadSet, WriteSet
+
+__all__ = ["Transaction"]
+
+_PAGE_MAX = 100  # DynamoDB's BatchGetItem carries at most 100 keys
+
+
+class Transaction:
+    def __init__(
+        self,
+        store: Store,
+        schema: SchemaDefinition | None,
+        indexes: Callable[[str], TableIndexes],
+        *,
+        now_ms: float,
+        random_bytes: Callable[[int], bytes],
+        read_only: bool,
+    ) -> None:
+        self._store = store
+        self._schema = schema
+        self._indexes = indexes
+        self._now_ms = now_ms
+        self._random_bytes = random_bytes
+        self.read_only = read_only
+        self.reads = ReadSet()
+        self.writes = WriteSet()
+        self._cache: dict[str, tuple[bytes | None, int]] = {}
+        """id -> (stored value or None when absent, version) as first read."""
+        self._inserts = 0
+        self.documents_scanned = 0
+        self.documents_read = 0
+        self.bytes_read = 0
+
+    # ---- public API: reads -------------------------------------------------
+
+    def get(self, doc_id: str) -> dict[str, Any] | None:
+        """The document with this id, or None. Raises INVALID_ID for a string
+        that is not an id."""
+        if not isinstance(doc_id, str) or parse_id(doc_id) is None:
+            raise InvalidIdError(f"db.get: {doc_id!r} is not a document id")
+        w = self.writes.get(doc_id)
+        if w is not None:
+            return self._fresh(w.new_bytes) if w.new_bytes is not None else None
+        self.reads.documents.add(doc_id)
+        value = self._load([doc_id])[doc_id][0]
+        return self._fresh(value) if value is not None else None
+
+    def normalize_id(self, table: str, doc_id: str) -> str | None:
+        """`doc_id` if it is an id of `table`, else None."""
+        return doc_id if is_id_for(table, doc_id) else None
+
+    def query(self, table: str) -> Any:
+        from .query import QueryInitializer
+
+        self._check_table(table, writing=False)
+        return QueryInitializer(self, table)
+
+    # ---- public API: writes ------------------------------------------------
+
+    def insert(self, table: str, document: dict[str, Any]) -> str:
+        self._writable("insert")
+        self._check_table(table, writing=True)
+        check_document(document)
+        self._validate_schema(table, document)
+        doc_id = make_id(table, self._random_bytes(16))
+        # Inserts of one transaction get increasing creation times, so
+        # `by_creation_time` keeps their order.
+        doc = {"_id": doc_id, "_creationTime": self._now_ms + self._inserts * 0.001, **document}
+        self._inserts += 1
+        self._stage(doc_id, table, None, 0, doc)
+        return doc_id
+
+    def patch(self, doc_id: str, fields: dict[str, Any]) -> None:
+        """Shallow-merge `fields` into the document; a value of UNDEFINED removes the field."""
+        self._writable("patch")
+        if not isinstance(fields, dict):
+            raise InvalidDocumentError(f"db.patch: fields must be a dict, got {type(fields).__name__}")
+        table, old, version = self._existing(doc_id, "patch")
+        new = dict(old) if old is not None else {}
+        for k, val in fields.items():
+            if k in SYSTEM_FIELDS:
+                if val is not UNDEFINED and val != new.get(k):
+                    raise InvalidDocumentError(f"db.patch: the system field {k} cannot be changed")
+                continue
+            if val is UNDEFINED:
+                new.pop(k, None)
+            else:
+                new[k] = val
+        self._replace_checked(doc_id, table, new, version)
+
+    def replace(self, doc_id: str, document: dict[str, Any]) -> None:
+        self._writable("replace")
+        if not isinstance(document, dict):
+            raise InvalidDocumentError(
+                f"db.replace: the document must be a dict, got {type(document).__name__}"
+            )
+        table, old, version = self._existing(doc_id, "replace")
+        assert old is not None
+        new = {k: old[k] for k in SYSTEM_FIELDS}
+        for k, val in document.items():
+            if k in SYSTEM_FIELDS:
+                if val != old[k]:
+                    raise InvalidDocumentError(f"db.replace: the system field {k} cannot be changed")
+                continue
+            new[k] = val
+        self._replace_checked(doc_id, table, new, version)
+
+    def delete(self, doc_id: str) -> None:
+        self._writable("delete")
+        table, old, version = self._existing(doc_id, "delete")
+        w = self.writes.get(doc_id)
+        self._stage(doc_id, table, w.old if w else old, w.old_version if w else version, None)
+
+    # ---- scans (used by query.py) -----------------------------------------
+
+    def table_indexes(self, table: str) -> TableIndexes:
+        return self._indexes(table)
+
+    def scan(
+        self, spec: IndexSpec, rng: KeyRange, *, reverse: bool, page_hint: int
+    ) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        """(sort key, document) over [rng.lo, rng.hi) in index order, merged
+        with this transaction's own writes. Records the range version it
+        relies on before reading, and the range it consumed when closed."""
+        self._record_range_version(spec, rng)
+        lo, hi = rng.lo, rng.hi
+        pending = []
+        for doc_id, w in self.writes.writes.items():
+            if w.table == spec.table and w.new_keys is not None:
+                k = w.new_keys[spec.name][1]
+                if k >= lo and (hi is None or k < hi):
+                    pending.append((k, doc_id))
+        pending.sort(reverse=reverse)
+        last: bytes | None = None
+        exhausted = False
+        try:
+            stored = self._stored_entries(spec.partition, lo, hi, reverse, page_hint)
+            nxt = next(stored, None)
+            i = 0
+            while True:
+                p = pending[i] if i < len(pending) else None
+                if nxt is None and p is None:
+                    exhausted = True
+                    return
+                take_pending = nxt is None or (
+                    p is not None and ((p[0] > nxt[0]) if reverse else (p[0] < nxt[0]))
+                )
+                self.documents_scanned += 1
+                check_limit(
+                    "DOCUMENTS_SCANNED",
+                    self.documents_scanned,
+                    DOCUMENTS_SCANNED_PER_FUNCTION,
+                    "Use with_index with a narrower range, or paginate.",
+                )
+                if take_pending:
+                    assert p is not None
+                    i += 1
+                    last = p[0]
+                    w = self.writes.writes[p[1]]
+                    assert w.new_bytes is not None
+                    yield p[0], self._fresh(w.new_bytes)
+                else:
+                    assert nxt is not None
+                    last = nxt[0]
+                    key, value = nxt
+                    nxt = next(stored, None)
+                    if value is not None:
+                        yield key, self._fresh(value)
+        finally:
+            if exhausted or last is None:
+                r_lo, r_hi = lo, hi
+                if not exhausted:  # closed before reading anything
+                    r_lo, r_hi = lo, lo
+            elif reverse:
+                r_lo, r_hi = last, hi
+            else:
+                r_lo, r_hi = lo, successor(last)
+            self.reads.ranges.append(IndexRange(spec.table, spec.name, r_lo, r_hi))
+
+    def _stored_entries(
+        self, partition: str, lo: bytes, hi: bytes | None, reverse: bool, page_hint: int
+    ) -> Iterator[tuple[bytes, bytes | None]]:
+        """(sort key, stored document or None) from the store, skipping
+        documents this transaction wrote (the write set has their truth)."""
+        size = max(1, min(page_hint, _PAGE_MAX))
+        while True:
+            items = self._store.scan(partition, lo, hi, reverse=reverse, limit=size)
+            ids = [it.value.decode() for it in items]
+            wanted = [i for i in ids if i not in self.writes.writes]
+            docs = self._load(wanted)
+            for it, doc_id in zip(items, ids, strict=True):
+                if doc_id in self.writes.writes:
+                    continue
+                yield it.key[1], docs[doc_id][0]
+            if len(items) < size:
+                return
+            last = items[-1].key[1]
+            if reverse:
+                hi = last
+            else:
+                lo = successor(last)
+            size = min(_PAGE_MAX, size * 2)
+
+    # ---- internals ----------------------------------------------------------
+
+    def _record_range_version(self, spec: IndexSpec, rng: KeyRange) -> None:
+        if spec.is_user_index and rng.equalities:
+            keys = [layout.field_version_key(spec.table, spec.fields[0], rng.equalities[0])]
+        else:
+            keys = layout.table_shard_keys(spec.table)
+        missing = [k for k in keys if k not in self.reads.versions]
+        if missing:
+            for k, item in zip(missing, self._store.get(missing), strict=True):
+                self.reads.record(k, item.version if item is not None else 0)
+
+    def _load(self, ids: list[str]) -> dict[str, tuple[bytes | None, int]]:
+        """Stored value and version per id, through the transaction's cache
+        (repeatable reads); records each document's version in the read set."""
+        out: dict[str, tuple[bytes | None, int]] = {}
+        missing = []
+        for i in ids:
+            hit = self._cache.get(i)
+            if hit is None:
+                missing.append(i)
+            else:
+                out[i] = hit
+        if missing:
+            items = self._store.get([layout.doc_key(i) for i in missing])
+            for i, item in zip(missing, items, strict=True):
+                entry = (item.value, item.version) if item is not None else (None, 0)
+                self._cache[i] = entry
+                out[i] = entry
+                if item is not None:
+                    self.documents_read += 1
+                    self.bytes_read += len(item.value)
+            check_limit(
+                "DOCUMENTS_READ", self.documents_read, DOCUMENTS_READ_PER_FUNCTION,
+                "Read fewer documents per call: use an index range or paginate.",
+            )
+            check_limit(
+                "BYTES_READ", self.bytes_read, BYTES_READ_PER_FUNCTION,
+                "Read less data per call: use an index range or paginate.",
+            )
+        return out
+
+    def record_point_reads(self) -> None:
+        """Add the version of every document read by id to the read set.
+        Index scans are covered by their range versions, so documents met
+        only in scans are not checked (that keeps commits small)."""
+        for doc_id in self.reads.documents:
+            if doc_id in self._cache:
+                self.reads.record(layout.doc_key(doc_id), self._cache[doc_id][1])
+
+    def _fresh(self, value: bytes) -> dict[str, Any]:
+        # A new object on every read: callers may mutate what they get.
+        return layout.decode_document(value).doc
+
+    def _existing(self, doc_id: str, op: str) -> tuple[str, dict[str, Any] | None, int]:
+        if not isinstance(doc_id, str) or parse_id(doc_id) is None:
+            raise InvalidIdError(f"db.{op}: {doc_id!r} is not a document id")
+        w = self.writes.get(doc_id)
+        if w is not None:
+            if w.new is None:
+                raise DocumentNotFoundError(f"db.{op}: document {doc_id} was deleted in this mutation")
+            return w.table, w.new, w.old_version
+        self.reads.documents.add(doc_id)
+        value, version = self._load([doc_id])[doc_id]
+        if value is None:
+            raise DocumentNotFoundError(f"db.{op}: no document with id {doc_id}")
+        stored = layout.decode_document(value)
+        self._check_table(stored.table, writing=True)
+        return stored.table, stored.doc, version
+
+    def _replace_checked(self, doc_id: str, table: str, new: dict[str, Any], version: int) -> None:
+        user = {k: v for k, v in new.items() if k not in SYSTEM_FIELDS}
+        check_document(user)
+        self._validate_schema(table, user)
+        w = self.writes.get(doc_id)
+        if w is not None:
+            self._stage(doc_id, table, w.old, w.old_version, new)
+        else:
+            value = self._cache[doc_id][0]
+            assert value is not None
+            self._stage(doc_id, table, layout.decode_document(value).doc, version, new)
+
+    def _stage(
+        self,
+        doc_id: str,
+        table: str,
+        old: dict[str, Any] | None,
+        old_version: int,
+        new: dict[str, Any] | None,
+    ) -> None:
+        new_bytes = None
+        new_keys = None
+        if new is not None:
+            new_bytes = layout.encode_document(table, new)
+            if len(new_bytes) > DOCUMENT_BYTES:
+                raise InvalidDocumentError(
+                    f"document: {len(new_bytes):,} bytes, over the {DOCUMENT_BYTES:,}-byte "
+                    "document limit (DOCUMENT_BYTES). Split it into several documents.",
+                    limit="DOCUMENT_BYTES",
+                )
+            new_keys = {s.name: s.key(new) for s in self._indexes(table).specs}
+        if doc_id not in self.writes.writes:
+            self.writes.documents_written += 1
+            check_limit(
+                "DOCUMENTS_WRITTEN", self.writes.documents_written, DOCUMENTS_WRITTEN_PER_MUTATION,
+                "Write fewer documents per mutation; schedule the rest in follow-up mutations.",
+            )
+        self.writes.bytes_written += len(new_bytes or b"")
+        check_limit(
+            "BYTES_WRITTEN", self.writes.bytes_written, BYTES_WRITTEN_PER_MUTATION,
+            "Write less data per mutation; schedule the rest in follow-up mutations.",
+        )
+        self.writes.writes[doc_id] = PendingWrite(table, old, old_version, new, new_bytes, new_keys)
+
+    def _writable(self, op: str) -> None:
+        if self.read_only:
+            raise ReadOnlyError(
+                f"db.{op} in a query: queries are read-only; write from a mutation instead"
+            )
+
+    def _check_table(self, table: str, *, writing: bool) -> None:
+        if not isinstance(table, str):
+            raise InvalidDocumentError(f"table names are strings, got {type(table).__name__}")
+        check_table_name(table)
+        s = self._schema
+        if s is not None and s.strict_table_name_types and s.table(table) is None:
+            raise TableNotInSchemaError(
+                f'table "{table}" is not in the schema. Add it to functions/schema.py, or pass '
+                "strict_table_name_types=False to define_schema to allow tables outside it."
+            )
+
+    def _validate_schema(self, table: str, doc: dict[str, Any]) -> None:
+        if self._schema is not None:
+            self._schema.validate_document(table, doc)

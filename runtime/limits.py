@@ -1,0 +1,136 @@
+"""Every limit the platform enforces, with its number and the reason for it.
+
+Limits live here and nowhere else; the code that enforces one imports it by
+name, and the error it raises names it (see `LimitExceeded`), so a user who
+hits a limit can find it in this file and in the README.
+"""
+
+from __future__ import annotations
+
+from runtime.errors import PlatformError
+
+__all__ = [
+    "ARRAY_ELEMENTS",
+    "DOCUMENTS_READ_PER_FUNCTION",
+    "DOCUMENTS_SCANNED_PER_FUNCTION",
+    "DOCUMENTS_WRITTEN_PER_MUTATION",
+    "DOCUMENT_BYTES",
+    "BYTES_READ_PER_FUNCTION",
+    "BYTES_WRITTEN_PER_MUTATION",
+    "FIELDS_PER_OBJECT",
+    "FIELD_NAME_CHARS",
+    "INDEXES_PER_TABLE",
+    "INDEX_FIELDS",
+    "INDEX_KEY_BYTES",
+    "NESTING_DEPTH",
+    "OCC_MAX_ATTEMPTS",
+    "TABLE_NAME_CHARS",
+    "TABLE_VERSION_SHARDS",
+    "TRANSACTION_BYTES",
+    "TRANSACTION_ITEMS",
+    "VALUE_CHUNK_BYTES",
+    "LimitExceeded",
+    "check_limit",
+]
+
+# --- values and documents -------------------------------------------------
+
+DOCUMENT_BYTES = 1 << 20
+"""1 MiB per document (its JSON encoding). The seed's limit: big documents make
+every read and every re-run of a reactive query expensive; split them into
+several documents linked by ids."""
+
+NESTING_DEPTH = 16
+"""Arrays and objects nest at most 16 levels (the seed's limit); deep trees
+belong in separate documents."""
+
+FIELDS_PER_OBJECT = 1024
+"""An object has at most 1,024 fields (Convex's limit); use an array of
+objects or a separate table for open-ended key sets."""
+
+ARRAY_ELEMENTS = 8192
+"""An array holds at most 8,192 elements (Convex's limit); long lists belong in
+a table with an index."""
+
+FIELD_NAME_CHARS = 1024
+"""A field name is 1..1,024 characters of printable ASCII, and may not start
+with `$` (reserved for the wire encoding); top-level names starting with `_`
+are reserved for system fields."""
+
+TABLE_NAME_CHARS = 64
+"""Table and index names: 1..64 characters of [A-Za-z0-9_]."""
+
+# --- indexes ----------------------------------------------------------------
+
+INDEXES_PER_TABLE = 32
+"""The seed's limit: every index is maintained on every write of the table."""
+
+INDEX_FIELDS = 16
+"""The seed's limit, counting the `_creationTime` appended to every index."""
+
+INDEX_KEY_BYTES = 1000
+"""An index key (the order-preserving encoding of the indexed values plus
+`_creationTime` and `_id`) is at most 1,000 bytes: DynamoDB caps a sort key at
+1,024 bytes. Index a shorter field (or a prefix of a long string) instead."""
+
+# --- per function execution (the seed's read/write limits) -------------------
+
+DOCUMENTS_SCANNED_PER_FUNCTION = 16_384
+"""Index entries a query or mutation may walk, matching a filter or not. A
+function that needs more should use an index with a narrower range, or
+paginate."""
+
+DOCUMENTS_READ_PER_FUNCTION = 16_384
+"""Documents a function may load (point reads plus query results)."""
+
+BYTES_READ_PER_FUNCTION = 8 << 20
+"""8 MiB of document data read by one query or mutation."""
+
+DOCUMENTS_WRITTEN_PER_MUTATION = 8_192
+"""Documents one mutation may insert, patch, replace or delete (Convex's
+limit; on DynamoDB the transaction cap below binds far earlier)."""
+
+BYTES_WRITTEN_PER_MUTATION = 8 << 20
+"""8 MiB of document data written by one mutation."""
+
+# --- transactions (what DynamoDB imposes, enforced on every store) -----------
+
+TRANSACTION_ITEMS = 100
+"""DynamoDB's TransactWriteItems carries at most 100 items. Each document
+written, index entry changed, range version bumped and read check not merged
+into a write is one item (see `runtime/database/commit.py` for the costs of
+common shapes). SQLite enforces the same cap so code that works locally works
+on AWS."""
+
+TRANSACTION_BYTES = 4_000_000
+"""DynamoDB's TransactWriteItems carries at most 4 MB."""
+
+VALUE_CHUNK_BYTES = 350_000
+"""DynamoDB items are at most 400 KB, so a stored value is split into chunks of
+this size; each chunk past the first is one more transaction item."""
+
+TABLE_VERSION_SHARDS = 8
+"""The whole-table range version is sharded 8 ways so concurrent writers of a
+busy table rarely touch the same item (DynamoDB cancels concurrent
+transactions on one item); a reader of a whole table checks all 8."""
+
+OCC_MAX_ATTEMPTS = 16
+"""A mutation that conflicts is re-run up to 16 times, with jittered
+exponential backoff, before it fails with OCC_CONFLICT."""
+
+
+class LimitExceeded(PlatformError):
+    """A function went past one of the limits above."""
+
+    code = "LIMIT_EXCEEDED"
+
+
+def check_limit(name: str, used: int, limit: int, advice: str) -> None:
+    """Raise `LimitExceeded` naming `name` when `used` is past `limit`."""
+    if used > limit:
+        raise LimitExceeded(
+            f"{name} limit exceeded: {used:,} > {limit:,}. {advice}",
+            limit=name,
+            used=used,
+            max=limit,
+        )

@@ -1,0 +1,91 @@
+"""Document ids: strings that encode their table.
+
+An id is 22 bytes in lowercase Crockford base32 (36 characters): 16 random
+bytes, a 4-byte tag of the table name (blake2b), and a 2-byte checksum of the
+20 before it. So `v.id("users")` and `db.normalize_id("users", s)` can tell an
+id of another table (or a mistyped one) without a read. Two tables of one
+schema whose tags collide are refused when the schema is defined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from runtime.errors import PlatformError
+from runtime.limits import TABLE_NAME_CHARS
+
+__all__ = [
+    "InvalidTableNameError",
+    "check_table_name",
+    "is_id_for",
+    "make_id",
+    "parse_id",
+    "table_tag",
+]
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+_INDEX = {c: i for i, c in enumerate(_ALPHABET)}
+_RAW_LEN = 22
+_TEXT_LEN = (_RAW_LEN * 8 + 4) // 5  # 36
+_TABLE_RE = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+class InvalidTableNameError(PlatformError):
+    code = "INVALID_TABLE_NAME"
+
+
+def check_table_name(name: str, *, system_ok: bool = False) -> None:
+    if not isinstance(name, str) or not name or len(name) > TABLE_NAME_CHARS or not _TABLE_RE.match(name):
+        raise InvalidTableNameError(
+            f"invalid table name {name!r}: use 1 to {TABLE_NAME_CHARS} characters of "
+            "letters, digits and underscores"
+        )
+    if name.startswith("_") and not system_ok:
+        raise InvalidTableNameError(
+            f'invalid table name "{name}": names starting with "_" are reserved for system tables'
+        )
+
+
+def table_tag(table: str) -> bytes:
+    return hashlib.blake2b(table.encode(), digest_size=8).digest()[:4]
+
+
+def _checksum(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=2, person=b"docid").digest()
+
+
+def _b32(data: bytes) -> str:
+    n = int.from_bytes(data, "big") << (_TEXT_LEN * 5 - len(data) * 8)
+    return "".join(_ALPHABET[(n >> (5 * i)) & 31] for i in range(_TEXT_LEN - 1, -1, -1))
+
+
+def make_id(table: str, random16: bytes) -> str:
+    if len(random16) != 16:
+        raise ValueError("make_id needs 16 random bytes")
+    body = random16 + table_tag(table)
+    return _b32(body + _checksum(body))
+
+
+def parse_id(s: object) -> tuple[bytes, bytes] | None:
+    """(random part, table tag) of a well-formed id, else None."""
+    if not isinstance(s, str) or len(s) != _TEXT_LEN:
+        return None
+    n = 0
+    for c in s:
+        i = _INDEX.get(c)
+        if i is None:
+            return None
+        n = (n << 5) | i
+    pad = _TEXT_LEN * 5 - _RAW_LEN * 8
+    if n & ((1 << pad) - 1):
+        return None
+    raw = (n >> pad).to_bytes(_RAW_LEN, "big")
+    if _checksum(raw[:20]) != raw[20:]:
+        return None
+    return raw[:16], raw[16:20]
+
+
+def is_id_for(table: str, s: object) -> bool:
+    parsed = parse_id(s)
+    return parsed is not None and parsed[1] == table_tag(table)

@@ -1,0 +1,103 @@
+"""convex_encoded_json: Convex values as JSON, with three tagged forms.
+
+int64 -> {"$integer": base64(8 bytes little-endian)}, bytes -> {"$bytes":
+base64}, NaN / +-inf / -0.0 -> {"$float": base64(8 bytes little-endian
+IEEE)}; every other value is plain JSON. A plain JSON number decodes to a
+float64 (the JS client sends numbers that way).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import struct
+from typing import Any
+
+from .model import INT64_MAX, INT64_MIN, InvalidValueError, Value
+
+__all__ = ["decode_json", "dumps", "encode_json", "loads"]
+
+_I64 = struct.Struct("<q")
+_F64 = struct.Struct("<d")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def encode_json(value: Value) -> Any:
+    t = type(value)
+    if value is None or t is bool or t is str:
+        return value
+    if t is int:
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise InvalidValueError(f"integer {value} is outside int64")
+        return {"$integer": _b64(_I64.pack(value))}
+    if t is float:
+        if math.isfinite(value) and not (value == 0.0 and math.copysign(1.0, value) < 0):
+            return value
+        return {"$float": _b64(_F64.pack(value))}
+    if t is bytes:
+        return {"$bytes": _b64(value)}
+    if t is list:
+        return [encode_json(x) for x in value]
+    if t is dict:
+        out = {}
+        for k, x in value.items():
+            if type(k) is not str:
+                raise InvalidValueError(f"object keys must be strings, got {k!r}")
+            if k.startswith("$"):
+                raise InvalidValueError(f'object key "{k}" starts with "$" (reserved)')
+            out[k] = encode_json(x)
+        return out
+    raise InvalidValueError(f"{t.__name__} is not a Convex value")
+
+
+def _unb64(s: object, size: int | None) -> bytes:
+    if not isinstance(s, str):
+        raise InvalidValueError("a tagged value must hold a base64 string")
+    try:
+        data = base64.b64decode(s, validate=True)
+    except ValueError as e:
+        raise InvalidValueError(f"bad base64 in a tagged value: {s[:20]!r}") from e
+    if size is not None and len(data) != size:
+        raise InvalidValueError(f"a tagged number needs {size} bytes, got {len(data)}")
+    return data
+
+
+def decode_json(obj: Any) -> Value:
+    t = type(obj)
+    if obj is None or t is bool or t is str or t is float:
+        return obj
+    if t is int:
+        return float(obj)
+    if t is list:
+        return [decode_json(x) for x in obj]
+    if t is dict:
+        if len(obj) == 1:
+            (k, x), = obj.items()
+            if k == "$integer":
+                return int(_I64.unpack(_unb64(x, 8))[0])
+            if k == "$float":
+                return float(_F64.unpack(_unb64(x, 8))[0])
+            if k == "$bytes":
+                return _unb64(x, None)
+        out = {}
+        for k, x in obj.items():
+            if k.startswith("$"):
+                raise InvalidValueError(f'object key "{k}" starts with "$" (reserved)')
+            out[k] = decode_json(x)
+        return out
+    raise InvalidValueError(f"{t.__name__} is not JSON")
+
+
+def dumps(value: Value) -> bytes:
+    """Compact convex_encoded_json text (how documents are stored)."""
+    return json.dumps(
+        encode_json(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def loads(data: bytes | str) -> Value:
+    return decode_json(json.loads(data))

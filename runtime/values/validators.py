@@ -1,0 +1,283 @@
+"""Validators (`v.*`): the shapes of function arguments and documents.
+
+Each validator checks a value and, on failure, raises `ValidationError` with
+the path that failed and what was expected there:
+`args.items[2].qty: expected int64, got string "3"`. Object validators refuse
+fields they do not declare unless built with `allow_extra_fields=True`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from runtime.errors import ValidationError
+
+from .ids import is_id_for, parse_id
+from .model import describe, kind_of
+from .order import values_equal
+
+__all__ = ["Validator", "as_validator", "v"]
+
+
+def _kind(value: Any) -> str | None:
+    try:
+        return kind_of(value)
+    except TypeError:
+        return None
+
+
+class Validator:
+    is_optional = False
+
+    def validate(self, value: Any, path: str) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _fail(self, value: Any, path: str) -> ValidationError:
+        return ValidationError(path, f"expected {self.describe()}, got {describe(value)}")
+
+    def __repr__(self) -> str:
+        return f"v<{self.describe()}>"
+
+
+class _Kind(Validator):
+    def __init__(self, kind: str, json_type: str) -> None:
+        self.kind = kind
+        self.json_type = json_type
+
+    def validate(self, value: Any, path: str) -> None:
+        if _kind(value) != self.kind:
+            raise self._fail(value, path)
+
+    def describe(self) -> str:
+        return self.kind
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.json_type}
+
+
+class _Any(Validator):
+    def validate(self, value: Any, path: str) -> None:
+        if _kind(value) in (None, "undefined"):
+            raise self._fail(value, path)
+
+    def describe(self) -> str:
+        return "any Convex value"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "any"}
+
+
+class _Id(Validator):
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def validate(self, value: Any, path: str) -> None:
+        if is_id_for(self.table, value):
+            return
+        if isinstance(value, str) and parse_id(value) is not None:
+            raise ValidationError(path, f'expected an id of table "{self.table}", got an id of another table')
+        raise self._fail(value, path)
+
+    def describe(self) -> str:
+        return f'id("{self.table}")'
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "id", "tableName": self.table}
+
+
+class _Literal(Validator):
+    def __init__(self, value: Any) -> None:
+        if _kind(value) not in ("string", "int64", "float64", "boolean"):
+            raise TypeError("v.literal takes a string, number or boolean")
+        self.value = value
+
+    def validate(self, value: Any, path: str) -> None:
+        if _kind(value) != _kind(self.value) or not values_equal(value, self.value):
+            raise self._fail(value, path)
+
+    def describe(self) -> str:
+        return f'"{self.value}"' if isinstance(self.value, str) else f"literal {self.value!r}"
+
+    def to_json(self) -> dict[str, Any]:
+        from .json_codec import encode_json
+
+        return {"type": "literal", "value": encode_json(self.value)}
+
+
+class _Optional(Validator):
+    is_optional = True
+
+    def __init__(self, inner: Validator) -> None:
+        self.inner = inner
+
+    def validate(self, value: Any, path: str) -> None:
+        self.inner.validate(value, path)
+
+    def describe(self) -> str:
+        return f"optional {self.inner.describe()}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.inner.to_json(), "optional": True}
+
+
+class _Array(Validator):
+    def __init__(self, item: Validator) -> None:
+        self.item = item
+
+    def validate(self, value: Any, path: str) -> None:
+        if type(value) is not list:
+            raise self._fail(value, path)
+        for i, x in enumerate(value):
+            self.item.validate(x, f"{path}[{i}]")
+
+    def describe(self) -> str:
+        return f"array of {self.item.describe()}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "array", "value": self.item.to_json()}
+
+
+class _Object(Validator):
+    def __init__(self, fields: Mapping[str, Any], allow_extra_fields: bool) -> None:
+        self.fields = {k: as_validator(x) for k, x in fields.items()}
+        self.allow_extra_fields = allow_extra_fields
+
+    def validate(self, value: Any, path: str) -> None:
+        if type(value) is not dict:
+            raise self._fail(value, path)
+        for name, validator in self.fields.items():
+            if name not in value:
+                if not validator.is_optional:
+                    raise ValidationError(f"{path}.{name}", f"missing required field ({validator.describe()})")
+                continue
+            validator.validate(value[name], f"{path}.{name}")
+        if not self.allow_extra_fields:
+            for name in value:
+                if name not in self.fields:
+                    raise ValidationError(path, f'unexpected field "{name}"')
+
+    def describe(self) -> str:
+        return "object"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "value": {
+                k: {"fieldType": x.to_json(), "optional": x.is_optional} for k, x in self.fields.items()
+            },
+        }
+
+
+class _Record(Validator):
+    def __init__(self, keys: Validator, values: Validator) -> None:
+        self.keys = keys
+        self.values = values
+
+    def validate(self, value: Any, path: str) -> None:
+        if type(value) is not dict:
+            raise self._fail(value, path)
+        for k, x in value.items():
+            self.keys.validate(k, f"{path} key {k!r}")
+            self.values.validate(x, f"{path}.{k}")
+
+    def describe(self) -> str:
+        return f"record of {self.values.describe()}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "record", "keys": self.keys.to_json(), "values": self.values.to_json()}
+
+
+class _Union(Validator):
+    def __init__(self, members: tuple[Validator, ...]) -> None:
+        if not members:
+            raise TypeError("v.union needs at least one member")
+        self.members = members
+
+    def validate(self, value: Any, path: str) -> None:
+        errors = []
+        for m in self.members:
+            try:
+                m.validate(value, path)
+                return
+            except ValidationError as e:
+                errors.append(e)
+        # A value of the right kind that failed deeper: report the deeper error.
+        deeper = [e for e in errors if e.path != path]
+        if len(deeper) == 1:
+            raise deeper[0]
+        raise self._fail(value, path)
+
+    def describe(self) -> str:
+        return " | ".join(m.describe() for m in self.members)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "union", "value": [m.to_json() for m in self.members]}
+
+
+def as_validator(x: Any) -> Validator:
+    """A validator, or a dict of them (= v.object)."""
+    if isinstance(x, Validator):
+        return x
+    if isinstance(x, dict):
+        return _Object(x, False)
+    raise TypeError(f"expected a validator (v.*) or a dict of them, got {type(x).__name__}")
+
+
+class _V:
+    """The validator builder, imported as `v`."""
+
+    def string(self) -> Validator:
+        return _Kind("string", "string")
+
+    def number(self) -> Validator:
+        return _Kind("float64", "number")
+
+    float64 = number
+
+    def int64(self) -> Validator:
+        return _Kind("int64", "bigint")
+
+    bigint = int64
+
+    def boolean(self) -> Validator:
+        return _Kind("boolean", "boolean")
+
+    def null(self) -> Validator:
+        return _Kind("null", "null")
+
+    def bytes(self) -> Validator:
+        return _Kind("bytes", "bytes")
+
+    def any(self) -> Validator:
+        return _Any()
+
+    def id(self, table: str) -> Validator:
+        return _Id(table)
+
+    def literal(self, value: Any) -> Validator:
+        return _Literal(value)
+
+    def optional(self, inner: Any) -> Validator:
+        return _Optional(as_validator(inner))
+
+    def array(self, item: Any) -> Validator:
+        return _Array(as_validator(item))
+
+    def object(self, fields: Mapping[str, Any], *, allow_extra_fields: bool = False) -> Validator:
+        return _Object(fields, allow_extra_fields)
+
+    def record(self, keys: Any, values: Any) -> Validator:
+        return _Record(as_validator(keys), as_validator(values))
+
+    def union(self, *members: Any) -> Validator:
+        return _Union(tuple(as_validator(m) for m in members))
+
+
+v = _V()

@@ -1,0 +1,38 @@
+"""The database under test, on each backend (see tests/conftest.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime.database import Database
+from runtime.schema import define_schema, define_table
+from runtime.store.port import Store
+from runtime.values import v
+
+SCHEMA = define_schema(
+    {
+        "accounts": define_table({"owner": v.string(), "balance": v.int64()}).index(
+            "by_owner", ["owner"]
+        ),
+        "items": define_table(
+            {
+                "list": v.int64(),
+                "rank": v.float64(),
+                "name": v.string(),
+                "tags": v.optional(v.array(v.string())),
+            }
+        )
+        .index("by_list", ["list"])
+        .index("by_list_rank", ["list", "rank"]),
+        "messages": define_table(
+            {"channel": v.string(), "body": v.string(), "author": v.optional(v.id("accounts"))}
+        ).index("by_channel", ["channel"]),
+        "scores": define_table({"score": v.float64()}).index("by_score", ["score"]),
+    },
+    strict_table_name_types=False,
+)
+
+
+@pytest.fixture
+def db(store: Store) -> Database:
+    return Database(store, SCHEMA)
