@@ -1,0 +1,208 @@
+"""The SQLite adapter of the storage port: the embedded default.
+
+One table of items keyed by (partition, sort key), a change-log table written
+in the same transaction as the items (the change feed), and a meta row with
+the last commit timestamp so timestamps keep increasing across restarts.
+Commits run under `BEGIN IMMEDIATE`, so SQLite serializes writers; the
+expectations are checked inside that transaction. One connection, guarded by
+a lock (correct for `:memory:` too; the GIL serializes Python anyway); WAL and
+a busy timeout let other processes share a file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from .port import (
+    Bump,
+    Change,
+    ChangeBatch,
+    Check,
+    CommitResult,
+    Delete,
+    Item,
+    Key,
+    Op,
+    Put,
+    StoreError,
+    TransactionConflict,
+    ensure_one_op_per_key,
+)
+
+__all__ = ["SqliteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    pk TEXT NOT NULL, sk BLOB NOT NULL, value BLOB NOT NULL, version INTEGER NOT NULL,
+    PRIMARY KEY (pk, sk)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL,
+    pk TEXT NOT NULL, sk BLOB NOT NULL, old_value BLOB, new_value BLOB
+);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class SqliteStore:
+    def __init__(
+        self,
+        path: str = ":memory:",
+        *,
+        max_transaction_items: int = 100,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.path = path
+        self.max_transaction_items = max_transaction_items
+        self._clock = clock
+        self._lock = threading.Lock()
+        try:
+            self._conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            if path != ":memory:":
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open SQLite store at {path}: {e}") from e
+
+    def get(self, keys: Sequence[Key]) -> list[Item | None]:
+        if not keys:
+            return []
+        with self._lock:
+            found = self._versions(keys, with_values=True)
+        return [
+            Item(k, found[k][1], found[k][0]) if k in found else None for k in keys
+        ]
+
+    def _versions(self, keys: Sequence[Key], *, with_values: bool) -> dict[Key, tuple[int, bytes]]:
+        out: dict[Key, tuple[int, bytes]] = {}
+        cols = "pk, sk, version, value" if with_values else "pk, sk, version, NULL"
+        for i in range(0, len(keys), 400):
+            chunk = keys[i : i + 400]
+            where = " OR ".join(["(pk = ? AND sk = ?)"] * len(chunk))
+            params = [x for k in chunk for x in k]
+            for pk, sk, version, value in self._conn.execute(
+                f"SELECT {cols} FROM items WHERE {where}", params
+            ):
+                out[(pk, bytes(sk))] = (version, value)
+        return out
+
+    def scan(
+        self,
+        partition: str,
+        lo: bytes = b"",
+        hi: bytes | None = None,
+        *,
+        reverse: bool = False,
+        limit: int = 100,
+    ) -> list[Item]:
+        sql = "SELECT sk, value, version FROM items WHERE pk = ? AND sk >= ?"
+        params: list[object] = [partition, lo]
+        if hi is not None:
+            sql += " AND sk < ?"
+            params.append(hi)
+        sql += f" ORDER BY sk {'DESC' if reverse else 'ASC'} LIMIT ?"
+        params.append(limit)
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+        return [Item((partition, bytes(sk)), value, version) for sk, value, version in rows]
+
+    def transact(self, ops: Sequence[Op]) -> CommitResult:
+        ensure_one_op_per_key(ops)
+        if len(ops) > self.max_transaction_items:
+            raise StoreError(
+                f"a transaction of {len(ops)} items; the store takes at most "
+                f"{self.max_transaction_items}"
+            )
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise StoreError(f"SQLite could not start a transaction: {e}") from e
+            try:
+                result = self._apply(ops)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+    def _apply(self, ops: Sequence[Op]) -> CommitResult:
+        conn = self._conn
+        current = self._versions([op.key for op in ops], with_values=False)
+        failed = []
+        for op in ops:
+            expect = op.version if isinstance(op, Check) else op.expect
+            if expect is not None and current.get(op.key, (0, b""))[0] != expect:
+                failed.append(op.key)
+        if failed:
+            raise TransactionConflict(failed, "expected versions changed")
+        (last,) = conn.execute("SELECT coalesce(max(value), 0) FROM meta WHERE name = 'ts'").fetchone()
+        ts = max(self._clock(), last + 1)
+        upserts = []
+        deletes = []
+        bumps = []
+        feed_keys = [op.key for op in ops if isinstance(op, Put | Delete) and op.feed]
+        old_values = self._versions(feed_keys, with_values=True) if feed_keys else {}
+        changes = []
+        for op in ops:
+            if isinstance(op, Put):
+                upserts.append((op.key[0], op.key[1], op.value))
+                if op.feed:
+                    old = old_values.get(op.key)
+                    changes.append((ts, op.key[0], op.key[1], old[1] if old else None, op.value))
+            elif isinstance(op, Delete):
+                deletes.append(op.key)
+                if op.feed and op.key in old_values:
+                    changes.append((ts, op.key[0], op.key[1], old_values[op.key][1], None))
+            elif isinstance(op, Bump):
+                bumps.append((op.key[0], op.key[1], b""))
+        try:
+            if upserts:
+                conn.executemany(
+                    "INSERT INTO items (pk, sk, value, version) VALUES (?, ?, ?, 1) "
+                    "ON CONFLICT (pk, sk) DO UPDATE SET value = excluded.value, version = version + 1",
+                    upserts,
+                )
+            if bumps:
+                conn.executemany(
+                    "INSERT INTO items (pk, sk, value, version) VALUES (?, ?, ?, 1) "
+                    "ON CONFLICT (pk, sk) DO UPDATE SET version = version + 1",
+                    bumps,
+                )
+            if deletes:
+                conn.executemany("DELETE FROM items WHERE pk = ? AND sk = ?", deletes)
+            if changes:
+                conn.executemany(
+                    "INSERT INTO changes (ts, pk, sk, old_value, new_value) VALUES (?, ?, ?, ?, ?)",
+                    changes,
+                )
+            conn.execute(
+                "INSERT INTO meta (name, value) VALUES ('ts', ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (ts,),
+            )
+        except sqlite3.Error as e:
+            raise StoreError(f"SQLite failed to apply a transaction: {e}") from e
+        return CommitResult(ts)
+
+    def read_changes(self, after: str | None = None, limit: int = 1000) -> ChangeBatch:
+        seq = int(after) if after else 0
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, ts, pk, sk, old_value, new_value FROM changes "
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            ).fetchall()
+        changes = [Change((pk, bytes(sk)), old, new, ts) for _, ts, pk, sk, old, new in rows]
+        return ChangeBatch(changes, str(rows[-1][0]) if rows else str(seq))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
