@@ -1,0 +1,55 @@
+"""SQLite adapter specifics: persistence, timestamps across restarts, threads, two handles."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from runtime.store.port import Put, TransactionConflict
+from runtime.store.sqlite import SqliteStore
+
+
+def test_data_and_timestamps_survive_reopen(tmp_path: Path) -> None:
+    path = str(tmp_path / "db.sqlite3")
+    store = SqliteStore(path, clock=lambda: 1000)
+    first = store.transact([Put(("p", b"k"), b"v", feed=True)]).ts
+    store.close()
+    again = SqliteStore(path, clock=lambda: 5)  # a clock that went backwards
+    assert again.get([("p", b"k")])[0].value == b"v"  # type: ignore[union-attr]
+    assert again.transact([Put(("p", b"k"), b"w")]).ts > first
+    assert [c.new_value for c in again.read_changes().changes] == [b"v"]
+    again.close()
+
+
+def test_threads_lose_no_increment(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "db.sqlite3"))
+    key = ("c", b"")
+    store.transact([Put(key, b"0", expect=0)])
+
+    def work() -> None:
+        for _ in range(200):
+            while True:
+                item = store.get([key])[0]
+                assert item is not None
+                try:
+                    store.transact([Put(key, str(int(item.value) + 1).encode(), expect=item.version)])
+                    break
+                except TransactionConflict:
+                    continue
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.get([key])[0].value == b"1600"  # type: ignore[union-attr]
+
+
+def test_two_handles_on_one_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "db.sqlite3")
+    a, b = SqliteStore(path), SqliteStore(path)
+    a.transact([Put(("p", b"1"), b"a")])
+    b.transact([Put(("p", b"2"), b"b")])
+    assert [i.value for i in a.scan("p")] == [b"a", b"b"]
+    ta = a.transact([Put(("p", b"3"), b"")]).ts
+    assert b.transact([Put(("p", b"4"), b"")]).ts > ta
