@@ -33,16 +33,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runtime.database import Database, OccConflictError, Transaction  # noqa: E402
-from runtime.schema import define_schema, define_table  # noqa: E402
-from runtime.store.port import Store  # noqa: E402
-from runtime.store.sqlite import SqliteStore  # noqa: E402
-from runtime.values import v  # noqa: E402
+from runtime.database import Database, OccConflictError, Transaction
+from runtime.schema import define_schema, define_table
+from runtime.store.port import Store
+from runtime.store.sqlite import SqliteStore
+from runtime.values import v
 
 SCHEMA = define_schema(
     {
         "items": define_table({"list": v.int64(), "name": v.string()}).index("by_list", ["list"]),
-        "two": define_table({"a": v.string(), "b": v.string()}).index("by_a", ["a"]).index("by_b", ["b"]),
+        "two": define_table({"a": v.string(), "b": v.string()})
+        .index("by_a", ["a"])
+        .index("by_b", ["b"]),
         "counters": define_table({"n": v.int64()}),
     }
 )
@@ -107,7 +109,9 @@ def bench_sqlite(n: int) -> None:
 
         def core_query() -> None:
             db.query(
-                lambda tx: tx.query("items").with_index("by_list", lambda q: q.eq("list", 1)).take(100)
+                lambda tx: (
+                    tx.query("items").with_index("by_list", lambda q: q.eq("list", 1)).take(100)
+                )
             )
 
         def raw_query() -> None:
@@ -290,7 +294,9 @@ def bench_dynamodb(n: int, per_thread: int) -> None:
 
         def core_query() -> None:
             db.query(
-                lambda tx: tx.query("items").with_index("by_list", lambda q: q.eq("list", 1)).take(100)
+                lambda tx: (
+                    tx.query("items").with_index("by_list", lambda q: q.eq("list", 1)).take(100)
+                )
             )
 
         def raw_query() -> None:

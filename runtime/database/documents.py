@@ -29,7 +29,9 @@ def _check_name(path: str, name: object, top: bool) -> None:
     if not name:
         raise _fail(path, "empty field name")
     if len(name) > FIELD_NAME_CHARS:
-        raise _fail(path, f"field name longer than {FIELD_NAME_CHARS} characters (FIELD_NAME_CHARS)")
+        raise _fail(
+            path, f"field name longer than {FIELD_NAME_CHARS} characters (FIELD_NAME_CHARS)"
+        )
     if name[0] == "$":
         raise _fail(
             f"{path}.{name}", 'field names may not start with "$" (reserved for the wire encoding)'
@@ -68,7 +70,8 @@ def _walk(value: Any, path: str, depth: int) -> None:
             raise _fail(path, f"nested deeper than {NESTING_DEPTH} levels (NESTING_DEPTH)")
         if len(value) > FIELDS_PER_OBJECT:
             raise _fail(
-                path, f"object of {len(value):,} fields, over {FIELDS_PER_OBJECT:,} (FIELDS_PER_OBJECT)"
+                path,
+                f"object of {len(value):,} fields, over {FIELDS_PER_OBJECT:,} (FIELDS_PER_OBJECT)",
             )
         for k, item in value.items():
             _check_name(path, k, top=False)
@@ -86,7 +89,9 @@ def check_document(doc: object, path: str = "document") -> None:
     if type(doc) is not dict:
         raise _fail(path, f"a document must be a dict, got {type(doc).__name__}")
     if len(doc) > FIELDS_PER_OBJECT:
-        raise _fail(path, f"object of {len(doc):,} fields, over {FIELDS_PER_OBJECT:,} (FIELDS_PER_OBJECT)")
+        raise _fail(
+            path, f"object of {len(doc):,} fields, over {FIELDS_PER_OBJECT:,} (FIELDS_PER_OBJECT)"
+        )
     for k, item in doc.items():
         _check_name(path, k, top=True)
         _walk(item, f"{path}.{k}", 1)

@@ -37,12 +37,11 @@ class IndexRangeBuilder:
     _upper: tuple[str, str, Any] | None = None
 
     def _next_field(self, op: str, name: str) -> None:
-        if self._lower is not None or self._upper is not None:
-            if op == "eq":
-                raise InvalidQueryError(
-                    f'index {self.index}: .eq("{name}") after a range bound; equalities '
-                    "come first, then at most one lower and one upper bound on the next field"
-                )
+        if (self._lower is not None or self._upper is not None) and op == "eq":
+            raise InvalidQueryError(
+                f'index {self.index}: .eq("{name}") after a range bound; equalities '
+                "come first, then at most one lower and one upper bound on the next field"
+            )
         pos = len(self._eq)
         if pos >= len(self.fields):
             raise InvalidQueryError(

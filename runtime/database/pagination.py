@@ -12,7 +12,7 @@ boundaries while documents come and go).
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -95,7 +95,7 @@ def read_page(
     rng: KeyRange,
     reverse: bool,
     opts: PageOptions,
-    rows: Callable[[KeyRange, int], Iterator[tuple[bytes, dict[str, Any] | None]]],
+    rows: Callable[[KeyRange, int], Generator[tuple[bytes, dict[str, Any] | None], None, None]],
 ) -> Page:
     lo, hi = rng.lo, rng.hi
     after = decode_cursor(opts.cursor, spec, reverse) if opts.cursor is not None else None

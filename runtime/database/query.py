@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,9 @@ class Query:
 
     def filter(self, predicate: Callable[[FilterBuilder], Any]) -> Query:
         if not callable(predicate):
-            raise InvalidQueryError("filter takes a function of q, e.g. lambda q: q.eq(q.field('a'), 1)")
+            raise InvalidQueryError(
+                "filter takes a function of q, e.g. lambda q: q.eq(q.field('a'), 1)"
+            )
         self._filters.append(predicate(FilterBuilder()))
         return self
 
@@ -53,7 +55,9 @@ class Query:
             raise InvalidQueryError("a query can be run once; build a new one with db.query(...)")
         self._used = True
 
-    def _rows(self, rng: KeyRange, page_hint: int) -> Iterator[tuple[bytes, dict[str, Any] | None]]:
+    def _rows(
+        self, rng: KeyRange, page_hint: int
+    ) -> Generator[tuple[bytes, dict[str, Any] | None], None, None]:
         """(key, document or None when the filter rejects it), in order."""
         for key, doc in self._tx.scan(self._spec, rng, reverse=self.reverse, page_hint=page_hint):
             if all(evaluate(f, doc) for f in self._filters):
@@ -61,7 +65,7 @@ class Query:
             else:
                 yield key, None
 
-    def _docs(self, page_hint: int) -> Iterator[dict[str, Any]]:
+    def _docs(self, page_hint: int) -> Generator[dict[str, Any], None, None]:
         self._start()
         with closing(self._rows(self._range, page_hint)) as rows:
             for _, doc in rows:
@@ -101,7 +105,7 @@ class Query:
         if len(got) > 1:
             raise NotUniqueError(
                 f"unique(): more than one document matches this query on "
-                f'{self._spec.table}.{self._spec.name} (first two: {got[0]["_id"]}, {got[1]["_id"]}). '
+                f"{self._spec.table}.{self._spec.name} (first two: {got[0]['_id']}, {got[1]['_id']}). "
                 "Use first() or take(n) if several may match."
             )
         return got[0] if got else None

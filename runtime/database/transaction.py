@@ -8,9 +8,10 @@ makes a fresh one for every attempt.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+from runtime.errors import InvalidIdError
 from runtime.limits import (
     BYTES_READ_PER_FUNCTION,
     BYTES_WRITTEN_PER_MUTATION,
@@ -22,7 +23,6 @@ from runtime.limits import (
 )
 from runtime.schema import SchemaDefinition
 from runtime.store.port import Store
-from runtime.errors import InvalidIdError
 from runtime.values import UNDEFINED, check_table_name, is_id_for, make_id, parse_id, successor
 
 from . import layout
@@ -111,7 +111,9 @@ class Transaction:
         """Shallow-merge `fields` into the document; a value of UNDEFINED removes the field."""
         self._writable("patch")
         if not isinstance(fields, dict):
-            raise InvalidDocumentError(f"db.patch: fields must be a dict, got {type(fields).__name__}")
+            raise InvalidDocumentError(
+                f"db.patch: fields must be a dict, got {type(fields).__name__}"
+            )
         table, old, version = self._existing(doc_id, "patch")
         new = dict(old) if old is not None else {}
         for k, val in fields.items():
@@ -137,7 +139,9 @@ class Transaction:
         for k, val in document.items():
             if k in SYSTEM_FIELDS:
                 if val != old[k]:
-                    raise InvalidDocumentError(f"db.replace: the system field {k} cannot be changed")
+                    raise InvalidDocumentError(
+                        f"db.replace: the system field {k} cannot be changed"
+                    )
                 continue
             new[k] = val
         self._replace_checked(doc_id, table, new, version)
@@ -155,7 +159,7 @@ class Transaction:
 
     def scan(
         self, spec: IndexSpec, rng: KeyRange, *, reverse: bool, page_hint: int
-    ) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    ) -> Generator[tuple[bytes, dict[str, Any]], None, None]:
         """(sort key, document) over [rng.lo, rng.hi) in index order, merged
         with this transaction's own writes. Records the range version it
         relies on before reading, and the range it consumed when closed."""
@@ -271,11 +275,15 @@ class Transaction:
                     self.documents_read += 1
                     self.bytes_read += len(item.value)
             check_limit(
-                "DOCUMENTS_READ", self.documents_read, DOCUMENTS_READ_PER_FUNCTION,
+                "DOCUMENTS_READ",
+                self.documents_read,
+                DOCUMENTS_READ_PER_FUNCTION,
                 "Read fewer documents per call: use an index range or paginate.",
             )
             check_limit(
-                "BYTES_READ", self.bytes_read, BYTES_READ_PER_FUNCTION,
+                "BYTES_READ",
+                self.bytes_read,
+                BYTES_READ_PER_FUNCTION,
                 "Read less data per call: use an index range or paginate.",
             )
         return out
@@ -298,7 +306,9 @@ class Transaction:
         w = self.writes.get(doc_id)
         if w is not None:
             if w.new is None:
-                raise DocumentNotFoundError(f"db.{op}: document {doc_id} was deleted in this mutation")
+                raise DocumentNotFoundError(
+                    f"db.{op}: document {doc_id} was deleted in this mutation"
+                )
             return w.table, w.new, w.old_version
         self.reads.documents.add(doc_id)
         value, version = self._load([doc_id])[doc_id]
@@ -342,12 +352,16 @@ class Transaction:
         if doc_id not in self.writes.writes:
             self.writes.documents_written += 1
             check_limit(
-                "DOCUMENTS_WRITTEN", self.writes.documents_written, DOCUMENTS_WRITTEN_PER_MUTATION,
+                "DOCUMENTS_WRITTEN",
+                self.writes.documents_written,
+                DOCUMENTS_WRITTEN_PER_MUTATION,
                 "Write fewer documents per mutation; schedule the rest in follow-up mutations.",
             )
         self.writes.bytes_written += len(new_bytes or b"")
         check_limit(
-            "BYTES_WRITTEN", self.writes.bytes_written, BYTES_WRITTEN_PER_MUTATION,
+            "BYTES_WRITTEN",
+            self.writes.bytes_written,
+            BYTES_WRITTEN_PER_MUTATION,
             "Write less data per mutation; schedule the rest in follow-up mutations.",
         )
         self.writes.writes[doc_id] = PendingWrite(table, old, old_version, new, new_bytes, new_keys)

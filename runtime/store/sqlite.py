@@ -150,7 +150,7 @@ class SqliteStore:
         bumps = []
         feed_keys = [op.key for op in ops if isinstance(op, Put | Delete) and op.feed]
         old_values = self._versions(feed_keys, with_values=True) if feed_keys else {}
-        changes = []
+        changes: list[tuple[int, str, bytes, bytes | None, bytes | None]] = []
         for op in ops:
             if isinstance(op, Put):
                 upserts.append((op.key[0], op.key[1], op.value))

@@ -36,7 +36,12 @@ class InvalidTableNameError(PlatformError):
 
 
 def check_table_name(name: str, *, system_ok: bool = False) -> None:
-    if not isinstance(name, str) or not name or len(name) > TABLE_NAME_CHARS or not _TABLE_RE.match(name):
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name) > TABLE_NAME_CHARS
+        or not _TABLE_RE.match(name)
+    ):
         raise InvalidTableNameError(
             f"invalid table name {name!r}: use 1 to {TABLE_NAME_CHARS} characters of "
             "letters, digits and underscores"

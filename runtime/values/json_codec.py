@@ -76,7 +76,7 @@ def decode_json(obj: Any) -> Value:
         return [decode_json(x) for x in obj]
     if t is dict:
         if len(obj) == 1:
-            (k, x), = obj.items()
+            ((k, x),) = obj.items()
             if k == "$integer":
                 return int(_I64.unpack(_unb64(x, 8))[0])
             if k == "$float":

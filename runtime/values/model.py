@@ -119,14 +119,14 @@ def check_value(value: object, *, max_depth: int = 16, path: str = "value") -> N
 
 def _check(value: object, path: str, depth: int, max_depth: int) -> None:
     t = type(value)
-    if t is list or t is dict:
+    if isinstance(value, list | dict) and t in (list, dict):
         if depth >= max_depth:
             raise InvalidValueError(f"{path}: nested deeper than {max_depth} levels")
-        if t is list:
-            for i, item in enumerate(value):  # type: ignore[arg-type]
+        if isinstance(value, list):
+            for i, item in enumerate(value):
                 _check(item, f"{path}[{i}]", depth + 1, max_depth)
         else:
-            for k, item in value.items():  # type: ignore[attr-defined]
+            for k, item in value.items():
                 if type(k) is not str:
                     raise InvalidValueError(f"{path}: object keys must be strings, got {k!r}")
                 _check(item, f"{path}.{k}", depth + 1, max_depth)

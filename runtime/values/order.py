@@ -30,7 +30,7 @@ KIND_RANK = {
 
 
 def _cmp(a: Any, b: Any) -> int:
-    return (a > b) - (a < b)
+    return int(a > b) - int(a < b)
 
 
 def _float_key(x: float) -> tuple[int, float]:

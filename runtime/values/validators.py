@@ -82,7 +82,9 @@ class _Id(Validator):
         if is_id_for(self.table, value):
             return
         if isinstance(value, str) and parse_id(value) is not None:
-            raise ValidationError(path, f'expected an id of table "{self.table}", got an id of another table')
+            raise ValidationError(
+                path, f'expected an id of table "{self.table}", got an id of another table'
+            )
         raise self._fail(value, path)
 
     def describe(self) -> str:
@@ -155,7 +157,9 @@ class _Object(Validator):
         for name, validator in self.fields.items():
             if name not in value:
                 if not validator.is_optional:
-                    raise ValidationError(f"{path}.{name}", f"missing required field ({validator.describe()})")
+                    raise ValidationError(
+                        f"{path}.{name}", f"missing required field ({validator.describe()})"
+                    )
                 continue
             validator.validate(value[name], f"{path}.{name}")
         if not self.allow_extra_fields:
@@ -170,7 +174,8 @@ class _Object(Validator):
         return {
             "type": "object",
             "value": {
-                k: {"fieldType": x.to_json(), "optional": x.is_optional} for k, x in self.fields.items()
+                k: {"fieldType": x.to_json(), "optional": x.is_optional}
+                for k, x in self.fields.items()
             },
         }
 

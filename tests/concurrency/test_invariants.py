@@ -19,7 +19,9 @@ BACKENDS = ["sqlite", "dynamodb_local"]
 
 
 @pytest.fixture(params=BACKENDS)
-def db(request: pytest.FixtureRequest, store_factory: Callable[[str], Iterator[Store]]) -> Iterator[Database]:
+def db(
+    request: pytest.FixtureRequest, store_factory: Callable[[str], Iterator[Store]]
+) -> Iterator[Database]:
     it = store_factory(request.param)
     store = next(it)
     yield Database(store, workloads.SCHEMA)

@@ -191,7 +191,9 @@ def capped_groups(db: Database, threads: int, ops: int, groups: int, cap: int) -
     lock = threading.Lock()
 
     def join(tx: Transaction, group: str, who: int) -> bool:
-        members = tx.query("members").with_index("by_group", lambda q: q.eq("group", group)).collect()
+        members = (
+            tx.query("members").with_index("by_group", lambda q: q.eq("group", group)).collect()
+        )
         if len(members) >= cap:
             return False
         tx.insert("members", {"group": group, "who": who})
@@ -200,7 +202,9 @@ def capped_groups(db: Database, threads: int, ops: int, groups: int, cap: int) -
     def body(t: int, rng: random.Random) -> None:
         for i in range(ops):
             g = f"g{rng.randrange(groups)}"
-            _attempt(report, lock, lambda g=g, i=i: db.mutation(lambda tx: join(tx, g, t * 10_000 + i)))
+            _attempt(
+                report, lock, lambda g=g, i=i: db.mutation(lambda tx: join(tx, g, t * 10_000 + i))
+            )
 
     run_threads(threads, body)
     rows = db.query(lambda tx: [d["group"] for d in tx.query("members").collect()]).value

@@ -145,7 +145,11 @@ def test_order_take_first_unique(db: Database) -> None:
     with pytest.raises(NotUniqueError):
         db.query(lambda tx: tx.query("items").unique())
     one = db.query(
-        lambda tx: tx.query("items").with_index("by_list_rank", lambda q: q.eq("list", 1).eq("rank", 3.0)).unique()
+        lambda tx: (
+            tx.query("items")
+            .with_index("by_list_rank", lambda q: q.eq("list", 1).eq("rank", 3.0))
+            .unique()
+        )
     ).value
     assert one["name"] == "n3"
     assert db.query(lambda tx: [d["name"] for d in tx.query("items")]).value == [
@@ -160,13 +164,23 @@ def test_index_ranges(db: Database) -> None:
         return db.query(lambda tx: [d["name"] for d in fn(tx)]).value
 
     idx = lambda tx, f: tx.query("items").with_index("by_list_rank", f)  # noqa: E731
-    assert names(lambda tx: idx(tx, lambda q: q.eq("list", 2)).collect()) == [f"2-{r}" for r in range(5)]
-    assert names(lambda tx: idx(tx, lambda q: q.eq("list", 2).gt("rank", 1.0).lte("rank", 3.0)).collect()) == ["2-2", "2-3"]
-    assert names(lambda tx: idx(tx, lambda q: q.eq("list", 2).gte("rank", 1.0).lt("rank", 3.0)).order("desc").collect()) == ["2-2", "2-1"]
+    assert names(lambda tx: idx(tx, lambda q: q.eq("list", 2)).collect()) == [
+        f"2-{r}" for r in range(5)
+    ]
+    assert names(
+        lambda tx: idx(tx, lambda q: q.eq("list", 2).gt("rank", 1.0).lte("rank", 3.0)).collect()
+    ) == ["2-2", "2-3"]
+    assert names(
+        lambda tx: (
+            idx(tx, lambda q: q.eq("list", 2).gte("rank", 1.0).lt("rank", 3.0))
+            .order("desc")
+            .collect()
+        )
+    ) == ["2-2", "2-1"]
     assert names(lambda tx: idx(tx, lambda q: q.gt("list", 2)).take(2)) == ["3-0", "3-1"]
     assert names(lambda tx: idx(tx, lambda q: q.lt("list", 2)).order("desc").take(1)) == ["1-4"]
     assert names(lambda tx: idx(tx, None).order("desc").take(1)) == ["3-4"]
-    with pytest.raises(InvalidQueryError, match="must name \"list\""):
+    with pytest.raises(InvalidQueryError, match='must name "list"'):
         db.query(lambda tx: idx(tx, lambda q: q.eq("rank", 1.0)).collect())
     with pytest.raises(InvalidQueryError, match="not found"):
         db.query(lambda tx: tx.query("items").with_index("by_nothing").collect())
@@ -182,7 +196,12 @@ def test_creation_time_index_and_mixed_kinds(db: Database) -> None:
     assert ordered == ["s", 2.0, None, True, b"b", [1], {"o": 1}, 3]
     t = db.query(lambda tx: tx.query("notes").collect()[3]["_creationTime"]).value
     later = db.query(
-        lambda tx: [d["k"] for d in tx.query("notes").with_index("by_creation_time", lambda q: q.gt("_creationTime", t)).collect()]
+        lambda tx: [
+            d["k"]
+            for d in tx.query("notes")
+            .with_index("by_creation_time", lambda q: q.gt("_creationTime", t))
+            .collect()
+        ]
     ).value
     assert later == [b"b", [1], {"o": 1}, 3]
 
@@ -194,8 +213,14 @@ def test_filters(db: Database) -> None:
         return db.query(lambda tx: [d["name"] for d in tx.query("items").filter(f).collect()]).value
 
     assert names(lambda q: q.eq(q.field("name"), "n3")) == ["n3"]
-    assert names(lambda q: q.and_(q.gte(q.field("rank"), 2.0), q.lt(q.field("rank"), 4.0))) == ["n2", "n3"]
-    assert names(lambda q: q.or_(q.eq(q.field("rank"), 1.0), q.eq(q.field("rank"), 8.0))) == ["n1", "n8"]
+    assert names(lambda q: q.and_(q.gte(q.field("rank"), 2.0), q.lt(q.field("rank"), 4.0))) == [
+        "n2",
+        "n3",
+    ]
+    assert names(lambda q: q.or_(q.eq(q.field("rank"), 1.0), q.eq(q.field("rank"), 8.0))) == [
+        "n1",
+        "n8",
+    ]
     assert names(lambda q: q.not_(q.lt(q.field("rank"), 8.0))) == ["n8", "n9"]
     assert names(lambda q: q.gt(q.mul(q.field("rank"), 2.0), 15.0)) == ["n8", "n9"]
     assert names(lambda q: q.eq(q.mod(q.field("list"), 2), 1)) == [f"n{i}" for i in range(10)]
@@ -212,8 +237,10 @@ def test_paginate_walks_everything_once_under_concurrent_inserts(db: Database) -
     pages = 0
     while True:
         page = db.query(
-            lambda tx: tx.query("items").with_index("by_list", lambda q: q.eq("list", 1)).paginate(
-                {"num_items": 4, "cursor": cursor}
+            lambda tx, cursor=cursor: (
+                tx.query("items")
+                .with_index("by_list", lambda q: q.eq("list", 1))
+                .paginate({"num_items": 4, "cursor": cursor})
             )
         ).value
         seen += [d["_id"] for d in page["page"]]
@@ -228,7 +255,9 @@ def test_paginate_walks_everything_once_under_concurrent_inserts(db: Database) -
     assert seen[: len(original)] == original
     assert len(seen) == len(set(seen)) == len(original) + 1
     with pytest.raises(InvalidCursorError):
-        db.query(lambda tx: tx.query("items").order("desc").paginate({"num_items": 1, "cursor": cursor}))
+        db.query(
+            lambda tx: tx.query("items").order("desc").paginate({"num_items": 1, "cursor": cursor})
+        )
 
 
 def test_paginate_desc_with_filter_and_end_cursor(db: Database) -> None:
@@ -236,7 +265,12 @@ def test_paginate_desc_with_filter_and_end_cursor(db: Database) -> None:
 
     def page(opts: dict[str, Any]) -> Any:
         return db.query(
-            lambda tx: tx.query("items").order("desc").filter(lambda q: q.neq(q.field("name"), "n5")).paginate(opts)
+            lambda tx: (
+                tx.query("items")
+                .order("desc")
+                .filter(lambda q: q.neq(q.field("name"), "n5"))
+                .paginate(opts)
+            )
         ).value
 
     first = page({"numItems": 3, "cursor": None})
@@ -267,7 +301,10 @@ def test_phantom_insert_into_a_read_range_is_a_conflict(db: Database) -> None:
     assert run(db, fn) == 1
     assert len(attempts) == 2
     names = db.query(
-        lambda tx: sorted(d["name"] for d in tx.query("items").with_index("by_list", lambda q: q.eq("list", 7)).collect())
+        lambda tx: sorted(
+            d["name"]
+            for d in tx.query("items").with_index("by_list", lambda q: q.eq("list", 7)).collect()
+        )
     ).value
     assert names == ["mine", "sneaky"]
 

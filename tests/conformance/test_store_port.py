@@ -60,12 +60,26 @@ def test_one_op_per_key_and_cap(store: Store) -> None:
 
 
 def test_scan_bounds_order_resume(store: Store) -> None:
-    keys = [b"", b"\x00", b"\x00\x00", b"\x01", b"a", b"a\x00", b"a\xff", b"b", b"\xff", b"\xff\xff"]
+    keys = [
+        b"",
+        b"\x00",
+        b"\x00\x00",
+        b"\x01",
+        b"a",
+        b"a\x00",
+        b"a\xff",
+        b"b",
+        b"\xff",
+        b"\xff\xff",
+    ]
     store.transact([Put(("s", k), k) for k in keys] + [Put(("sx", b"a"), b"other")])
     assert [i.key[1] for i in store.scan("s", limit=100)] == keys
     assert [i.key[1] for i in store.scan("s", reverse=True, limit=100)] == keys[::-1]
     assert [i.key[1] for i in store.scan("s", b"a", b"b", limit=100)] == [b"a", b"a\x00", b"a\xff"]
-    assert [i.key[1] for i in store.scan("s", b"a", b"b", reverse=True, limit=2)] == [b"a\xff", b"a\x00"]
+    assert [i.key[1] for i in store.scan("s", b"a", b"b", reverse=True, limit=2)] == [
+        b"a\xff",
+        b"a\x00",
+    ]
     assert store.scan("s", b"b", b"a") == []
     seen: list[bytes] = []
     lo = b""

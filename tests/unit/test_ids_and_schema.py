@@ -37,7 +37,11 @@ def test_bad_table_names(name: str) -> None:
 
 def test_schema_validates_documents_and_lists_indexes() -> None:
     schema = define_schema(
-        {"users": define_table({"name": v.string(), "age": v.optional(v.int64())}).index("by_name", ["name"])}
+        {
+            "users": define_table({"name": v.string(), "age": v.optional(v.int64())}).index(
+                "by_name", ["name"]
+            )
+        }
     )
     schema.validate_document("users", {"name": "a", "_id": "x", "_creationTime": 1.0})
     with pytest.raises(ValidationError, match=r"document\.age: expected int64"):
@@ -84,6 +88,8 @@ def test_index_limits() -> None:
 def test_table_validator_must_be_objects() -> None:
     with pytest.raises(SchemaError):
         define_table(v.string())
-    define_table(v.union(v.object({"k": v.literal("a")}), v.object({"k": v.literal("b")}))).index("by_k", ["k"])
+    define_table(v.union(v.object({"k": v.literal("a")}), v.object({"k": v.literal("b")}))).index(
+        "by_k", ["k"]
+    )
     with pytest.raises(SchemaError):
         define_schema({"bad-name": define_table({})})

@@ -32,7 +32,9 @@ def test_threads_lose_no_increment(tmp_path: Path) -> None:
                 item = store.get([key])[0]
                 assert item is not None
                 try:
-                    store.transact([Put(key, str(int(item.value) + 1).encode(), expect=item.version)])
+                    store.transact(
+                        [Put(key, str(int(item.value) + 1).encode(), expect=item.version)]
+                    )
                     break
                 except TransactionConflict:
                     continue

@@ -42,7 +42,9 @@ values = st.recursive(
     scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(st.text(max_size=5).filter(lambda k: not k.startswith("$")), inner, max_size=4),
+        st.dictionaries(
+            st.text(max_size=5).filter(lambda k: not k.startswith("$")), inner, max_size=4
+        ),
     ),
     max_leaves=12,
 )
@@ -69,7 +71,10 @@ def test_json_round_trip(x: Any) -> None:
 def test_key_round_trip(t: list[Any]) -> None:
     back = decode_key(encode_key(t))
     assert len(back) == len(t)
-    assert all(values_equal(a, b) if a is not UNDEFINED else b is UNDEFINED for a, b in zip(back, t, strict=True))
+    assert all(
+        values_equal(a, b) if a is not UNDEFINED else b is UNDEFINED
+        for a, b in zip(back, t, strict=True)
+    )
 
 
 @settings(max_examples=500)
@@ -109,7 +114,25 @@ def test_known_wire_forms() -> None:
 
 
 def test_order_across_kinds() -> None:
-    ordered = [UNDEFINED, None, -5, 7, -math.inf, -0.0, 0.0, 2.5, math.nan, False, True, "", "a", b"", [], [1], {}]
+    ordered = [
+        UNDEFINED,
+        None,
+        -5,
+        7,
+        -math.inf,
+        -0.0,
+        0.0,
+        2.5,
+        math.nan,
+        False,
+        True,
+        "",
+        "a",
+        b"",
+        [],
+        [1],
+        {},
+    ]
     for i, a in enumerate(ordered):
         for j, b in enumerate(ordered):
             assert compare(a, b) == sign(i - j), (a, b)
