@@ -75,17 +75,34 @@ class SqliteStore:
             return []
         with self._lock:
             found = self._versions(keys, with_values=True)
-        return [
-            Item(k, found[k][1], found[k][0]) if k in found else None for k in keys
-        ]
+        return [Item(k, found[k][1], found[k][0]) if k in found else None for k in keys]
 
     def _versions(self, keys: Sequence[Key], *, with_values: bool) -> dict[Key, tuple[int, bytes]]:
         out: dict[Key, tuple[int, bytes]] = {}
         cols = "pk, sk, version, value" if with_values else "pk, sk, version, NULL"
-        for i in range(0, len(keys), 400):
-            chunk = keys[i : i + 400]
-            where = " OR ".join(["(pk = ? AND sk = ?)"] * len(chunk))
-            params = [x for k in chunk for x in k]
+        # Group the keys so each query is an IN over one column with the other
+        # fixed: the planner then walks the primary key (an OR chain or a
+        # row-value IN is much slower). Documents share sk b"", range versions
+        # a pk; pick whichever grouping makes fewer queries.
+        by_sk: dict[bytes, list[str]] = {}
+        by_pk: dict[str, list[bytes]] = {}
+        for pk, sk in keys:
+            by_sk.setdefault(sk, []).append(pk)
+            by_pk.setdefault(pk, []).append(sk)
+        queries: list[tuple[str, list[object]]] = []
+        if len(by_sk) <= len(by_pk):
+            for sk, pks in by_sk.items():
+                for i in range(0, len(pks), 500):
+                    part = pks[i : i + 500]
+                    marks = ",".join("?" * len(part))
+                    queries.append((f"sk = ? AND pk IN ({marks})", [sk, *part]))
+        else:
+            for pk, sks in by_pk.items():
+                for i in range(0, len(sks), 500):
+                    part = sks[i : i + 500]
+                    marks = ",".join("?" * len(part))
+                    queries.append((f"pk = ? AND sk IN ({marks})", [pk, *part]))
+        for where, params in queries:
             for pk, sk, version, value in self._conn.execute(
                 f"SELECT {cols} FROM items WHERE {where}", params
             ):
@@ -135,7 +152,8 @@ class SqliteStore:
 
     def _apply(self, ops: Sequence[Op]) -> CommitResult:
         conn = self._conn
-        current = self._versions([op.key for op in ops], with_values=False)
+        feed = any(isinstance(op, Put | Delete) and op.feed for op in ops)
+        current = self._versions([op.key for op in ops], with_values=feed)
         failed = []
         for op in ops:
             expect = op.version if isinstance(op, Check) else op.expect
@@ -143,13 +161,14 @@ class SqliteStore:
                 failed.append(op.key)
         if failed:
             raise TransactionConflict(failed, "expected versions changed")
-        (last,) = conn.execute("SELECT coalesce(max(value), 0) FROM meta WHERE name = 'ts'").fetchone()
+        (last,) = conn.execute(
+            "SELECT coalesce(max(value), 0) FROM meta WHERE name = 'ts'"
+        ).fetchone()
         ts = max(self._clock(), last + 1)
         upserts = []
         deletes = []
         bumps = []
-        feed_keys = [op.key for op in ops if isinstance(op, Put | Delete) and op.feed]
-        old_values = self._versions(feed_keys, with_values=True) if feed_keys else {}
+        old_values = current
         changes: list[tuple[int, str, bytes, bytes | None, bytes | None]] = []
         for op in ops:
             if isinstance(op, Put):

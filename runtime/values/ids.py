@@ -9,6 +9,7 @@ schema whose tags collide are refused when the schema is defined.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 
@@ -60,9 +61,12 @@ def _checksum(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=2, person=b"docid").digest()
 
 
+_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
+
+
 def _b32(data: bytes) -> str:
-    n = int.from_bytes(data, "big") << (_TEXT_LEN * 5 - len(data) * 8)
-    return "".join(_ALPHABET[(n >> (5 * i)) & 31] for i in range(_TEXT_LEN - 1, -1, -1))
+    # RFC 4648 base32 (MSB first, zero-filled last group) in Crockford's alphabet.
+    return base64.b32encode(data).decode("ascii").rstrip("=").translate(_TO_CROCKFORD)
 
 
 def make_id(table: str, random16: bytes) -> str:

@@ -99,5 +99,25 @@ def dumps(value: Value) -> bytes:
     ).encode("utf-8")
 
 
+def _hook(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1:
+        k = next(iter(obj))
+        if k == "$integer":
+            return int(_I64.unpack(_unb64(obj[k], 8))[0])
+        if k == "$float":
+            return float(_F64.unpack(_unb64(obj[k], 8))[0])
+        if k == "$bytes":
+            return _unb64(obj[k], None)
+    for k in obj:
+        if k.startswith("$"):
+            raise InvalidValueError(f'object key "{k}" starts with "$" (reserved)')
+    return obj
+
+
 def loads(data: bytes | str) -> Value:
-    return decode_json(json.loads(data))
+    """Parse convex_encoded_json text: the same result as decode_json(json.loads(data)),
+    done in the C parser (plain JSON integers become floats, tagged objects decode)."""
+    return _DECODER.decode(data.decode("utf-8") if isinstance(data, bytes) else data)
+
+
+_DECODER = json.JSONDecoder(object_hook=_hook, parse_int=float)
