@@ -18,8 +18,8 @@ Run: `python bench/database.py [--quick] [--no-dynamodb]`.
 from __future__ import annotations
 
 import argparse
-import json
 import contextlib
+import json
 import os
 import sqlite3
 import statistics

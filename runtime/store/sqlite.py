@@ -93,15 +93,15 @@ class SqliteStore:
         if len(by_sk) <= len(by_pk):
             for sk, pks in by_sk.items():
                 for i in range(0, len(pks), 500):
-                    part = pks[i : i + 500]
-                    marks = ",".join("?" * len(part))
-                    queries.append((f"sk = ? AND pk IN ({marks})", [sk, *part]))
+                    pk_part = pks[i : i + 500]
+                    marks = ",".join("?" * len(pk_part))
+                    queries.append((f"sk = ? AND pk IN ({marks})", [sk, *pk_part]))
         else:
             for pk, sks in by_pk.items():
                 for i in range(0, len(sks), 500):
-                    part = sks[i : i + 500]
-                    marks = ",".join("?" * len(part))
-                    queries.append((f"pk = ? AND sk IN ({marks})", [pk, *part]))
+                    sk_part = sks[i : i + 500]
+                    marks = ",".join("?" * len(sk_part))
+                    queries.append((f"pk = ? AND sk IN ({marks})", [pk, *sk_part]))
         for where, params in queries:
             for pk, sk, version, value in self._conn.execute(
                 f"SELECT {cols} FROM items WHERE {where}", params
