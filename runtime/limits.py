@@ -81,7 +81,8 @@ function that needs more should use an index with a narrower range, or
 paginate."""
 
 DOCUMENTS_READ_PER_FUNCTION = 16_384
-"""Documents a function may load (point reads plus query results)."""
+"""Documents a function may read by id (`db.get`, and the reads behind
+patch/replace/delete); documents met in index scans count as scanned."""
 
 BYTES_READ_PER_FUNCTION = 8 << 20
 """8 MiB of document data read by one query or mutation."""

@@ -228,7 +228,7 @@ class Transaction:
             items = self._store.scan(partition, lo, hi, reverse=reverse, limit=size)
             ids = [it.value.decode() for it in items]
             wanted = [i for i in ids if i not in self.writes.writes]
-            docs = self._load(wanted)
+            docs = self._load(wanted, by_id=False)
             for it, doc_id in zip(items, ids, strict=True):
                 if doc_id in self.writes.writes:
                     continue
@@ -254,7 +254,7 @@ class Transaction:
             for k, item in zip(missing, self._store.get(missing), strict=True):
                 self.reads.record(k, item.version if item is not None else 0)
 
-    def _load(self, ids: list[str]) -> dict[str, tuple[bytes | None, int]]:
+    def _load(self, ids: list[str], *, by_id: bool = True) -> dict[str, tuple[bytes | None, int]]:
         """Stored value and version per id, through the transaction's cache
         (repeatable reads); records each document's version in the read set."""
         out: dict[str, tuple[bytes | None, int]] = {}
@@ -272,7 +272,9 @@ class Transaction:
                 self._cache[i] = entry
                 out[i] = entry
                 if item is not None:
-                    self.documents_read += 1
+                    # Documents met in scans count as scanned (DOCUMENTS_SCANNED);
+                    # this counts the ones read by id.
+                    self.documents_read += by_id
                     self.bytes_read += len(item.value)
             check_limit(
                 "DOCUMENTS_READ",
