@@ -154,10 +154,13 @@ class Database:
                     raise
                 self._note_conflict(attempt)
                 continue
-            tx.record_point_reads()
             if not tx.writes:
+                tx.record_point_reads()
                 if self.still_valid(tx.reads):
                     return Outcome(value, None, tx.reads, attempt + 1, None)
+                self._note_conflict(attempt)
+                continue
+            if not tx.record_point_reads(compact=True):
                 self._note_conflict(attempt)
                 continue
             plan = plan_commit(tx.reads, tx.writes, self.table_indexes)

@@ -405,3 +405,24 @@ def test_item_costs_of_common_shapes(db: Database) -> None:
         )
     )
     assert out.plan is not None and out.plan.items == 6
+
+
+def test_many_point_reads_cost_the_table_shards_not_one_item_each(db: Database) -> None:
+    ids: list[str] = []
+    for _ in range(4):
+        ids += run(db, lambda tx: [tx.insert("notes", {"n": i}) for i in range(40)])
+    target = run(db, lambda tx: tx.insert("accounts", {"owner": "t", "balance": 0}))
+    attempts = []
+
+    def total_into(tx: Transaction) -> int:
+        attempts.append(1)
+        total = sum(tx.get(i)["n"] for i in ids)  # 160 reads by id: past DynamoDB's 100 items
+        if len(attempts) == 1:
+            run(db, lambda t2: t2.patch(ids[77], {"n": 1000}))  # moves one of them meanwhile
+        tx.patch(target, {"balance": total})
+        return total
+
+    out = db.mutation(total_into)
+    assert len(attempts) == 2  # the concurrent patch was caught through the shard versions
+    assert out.value == sum(i % 40 for i in range(160)) - 77 % 40 + 1000
+    assert out.plan is not None and out.plan.items <= 8 + 3
