@@ -28,10 +28,14 @@ if ! command -v npm >/dev/null 2>&1; then
 fi
 command -v java >/dev/null 2>&1 || echo "warning: Java 17+ is needed to run DynamoDB Local" >&2
 
-mkdir -p "$DEST"
-echo "+ npm install --prefix $DEST --no-audit --no-fund --ignore-scripts amplify-dynamodb-simulator@$VERSION"
-npm install --prefix "$DEST" --no-audit --no-fund --ignore-scripts --loglevel=error \
-  "amplify-dynamodb-simulator@$VERSION"
+mkdir -p "$DEST" "$PKG"
+# `npm pack` fetches the package alone (65 MB); `npm install` would also pull
+# its ~280 JavaScript dependencies (350 MB) that running the jar never uses.
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+echo "+ npm pack amplify-dynamodb-simulator@$VERSION (into $PKG)"
+(cd "$TMP" && npm pack --silent "amplify-dynamodb-simulator@$VERSION" >/dev/null)
+tar -xzf "$TMP"/amplify-dynamodb-simulator-*.tgz -C "$PKG" --strip-components=1
 
 if ! have_jar; then
   echo "DynamoDBLocal.jar not found in $PKG after installing amplify-dynamodb-simulator@$VERSION" >&2
