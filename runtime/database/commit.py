@@ -11,7 +11,9 @@ Items per commit (each is one of DynamoDB's 100 transaction items):
   table's user indexes;
 - read checks not merged into a write: documents read by id, and the range
   versions of index ranges read (1 with an equality on an index's first
-  field, else one per table shard, 8).
+  field, else one per table shard, 8). A table from which more than 8
+  documents were read by id is checked through its 8 shards instead
+  (`Transaction.record_point_reads`), so reads by id never exhaust the cap.
 
 Common shapes (printed by `bench/database.py`):
 - insert one document into a table with two one-field indexes:

@@ -88,7 +88,7 @@ class Query:
         if n == 0:
             self._start()
             return out
-        hint = n + 1 if not self._filters else max(n, 16)
+        hint = n if not self._filters else max(n, 16)
         with closing(self._docs(hint)) as docs:
             for doc in docs:
                 out.append(doc)
