@@ -15,11 +15,13 @@ error raised from a consistent view reaches the caller.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -27,7 +29,7 @@ from runtime.limits import OCC_MAX_ATTEMPTS
 from runtime.schema import SchemaDefinition
 from runtime.store.port import Key, Store, TransactionConflict
 
-from . import layout
+from . import backfill, layout
 from .commit import CommitPlan, plan_commit
 from .errors import OccConflictError
 from .indexes import TableIndexes
@@ -74,6 +76,10 @@ class Database:
         self._jitter = jitter or random.Random()
         self._lock = threading.Lock()
         self._indexes: dict[str, TableIndexes] = {}
+        self._gate = threading.Condition()
+        self._active = 0
+        self._closed = False
+        self._local = threading.local()
         self.conflicts = 0
         """Conflicts seen (each one cost a re-run); read by benchmarks."""
 
@@ -81,10 +87,81 @@ class Database:
     def schema(self) -> SchemaDefinition | None:
         return self._schema
 
-    def set_schema(self, schema: SchemaDefinition | None) -> None:
-        with self._lock:
+    def set_schema(
+        self,
+        schema: SchemaDefinition | None,
+        progress: Callable[[str, str, int], None] | None = None,
+    ) -> None:
+        """Put `schema` in force and make the stored indexes match it.
+
+        The constructor only adopts its schema; this is the schema push (the
+        dev server's reload, a deploy): it must not run from a process with
+        an older schema than the store's, or it would drop newer indexes.
+
+        Mutations are paused while the entries of removed or redefined
+        indexes are deleted and the schema is switched; new indexes are then
+        built from the documents already stored (see `backfill.py`) while
+        mutations run again. Until an index is built, queries on it fail with
+        INVALID_QUERY (they would miss documents). `progress(table, index,
+        documents_done)` reports long builds."""
+        wanted = (
+            {t: {n: list(f) for n, f in d.indexes.items()} for t, d in schema.tables.items()}
+            if schema is not None
+            else {}
+        )
+        changes = backfill.plan_index_changes(self.store, wanted)
+        building = {(t, n) for t, n in changes.build}
+        with self._exclusive():
+            for table, index in changes.drop:
+                old = self._indexes.get(table)
+                if old is not None:
+                    old.unready[index] = "it is being rebuilt"
+                backfill.clear_index(self.store, table, index)
             self._schema = schema
             self._indexes = {}
+            for table, index in building:
+                self.table_indexes(table).unready[index] = "it is being built"
+        for table, index in changes.build:
+            tix = self.table_indexes(table)
+            try:
+                report = functools.partial(progress, table, index) if progress else None
+                backfill.build_index(self.store, tix, index, report)
+            except Exception as e:
+                tix.unready[index] = f"building it failed: {e}"
+                raise
+            del tix.unready[index]
+        if changes:
+            backfill.record_indexes(self.store, changes)
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Wait for running mutations to finish and hold new ones back."""
+        with self._gate:
+            self._closed = True
+            while self._active:
+                self._gate.wait()
+        try:
+            yield
+        finally:
+            with self._gate:
+                self._closed = False
+                self._gate.notify_all()
+
+    @contextlib.contextmanager
+    def _running(self) -> Iterator[None]:
+        nested = getattr(self._local, "depth", 0)
+        with self._gate:
+            while self._closed and not nested:
+                self._gate.wait()
+            self._active += 1
+        self._local.depth = nested + 1
+        try:
+            yield
+        finally:
+            self._local.depth = nested
+            with self._gate:
+                self._active -= 1
+                self._gate.notify_all()
 
     def table_indexes(self, table: str) -> TableIndexes:
         tix = self._indexes.get(table)
@@ -142,6 +219,10 @@ class Database:
 
     def mutation(self, fn: Callable[[Transaction], T]) -> Outcome[T]:
         """Run `fn` as a serializable transaction, re-running it on conflict."""
+        with self._running():
+            return self._mutation(fn)
+
+    def _mutation(self, fn: Callable[[Transaction], T]) -> Outcome[T]:
         last: TransactionConflict | None = None
         tables: set[str] = set()
         for attempt in range(self.max_attempts):

@@ -86,4 +86,6 @@ class TableIndexes:
             if s.fields[0] not in first:
                 first.append(s.fields[0])
         self.first_fields: list[str] = first
+        self.unready: dict[str, str] = {}
+        """Index name -> why queries cannot use it yet (being built)."""
         """Distinct first fields of the user indexes: each has a field version."""

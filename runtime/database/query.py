@@ -140,6 +140,11 @@ class QueryInitializer(Query):
                 f'index "{name}" not found on table "{self._table}"{hint}; its indexes: {known}. '
                 "Declare indexes in functions/schema.py with define_table(...).index(name, fields)."
             )
+        why = indexes.unready.get(name)
+        if why is not None:
+            raise InvalidQueryError(
+                f'index "{name}" of table "{self._table}" cannot be queried yet: {why}'
+            )
         rng = KeyRange(b"", None, ())
         if range_fn is not None:
             builder = IndexRangeBuilder(name, spec.fields)

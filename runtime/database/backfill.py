@@ -1,0 +1,123 @@
+"""Keep the stored indexes equal to the schema's: build new ones from the
+documents already there, drop removed ones.
+
+The store remembers which indexes it holds (partition `m:indexes`, one item
+per table: `{index: fields}`), so a schema that adds an index to a table with
+documents gets it built before any query can use it, and an index whose
+fields changed is rebuilt (its old entries would sort wrongly).
+
+Building is done in batches, each one transaction that checks the version of
+every document it indexes and puts its entry: a concurrent write to one of
+them fails the batch, which is re-read and retried, so no entry is ever
+stale. Writers switch to the new schema before building starts, so
+documents written meanwhile are indexed by their own commits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from runtime.store.port import Check, Delete, Key, Put, Store, TransactionConflict
+
+from . import layout
+from .indexes import TableIndexes
+
+__all__ = ["IndexChanges", "build_index", "clear_index", "plan_index_changes", "record_indexes"]
+
+META = "m:indexes"
+_BATCH = 45  # 2 items per document (check + entry), under DynamoDB's 100
+
+
+class IndexChanges:
+    def __init__(self) -> None:
+        self.build: list[tuple[str, str]] = []
+        """(table, index) to build: new, or fields changed."""
+        self.drop: list[tuple[str, str]] = []
+        """(table, index) whose entries go: removed, or fields changed."""
+        self.tables: dict[str, tuple[dict[str, list[str]], int]] = {}
+        """table -> (wanted indexes, stored meta version) for every table that changes."""
+
+    def __bool__(self) -> bool:
+        return bool(self.build or self.drop)
+
+
+def plan_index_changes(store: Store, wanted: dict[str, dict[str, list[str]]]) -> IndexChanges:
+    stored: dict[str, tuple[dict[str, list[str]], int]] = {}
+    lo = b""
+    while True:
+        page = store.scan(META, lo, None, limit=100)
+        for item in page:
+            stored[item.key[1].decode()] = (json.loads(item.value), item.version)
+        if len(page) < 100:
+            break
+        lo = page[-1].key[1] + b"\x00"
+    changes = IndexChanges()
+    for table in sorted(set(stored) | set(wanted)):
+        old, version = stored.get(table, ({}, 0))
+        new = wanted.get(table, {})
+        if old == new:
+            continue
+        changes.tables[table] = (new, version)
+        for name, fields in new.items():
+            if old.get(name) != fields:
+                changes.build.append((table, name))
+                if name in old:
+                    changes.drop.append((table, name))
+        changes.drop += [(table, name) for name in old if name not in new]
+    return changes
+
+
+def clear_index(store: Store, table: str, index: str) -> int:
+    """Delete every entry of one index; returns how many."""
+    partition = layout.index_partition(table, index)
+    removed = 0
+    while True:
+        page = store.scan(partition, b"", None, limit=90)
+        if not page:
+            return removed
+        store.transact([Delete(item.key) for item in page])
+        removed += len(page)
+
+
+def build_index(
+    store: Store,
+    indexes: TableIndexes,
+    index: str,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Put the entry of every document of the table; returns how many."""
+    spec = indexes.by_name[index]
+    source = layout.index_partition(indexes.table, "by_creation_time")
+    lo = b""
+    built = 0
+    while True:
+        page = store.scan(source, lo, None, limit=_BATCH)
+        if not page:
+            return built
+        ids = [item.value.decode() for item in page]
+        while True:
+            keys: list[Key] = [layout.doc_key(i) for i in ids]
+            ops: list[Check | Put] = []
+            for doc_id, item in zip(ids, store.get(keys), strict=True):
+                if item is None:
+                    continue  # deleted since the scan: nothing to index
+                doc = layout.decode_document(item.value).doc
+                ops.append(Check(layout.doc_key(doc_id), item.version))
+                ops.append(Put(spec.key(doc), doc_id.encode()))
+            try:
+                if ops:
+                    store.transact(ops)
+                break
+            except TransactionConflict:
+                continue  # a document moved: read the batch again
+        built += len(ops) // 2
+        if progress is not None:
+            progress(built)
+        lo = page[-1].key[1] + b"\x00"
+
+
+def record_indexes(store: Store, changes: IndexChanges) -> None:
+    for table, (wanted, version) in changes.tables.items():
+        key = (META, table.encode())
+        store.transact([Put(key, json.dumps(wanted, sort_keys=True).encode(), expect=version)])
