@@ -177,9 +177,15 @@ class Transaction:
         exhausted = False
         try:
             stored = self._stored_entries(spec.partition, lo, hi, reverse, page_hint)
-            nxt = next(stored, None)
+            # Fetched only when needed: a consumer that stops after n entries
+            # must not make the store read a page beyond them.
+            nxt: tuple[bytes, bytes | None] | None = None
+            stored_done = False
             i = 0
             while True:
+                if nxt is None and not stored_done:
+                    nxt = next(stored, None)
+                    stored_done = nxt is None
                 p = pending[i] if i < len(pending) else None
                 if nxt is None and p is None:
                     exhausted = True
@@ -203,9 +209,9 @@ class Transaction:
                     yield p[0], self._fresh(w.new_bytes)
                 else:
                     assert nxt is not None
-                    last = nxt[0]
                     key, value = nxt
-                    nxt = next(stored, None)
+                    last = key
+                    nxt = None
                     if value is not None:
                         yield key, self._fresh(value)
         finally:
