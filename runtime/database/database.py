@@ -41,6 +41,13 @@ __all__ = ["Database", "Outcome"]
 T = TypeVar("T")
 
 
+class _Stale:
+    """The marker of an attempt whose reads moved under it."""
+
+
+_STALE = _Stale()
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome(Generic[T]):
     value: T
@@ -195,20 +202,26 @@ class Database:
             for k, it in zip(keys, items, strict=True)
         )
 
+    def _run(self, tx: Transaction, fn: Callable[[Transaction], T]) -> T | _Stale:
+        """`fn(tx)`; an error it raises reaches the caller only if it was raised
+        from a consistent view, else the attempt is stale and must be re-run."""
+        try:
+            return fn(tx)
+        except Exception:
+            if self._reads_current(tx):
+                raise
+            return _STALE
+
+    def _reads_current(self, tx: Transaction) -> bool:
+        tx.record_point_reads()
+        return self.still_valid(tx.reads)
+
     def query(self, fn: Callable[[Transaction], T]) -> Outcome[T]:
         """Run `fn` read-only; the result reflects one consistent snapshot."""
         for attempt in range(self.max_attempts):
             tx = self._transaction(read_only=True)
-            try:
-                value = fn(tx)
-            except Exception:
-                tx.record_point_reads()
-                if self.still_valid(tx.reads):
-                    raise
-                self._note_conflict(attempt)
-                continue
-            tx.record_point_reads()
-            if self.still_valid(tx.reads):
+            value = self._run(tx, fn)
+            if not isinstance(value, _Stale) and self._reads_current(tx):
                 return Outcome(value, None, tx.reads, attempt + 1, None)
             self._note_conflict(attempt)
         raise OccConflictError(
@@ -227,17 +240,12 @@ class Database:
         tables: set[str] = set()
         for attempt in range(self.max_attempts):
             tx = self._transaction(read_only=False)
-            try:
-                value = fn(tx)
-            except Exception:
-                tx.record_point_reads()
-                if self.still_valid(tx.reads):
-                    raise
+            value = self._run(tx, fn)
+            if isinstance(value, _Stale):
                 self._note_conflict(attempt)
                 continue
             if not tx.writes:
-                tx.record_point_reads()
-                if self.still_valid(tx.reads):
+                if self._reads_current(tx):
                     return Outcome(value, None, tx.reads, attempt + 1, None)
                 self._note_conflict(attempt)
                 continue
