@@ -25,13 +25,13 @@ test: venv dynamodb-local
 	$(PY) -m pytest -q -m "not scale" $(PYTEST_ARGS)
 
 check: venv
-	$(VENV)/bin/ruff check runtime tests bench
-	$(VENV)/bin/ruff format --check runtime tests bench
+	$(VENV)/bin/ruff check runtime tests bench functions
+	$(VENV)/bin/ruff format --check runtime tests bench functions
 	$(VENV)/bin/mypy
 
 fmt: venv
-	$(VENV)/bin/ruff check --fix runtime tests bench
-	$(VENV)/bin/ruff format runtime tests bench
+	$(VENV)/bin/ruff check --fix runtime tests bench functions
+	$(VENV)/bin/ruff format runtime tests bench functions
 
 bench: venv dynamodb-local
 	$(PY) bench/database.py $(BENCH_ARGS)

@@ -1,0 +1,27 @@
+"""The platform: `from runtime import query, mutation, action, v, define_schema, ...`."""
+
+from runtime.errors import ConvexError
+from runtime.functions import (
+    action,
+    internal_action,
+    internal_mutation,
+    internal_query,
+    mutation,
+    query,
+)
+from runtime.schema import define_schema, define_table
+from runtime.values import UNDEFINED, v
+
+__all__ = [
+    "UNDEFINED",
+    "ConvexError",
+    "action",
+    "define_schema",
+    "define_table",
+    "internal_action",
+    "internal_mutation",
+    "internal_query",
+    "mutation",
+    "query",
+    "v",
+]
