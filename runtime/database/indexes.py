@@ -8,7 +8,7 @@ from typing import Any
 
 from runtime.database.errors import InvalidDocumentError
 from runtime.limits import INDEX_KEY_BYTES
-from runtime.schema import SchemaDefinition
+from runtime.schema import SchemaDefinition, index_fields
 from runtime.store.port import Key
 from runtime.values import UNDEFINED, encode_key
 
@@ -76,9 +76,10 @@ class TableIndexes:
         self.table = table
         specs = [IndexSpec(table, "by_creation_time", (CREATION_TIME,))]
         tdef = schema.table(table) if schema is not None else None
-        if tdef is not None:
-            for name, fields in tdef.indexes.items():
-                specs.append(IndexSpec(table, name, (*fields, CREATION_TIME)))
+        for name in tdef.indexes if tdef is not None else ():
+            fields = index_fields(schema, table, name)
+            assert fields is not None
+            specs.append(IndexSpec(table, name, tuple(fields)))
         self.specs: list[IndexSpec] = specs
         self.by_name: dict[str, IndexSpec] = {s.name: s for s in specs}
         first: list[str] = []

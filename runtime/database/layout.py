@@ -37,8 +37,8 @@ __all__ = [
     "encode_document",
     "field_version_key",
     "id_from_doc_key",
-    "index_entry_key",
     "index_partition",
+    "table_shard_key",
     "table_shard_keys",
     "table_shard_of",
 ]
@@ -55,10 +55,6 @@ def id_from_doc_key(key: Key) -> str | None:
 
 def index_partition(table: str, index: str) -> str:
     return f"i:{table}:{index}"
-
-
-def index_entry_key(table: str, index: str, values: list[Any]) -> Key:
-    return (index_partition(table, index), encode_key(values))
 
 
 def table_shard_of(doc_id: str) -> int:

@@ -40,9 +40,6 @@ class ReadSet:
         # check fails, which is what must happen.
         self.versions.setdefault(key, version)
 
-    def __len__(self) -> int:
-        return len(self.versions)
-
 
 @dataclass
 class PendingWrite:
@@ -66,11 +63,6 @@ class WriteSet:
 
     def get(self, doc_id: str) -> PendingWrite | None:
         return self.writes.get(doc_id)
-
-    def for_table(self, table: str) -> list[tuple[str, dict[str, Any]]]:
-        return [
-            (i, w.new) for i, w in self.writes.items() if w.table == table and w.new is not None
-        ]
 
     def __bool__(self) -> bool:
         return bool(self.writes)

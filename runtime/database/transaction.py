@@ -126,7 +126,7 @@ class Transaction:
                 new.pop(k, None)
             else:
                 new[k] = val
-        self._replace_checked(doc_id, table, new, version)
+        self._replace_checked(doc_id, table, old, version, new)
 
     def replace(self, doc_id: str, document: dict[str, Any]) -> None:
         self._writable("replace")
@@ -145,13 +145,13 @@ class Transaction:
                     )
                 continue
             new[k] = val
-        self._replace_checked(doc_id, table, new, version)
+        self._replace_checked(doc_id, table, old, version, new)
 
     def delete(self, doc_id: str) -> None:
         self._writable("delete")
         table, old, version = self._existing(doc_id, "delete")
         w = self.writes.get(doc_id)
-        self._stage(doc_id, table, w.old if w else old, w.old_version if w else version, None)
+        self._stage(doc_id, table, w.old if w else old, version, None)
 
     # ---- scans (used by query.py) -----------------------------------------
 
@@ -356,17 +356,21 @@ class Transaction:
         self._check_table(stored.table, writing=True)
         return stored.table, stored.doc, version
 
-    def _replace_checked(self, doc_id: str, table: str, new: dict[str, Any], version: int) -> None:
+    def _replace_checked(
+        self,
+        doc_id: str,
+        table: str,
+        current: dict[str, Any] | None,
+        version: int,
+        new: dict[str, Any],
+    ) -> None:
+        """Validate `new` and stage it over `current` (what `_existing` gave)."""
         user = {k: v for k, v in new.items() if k not in SYSTEM_FIELDS}
         check_document(user)
         self._validate_schema(table, user)
         w = self.writes.get(doc_id)
-        if w is not None:
-            self._stage(doc_id, table, w.old, w.old_version, new)
-        else:
-            value = self._cache[doc_id][0]
-            assert value is not None
-            self._stage(doc_id, table, layout.decode_document(value).doc, version, new)
+        # The staged `old` is always the document as stored before this transaction.
+        self._stage(doc_id, table, w.old if w is not None else current, version, new)
 
     def _stage(
         self,
