@@ -2,7 +2,9 @@
 
 from runtime.errors import ConvexError
 from runtime.functions import (
+    HttpRouter,
     action,
+    http_action,
     internal_action,
     internal_mutation,
     internal_query,
@@ -15,9 +17,11 @@ from runtime.values import UNDEFINED, v
 __all__ = [
     "UNDEFINED",
     "ConvexError",
+    "HttpRouter",
     "action",
     "define_schema",
     "define_table",
+    "http_action",
     "internal_action",
     "internal_mutation",
     "internal_query",

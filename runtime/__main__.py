@@ -1,20 +1,8 @@
-"""`python -m runtime ...`: the command line (the dev server arrives with the functions issue)."""
-
-from __future__ import annotations
+"""`python -m runtime ...`: the command line (see runtime/cli/main.py)."""
 
 import sys
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    print(
-        f"runtime {' '.join(args)}: the dev server and CLI are not built yet "
-        "(they arrive with the functions issue); today the database core is a library: "
-        "see README.md.",
-        file=sys.stderr,
-    )
-    return 2
-
+from runtime.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

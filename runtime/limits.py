@@ -135,3 +135,32 @@ def check_limit(name: str, used: int, limit: int, advice: str) -> None:
             used=used,
             max=limit,
         )
+
+
+# --- function calls ------------------------------------------------------------
+
+ARGUMENTS_BYTES = 16 << 20
+"""A function call's arguments (and an HTTP API request body) are at most
+16 MiB. Store bigger payloads as files and pass their ids."""
+
+RETURN_VALUE_BYTES = 16 << 20
+"""A function's return value is at most 16 MiB once encoded."""
+
+HTTP_ACTION_BODY_BYTES = 20 << 20
+"""HTTP action requests and responses are at most 20 MiB (the seed's limit)."""
+
+ACTION_TIMEOUT_SECONDS = 300.0
+"""Actions time out after 5 minutes (the seed's limit)."""
+
+LOG_LINES_PER_FUNCTION = 256
+"""Lines of print/logging output kept per call; the rest are counted and dropped."""
+
+LOG_LINE_CHARS = 32_768
+"""A longer log line is truncated."""
+
+# --- environment variables (the seed's limits) ----------------------------------
+
+ENV_VARS = 100
+ENV_NAME_CHARS = 40
+"""Names start with a letter and hold letters, digits and underscores."""
+ENV_VALUE_BYTES = 8192

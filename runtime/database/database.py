@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import random
 import threading
@@ -27,9 +28,9 @@ from typing import Generic, TypeVar
 
 from runtime.limits import OCC_MAX_ATTEMPTS
 from runtime.schema import SchemaDefinition
-from runtime.store.port import Key, Store, TransactionConflict
+from runtime.store.port import Key, Put, Store, TransactionConflict
 
-from . import backfill, layout
+from . import backfill, layout, schema_check
 from .commit import CommitPlan, plan_commit
 from .errors import OccConflictError
 from .indexes import TableIndexes
@@ -110,7 +111,16 @@ class Database:
         built from the documents already stored (see `backfill.py`) while
         mutations run again. Until an index is built, queries on it fail with
         INVALID_QUERY (they would miss documents). `progress(table, index,
-        documents_done)` reports long builds."""
+        documents_done)` reports long builds.
+
+        First, the stored documents are checked against the new schema's
+        validators: if any fails, SchemaError names them and nothing changes.
+        (A document written with the old schema between that check and the
+        switch is not re-checked.)"""
+        schema_json = _schema_bytes(schema)
+        stored = self.store.get([_SCHEMA_KEY])[0]
+        if schema is not None and (stored is None or stored.value != schema_json):
+            schema_check.check_documents(self.store, schema)
         wanted = (
             {t: {n: list(f) for n, f in d.indexes.items()} for t, d in schema.tables.items()}
             if schema is not None
@@ -139,6 +149,8 @@ class Database:
             del tix.unready[index]
         if changes:
             backfill.record_indexes(self.store, changes)
+        if stored is None or stored.value != schema_json:
+            self.store.transact([Put(_SCHEMA_KEY, schema_json)])
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -272,6 +284,17 @@ class Database:
             self.conflicts += 1
         if attempt + 1 < self.max_attempts:
             self._backoff(attempt)
+
+
+_SCHEMA_KEY: Key = ("m:schema", b"")
+"""The schema last put in force (its JSON), so an unchanged schema is not
+checked against every document again (each dev server start, each reload)."""
+
+
+def _schema_bytes(schema: SchemaDefinition | None) -> bytes:
+    if schema is None:
+        return b"null"
+    return json.dumps(schema.to_json(), sort_keys=True, separators=(",", ":")).encode()
 
 
 def _describe_key(key: Key) -> str:

@@ -1,7 +1,9 @@
-"""User functions: definitions, the registry of `functions/`."""
+"""User functions: definitions, the registry of `functions/`, running them."""
 
+from .http_router import HttpRouter, http_action
 from .registry import (
     FunctionDefinition,
+    FunctionLoadError,
     FunctionRegistry,
     action,
     internal_action,
@@ -15,8 +17,11 @@ from .registry import (
 
 __all__ = [
     "FunctionDefinition",
+    "FunctionLoadError",
     "FunctionRegistry",
+    "HttpRouter",
     "action",
+    "http_action",
     "internal_action",
     "internal_mutation",
     "internal_query",

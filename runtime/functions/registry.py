@@ -8,9 +8,12 @@ path and export: `functions/chat/messages.py` `send` is `chat/messages:send`.
 
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,9 @@ from typing import Any, Literal, TypeVar, overload
 
 from runtime.errors import PlatformError
 from runtime.values import Validator, as_validator
+
+from . import determinism
+from .http_router import HttpRouter
 
 __all__ = [
     "FunctionDefinition",
@@ -104,49 +110,93 @@ def normalize_path(path: str) -> str:
 
 
 class FunctionRegistry:
-    def __init__(self, functions: dict[str, FunctionDefinition], schema: Any = None) -> None:
+    def __init__(
+        self,
+        functions: dict[str, FunctionDefinition],
+        schema: Any = None,
+        http: HttpRouter | None = None,
+    ) -> None:
         self.functions = functions
         self.schema = schema
+        self.http = http
 
     def get(self, path: str) -> FunctionDefinition | None:
         return self.functions.get(normalize_path(path))
+
+    def path_of(self, definition: FunctionDefinition) -> str | None:
+        """The name a function object is exported under (the first, if several)."""
+        for path, found in self.functions.items():
+            if found is definition:
+                return path
+        return None
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self.functions))
 
 
-def _import(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise FunctionLoadError(f"cannot import {path}")
+def _package(name: str, path: Path) -> None:
+    """A package module for a folder, so modules under it can import their
+    siblings (`from . import _helpers`, `from ._shared import x`)."""
+    spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+    spec.submodule_search_locations = [str(path)]
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+
+
+def _location(e: BaseException, root: Path) -> str:
+    """Where under `root` an import failed: the innermost frame in the app's files."""
+    if isinstance(e, SyntaxError) and e.filename:
+        return f"{e.filename}:{e.lineno}"
+    where = ""
+    for frame in traceback.extract_tb(e.__traceback__):
+        if frame.filename.startswith(str(root)):
+            where = f"{frame.filename}:{frame.lineno}"
+    return where
+
+
+def _import(path: Path, name: str, root: Path) -> ModuleType:
     try:
-        spec.loader.exec_module(module)
+        return importlib.import_module(name)
     except Exception as e:
-        sys.modules.pop(name, None)
-        raise FunctionLoadError(f"{path}: {type(e).__name__}: {e}") from e
-    return module
+        where = _location(e, root) or str(path)
+        raise FunctionLoadError(f"{where}: {type(e).__name__}: {e}", file=str(path)) from e
 
 
 def load_functions(root: Path | str, *, namespace: str = "_app_functions") -> FunctionRegistry:
     """Import every module under `root` (not starting with `_`; `schema.py`
-    gives the schema) and collect its function definitions."""
-    root = Path(root)
+    gives the schema, `http.py`'s `http` the HTTP routes) and collect its
+    function definitions. Calling it again re-imports everything, so it is
+    also the reload."""
+    determinism.install()  # before the app's `from datetime import datetime`
+    root = Path(root).resolve()
     if not root.is_dir():
         raise FunctionLoadError(f"functions folder {root} does not exist")
+    for name in [m for m in sys.modules if m == namespace or m.startswith(namespace + ".")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    _package(namespace, root)
     functions: dict[str, FunctionDefinition] = {}
     schema = None
+    http: HttpRouter | None = None
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root).with_suffix("")
         if any(part.startswith(("_", ".")) for part in rel.parts):
             continue
-        module = _import(path, f"{namespace}.{'.'.join(rel.parts)}")
+        for depth in range(1, len(rel.parts)):
+            package = f"{namespace}.{'.'.join(rel.parts[:depth])}"
+            if package not in sys.modules:
+                _package(package, root.joinpath(*rel.parts[:depth]))
+        module = _import(path, f"{namespace}.{'.'.join(rel.parts)}", root)
         if rel.parts == ("schema",):
             schema = getattr(module, "schema", None)
             continue
+        if rel.parts == ("http",):
+            router = getattr(module, "http", None)
+            if router is not None and not isinstance(router, HttpRouter):
+                raise FunctionLoadError(f"{path}: `http` must be an HttpRouter()")
+            http = router
         module_path = "/".join(rel.parts)
         for export, value in vars(module).items():
             if isinstance(value, FunctionDefinition):
                 functions[f"{module_path}:{export}"] = value
-    return FunctionRegistry(functions, schema)
+    return FunctionRegistry(functions, schema, http)

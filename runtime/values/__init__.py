@@ -1,7 +1,7 @@
 """Convex values in Python: the model, the wire codec, the order, index keys, ids, validators."""
 
 from .ids import InvalidTableNameError, check_table_name, is_id_for, make_id, parse_id, table_tag
-from .json_codec import decode_json, dumps, encode_json, loads
+from .json_codec import decode_json, dumps, encode_json, encode_plain_json, loads
 from .keys import decode_key, encode_key, prefix_end, successor
 from .model import (
     INT64_MAX,
@@ -36,6 +36,7 @@ __all__ = [
     "dumps",
     "encode_json",
     "encode_key",
+    "encode_plain_json",
     "is_id_for",
     "kind_of",
     "loads",

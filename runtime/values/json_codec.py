@@ -16,7 +16,7 @@ from typing import Any
 
 from .model import INT64_MAX, INT64_MIN, InvalidValueError, Value
 
-__all__ = ["decode_json", "dumps", "encode_json", "loads"]
+__all__ = ["decode_json", "dumps", "encode_json", "encode_plain_json", "loads"]
 
 _I64 = struct.Struct("<q")
 _F64 = struct.Struct("<d")
@@ -51,6 +51,33 @@ def encode_json(value: Value) -> Any:
                 raise InvalidValueError(f'object key "{k}" starts with "$" (reserved)')
             out[k] = encode_json(x)
         return out
+    raise InvalidValueError(f"{t.__name__} is not a Convex value")
+
+
+_SAFE_INTEGER = 2**53
+
+
+def encode_plain_json(value: Value) -> Any:
+    """The HTTP API's `json` format: plain JSON, lossy where JSON has no form.
+    int64 -> a number (a decimal string beyond 2^53), bytes -> base64 string,
+    NaN / +-inf -> "NaN" / "Infinity" / "-Infinity", -0.0 -> 0."""
+    t = type(value)
+    if value is None or t is bool or t is str:
+        return value
+    if t is int:
+        return value if -_SAFE_INTEGER <= value <= _SAFE_INTEGER else str(value)
+    if t is float:
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value + 0.0
+    if t is bytes:
+        return _b64(value)
+    if t is list:
+        return [encode_plain_json(x) for x in value]
+    if t is dict:
+        return {k: encode_plain_json(x) for k, x in value.items()}
     raise InvalidValueError(f"{t.__name__} is not a Convex value")
 
 

@@ -53,7 +53,15 @@ class _Kind(Validator):
 
     def validate(self, value: Any, path: str) -> None:
         if _kind(value) != self.kind:
-            raise self._fail(value, path)
+            error = self._fail(value, path)
+            if self.kind == "int64" and isinstance(value, float) and value.is_integer():
+                error = ValidationError(
+                    path,
+                    f"{error.problem} (clients send plain numbers as float64: send an int64, "
+                    "e.g. ConvexInt64(n) from the Python client, BigInt in JavaScript, "
+                    '{"$integer": ...} in JSON, or declare the argument v.number())',
+                )
+            raise error
 
     def describe(self) -> str:
         return self.kind

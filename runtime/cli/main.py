@@ -1,0 +1,172 @@
+"""`python -m runtime` / `pyconvex`: the command line.
+
+    dev                      run the local backend (see runtime/server/dev.py)
+    run FN [ARGS_JSON]       call any function (internal ones too) and print its result
+    env list|get|set|remove  the backend's environment variables
+    export --path FILE.zip   a snapshot of every table
+    import FILE --table T    load documents (.jsonl, or a snapshot .zip)
+
+Every command but `dev` talks to a running backend at --url (default
+http://127.0.0.1:3210) with the admin key from --admin-key,
+$PYCONVEX_ADMIN_KEY, or <--data>/admin_key.
+
+In ARGS_JSON an integer literal (`5`) is an int64 and `5.0` a float64, as in
+Python's own json module (Convex's CLI sends every number as a float64).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from runtime.values import decode_json, encode_json, encode_plain_json
+
+from .client import BackendClient, CliError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pyconvex", description="The pyconvex backend and its tools.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = sub.add_parser("dev", help="run the local backend on 127.0.0.1")
+    dev.add_argument(
+        "--functions", type=Path, default=Path("functions"), help="default: functions/"
+    )
+    dev.add_argument("--port", type=int, default=3210, help="HTTP API and sync (default 3210)")
+    dev.add_argument("--site-port", type=int, default=3211, help="HTTP actions (default 3211)")
+    dev.add_argument("--data", type=Path, default=Path(".data"), help="default: .data/")
+    dev.add_argument("--prod", action="store_true", help="redact errors as production does")
+
+    def remote(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument(
+            "--url", help="backend URL (default $PYCONVEX_URL or http://127.0.0.1:3210)"
+        )
+        cmd.add_argument("--admin-key", help="default $PYCONVEX_ADMIN_KEY or <data>/admin_key")
+        cmd.add_argument(
+            "--data",
+            type=Path,
+            default=Path(".data"),
+            help="where the dev backend keeps its admin key",
+        )
+
+    run = sub.add_parser("run", help="call a function and print its result")
+    run.add_argument("function", help="e.g. bank:open")
+    run.add_argument(
+        "args", nargs="?", default="{}", help='a JSON object, e.g. \'{"owner": "ann"}\''
+    )
+    remote(run)
+
+    env = sub.add_parser("env", help="environment variables")
+    env_sub = env.add_subparsers(dest="env_command", required=True, metavar="ACTION")
+    remote(env_sub.add_parser("list", help="print every variable"))
+    get = env_sub.add_parser("get", help="print one variable")
+    get.add_argument("name")
+    remote(get)
+    set_ = env_sub.add_parser("set", help="set a variable")
+    set_.add_argument("name")
+    set_.add_argument("value")
+    remote(set_)
+    remove = env_sub.add_parser("remove", help="remove a variable")
+    remove.add_argument("name")
+    remote(remove)
+
+    export = sub.add_parser("export", help="write a snapshot of every table to a .zip")
+    export.add_argument("--path", type=Path, required=True, help="the .zip to write")
+    remote(export)
+
+    imp = sub.add_parser("import", help="import documents into a table (all or nothing)")
+    imp.add_argument(
+        "file", type=Path, help="a .jsonl file (one document per line) or a snapshot .zip"
+    )
+    imp.add_argument("--table", help="the table to import into (required for .jsonl)")
+    mode = imp.add_mutually_exclusive_group()
+    mode.add_argument("--replace", action="store_true", help="delete the table's documents first")
+    mode.add_argument("--append", action="store_true", help="add to the table's documents")
+    remote(imp)
+    return p
+
+
+def _client(ns: argparse.Namespace) -> BackendClient:
+    return BackendClient.from_options(ns.url, ns.admin_key, ns.data)
+
+
+def _cmd_run(ns: argparse.Namespace) -> int:
+    try:
+        args = json.loads(ns.args)
+    except json.JSONDecodeError as e:
+        raise CliError(f"ARGS_JSON is not valid JSON: {e}") from None
+    if not isinstance(args, dict):
+        raise CliError('ARGS_JSON must be a JSON object, e.g. \'{"owner": "ann"}\'')
+    try:
+        wire_args = encode_json(decode_json(args))
+    except Exception as e:
+        raise CliError(f"ARGS_JSON holds something that is not a Convex value: {e}") from None
+    answer = _client(ns).json(
+        "POST",
+        "/api/function",
+        {"path": ns.function, "args": wire_args, "format": "convex_encoded_json"},
+    )
+    for line in answer.get("logLines", []):
+        print(line, file=sys.stderr)
+    if answer.get("status") == "success":
+        _print_value(decode_json(answer["value"]))
+        return 0
+    message = answer.get("errorMessage", "the function failed")
+    if "errorData" in answer:
+        message += f"\nerrorData: {json.dumps(encode_plain_json(decode_json(answer['errorData'])))}"
+    print(message, file=sys.stderr)
+    return 1
+
+
+def _print_value(value: Any) -> None:
+    print(json.dumps(encode_plain_json(value), indent=2, ensure_ascii=False))
+
+
+def _cmd_env(ns: argparse.Namespace) -> int:
+    client = _client(ns)
+    if ns.env_command == "list":
+        for name, value in sorted(client.json("GET", "/api/admin/env")["variables"].items()):
+            print(f"{name}={value}")
+        return 0
+    if ns.env_command == "get":
+        variables = client.json("GET", "/api/admin/env")["variables"]
+        if ns.name not in variables:
+            print(f"{ns.name} is not set", file=sys.stderr)
+            return 1
+        print(variables[ns.name])
+        return 0
+    value = ns.value if ns.env_command == "set" else None
+    client.json("POST", "/api/admin/env", {"changes": {ns.name: value}})
+    print(f"{'set' if value is not None else 'removed'} {ns.name}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = _parser().parse_args(argv)
+    try:
+        if ns.command == "dev":
+            from runtime.server.dev import DevOptions, run_dev
+
+            return run_dev(DevOptions(ns.functions, ns.data, ns.port, ns.site_port, prod=ns.prod))
+        if ns.command == "run":
+            return _cmd_run(ns)
+        if ns.command == "env":
+            return _cmd_env(ns)
+        from . import snapshot_cmds
+
+        if ns.command == "export":
+            return snapshot_cmds.export(_client(ns), ns.path)
+        return snapshot_cmds.import_(
+            _client(ns),
+            ns.file,
+            ns.table,
+            "replace" if ns.replace else "append" if ns.append else None,
+        )
+    except CliError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1

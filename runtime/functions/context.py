@@ -1,0 +1,118 @@
+"""The `ctx` a function receives, by kind (the seed's contexts, snake_case).
+
+| kind     | db         | auth | storage | scheduler | run_query / run_mutation / run_action |
+|----------|------------|------|---------|-----------|---------------------------------------|
+| query    | read-only  | yes  | read    |           |                                       |
+| mutation | read/write | yes  | yes     | yes       |                                       |
+| action   |            | yes  | yes     | yes       | yes                                   |
+
+Storage and the scheduler raise NOT_AVAILABLE until their issue lands; the
+attributes exist so code can be written against them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from runtime.errors import PlatformError
+
+if TYPE_CHECKING:
+    from runtime.database.transaction import Transaction
+
+    from .executor import Executor
+
+__all__ = ["ActionCtx", "AsyncActionCtx", "Auth", "MutationCtx", "NotAvailableError", "QueryCtx"]
+
+
+class NotAvailableError(PlatformError):
+    code = "NOT_AVAILABLE"
+
+
+class _NotYet:
+    def __init__(self, what: str, detail: str) -> None:
+        self._what = what
+        self._detail = detail
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise NotAvailableError(
+            f"ctx.{self._what}.{name} is not available yet: {self._detail}", feature=self._what
+        )
+
+    def __repr__(self) -> str:
+        return f"<ctx.{self._what}: not available yet>"
+
+
+def _storage() -> _NotYet:
+    return _NotYet("storage", "file storage arrives with the file storage issue")
+
+
+def _scheduler() -> _NotYet:
+    return _NotYet("scheduler", "scheduled functions arrive with the scheduling issue")
+
+
+class Auth:
+    """`ctx.auth`: the caller's identity (None when the call carries no token)."""
+
+    def __init__(self, identity: dict[str, Any] | None) -> None:
+        self._identity = identity
+
+    def get_user_identity(self) -> dict[str, Any] | None:
+        return None if self._identity is None else dict(self._identity)
+
+
+class QueryCtx:
+    def __init__(self, db: Transaction, auth: Auth) -> None:
+        self.db = db
+        self.auth = auth
+        self.storage = _storage()
+
+
+class MutationCtx(QueryCtx):
+    def __init__(self, db: Transaction, auth: Auth) -> None:
+        super().__init__(db, auth)
+        self.scheduler = _scheduler()
+
+
+class ActionCtx:
+    """Actions have no `db`: they read and write through queries and mutations,
+    each its own transaction. `fn` is a path ("bank:total") or the function
+    object itself."""
+
+    def __init__(self, executor: Executor, identity: dict[str, Any] | None) -> None:
+        self._executor = executor
+        self._identity = identity
+        self.auth = Auth(identity)
+        self.storage = _storage()
+        self.scheduler = _scheduler()
+
+    def run_query(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
+        return self._executor.run_nested(fn, args, "query", self._identity)
+
+    def run_mutation(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
+        return self._executor.run_nested(fn, args, "mutation", self._identity)
+
+    def run_action(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
+        return self._executor.run_nested(fn, args, "action", self._identity)
+
+
+class AsyncActionCtx:
+    """The context of an `async def` action: the run_* calls are awaitable and
+    run in a worker thread, so the action's event loop keeps going."""
+
+    def __init__(self, executor: Executor, identity: dict[str, Any] | None) -> None:
+        self._sync = ActionCtx(executor, identity)
+        self.auth = self._sync.auth
+        self.storage = self._sync.storage
+        self.scheduler = self._sync.scheduler
+
+    async def run_query(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
+        return await asyncio.to_thread(self._sync.run_query, fn, args)
+
+    async def run_mutation(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
+        return await asyncio.to_thread(self._sync.run_mutation, fn, args)
+
+    async def run_action(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
+        return await asyncio.to_thread(self._sync.run_action, fn, args)

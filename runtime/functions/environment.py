@@ -1,0 +1,109 @@
+"""Environment variables: stored by the backend, seen by functions as `os.environ`.
+
+They live in the store (partition `s:env`, one item per name), so every
+process serving the app reads the same set; `apply()` copies them into
+`os.environ` and removes the ones that were unset since, which is how a
+change reaches running functions without a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Mapping
+
+from runtime.errors import PlatformError
+from runtime.limits import ENV_NAME_CHARS, ENV_VALUE_BYTES, ENV_VARS
+from runtime.store.port import Delete, Op, Put, Store
+
+__all__ = ["EnvVarError", "Environment"]
+
+PARTITION = "s:env"
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+
+class EnvVarError(PlatformError):
+    code = "INVALID_ENV_VAR"
+
+
+def check_name(name: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise EnvVarError(
+            f"invalid environment variable name {name!r}: start with a letter, then "
+            "letters, digits and underscores"
+        )
+    if len(name) > ENV_NAME_CHARS:
+        raise EnvVarError(
+            f"environment variable name {name[:20]}... is {len(name)} characters; "
+            f"the limit is {ENV_NAME_CHARS}"
+        )
+
+
+def check_value(name: str, value: str) -> None:
+    if not isinstance(value, str):
+        raise EnvVarError(f"the value of {name} must be a string")
+    size = len(value.encode())
+    if size > ENV_VALUE_BYTES:
+        raise EnvVarError(
+            f"the value of {name} is {size} bytes; the limit is {ENV_VALUE_BYTES} "
+            "(store bigger data in a table or a file)"
+        )
+
+
+class Environment:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._applied: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def list(self) -> dict[str, str]:
+        items = []
+        lo = b""
+        while True:
+            page = self._store.scan(PARTITION, lo, None, limit=100)
+            items.extend(page)
+            if len(page) < 100:
+                break
+            lo = page[-1].key[1] + b"\0"
+        return {it.key[1].decode(): it.value.decode() for it in items}
+
+    def update(self, changes: Mapping[str, str | None]) -> dict[str, str]:
+        """Set (a string) or remove (None) variables; all or nothing. Returns
+        the new set, already applied to this process's `os.environ`."""
+        for name, value in changes.items():
+            check_name(name)
+            if value is not None:
+                check_value(name, value)
+        current = self.list()
+        after = {**current}
+        for name, value in changes.items():
+            if value is None:
+                after.pop(name, None)
+            else:
+                after[name] = value
+        if len(after) > ENV_VARS:
+            raise EnvVarError(
+                f"a deployment has at most {ENV_VARS} environment variables "
+                f"({len(after)} after this change)"
+            )
+        ops: list[Op] = []
+        for name, value in changes.items():
+            key = (PARTITION, name.encode())
+            ops.append(Delete(key) if value is None else Put(key, value.encode()))
+        for start in range(0, len(ops), self._store.max_transaction_items):
+            self._store.transact(ops[start : start + self._store.max_transaction_items])
+        self.apply(after)
+        return after
+
+    def apply(self, variables: Mapping[str, str] | None = None) -> None:
+        """Make `os.environ` show the stored variables (read them if not given)."""
+        if variables is None:
+            variables = self.list()
+        with self._lock:
+            for name in set(self._applied) - set(variables):
+                if os.environ.get(name) == self._applied[name]:
+                    del os.environ[name]
+            for name, value in variables.items():
+                os.environ[name] = value
+            self._applied = dict(variables)

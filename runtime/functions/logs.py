@@ -1,0 +1,130 @@
+"""What a function prints or logs, collected per call.
+
+`print` goes to `sys.stdout`, which `install()` replaces with a router: on a
+thread running a function (inside `capture()`), text goes to that call's
+lines; elsewhere it goes to the real stream. Records reaching the root logger
+are collected the same way (the platform's and the AWS SDK's own loggers are
+left out). The caller gets the lines as `logLines` and the dev server prints
+them under the call's log line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import sys
+import threading
+from collections.abc import Iterator
+from typing import IO, Any
+
+from runtime.limits import LOG_LINE_CHARS, LOG_LINES_PER_FUNCTION
+
+__all__ = ["LogLines", "capture", "install"]
+
+_LEVELS = {"WARNING": "WARN", "CRITICAL": "ERROR"}
+_PLATFORM_LOGGERS = ("runtime", "botocore", "boto3", "urllib3", "s3transfer", "uvicorn", "asyncio")
+
+
+class LogLines:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.dropped = 0
+        self._partial: dict[str, str] = {}
+
+    def add(self, level: str, message: str) -> None:
+        for line in message.splitlines() or [""]:
+            if len(self.lines) >= LOG_LINES_PER_FUNCTION:
+                self.dropped += 1
+                continue
+            if len(line) > LOG_LINE_CHARS:
+                line = line[:LOG_LINE_CHARS] + " (truncated)"
+            self.lines.append(f"[{level}] {line}")
+
+    def write(self, level: str, text: str) -> None:
+        """Stream text: complete lines are added, the rest waits for its newline."""
+        text = self._partial.pop(level, "") + text
+        *complete, rest = text.split("\n")
+        for line in complete:
+            self.add(level, line)
+        if rest:
+            self._partial[level] = rest
+
+    def finish(self) -> list[str]:
+        for level, rest in list(self._partial.items()):
+            self.add(level, rest)
+        self._partial.clear()
+        if self.dropped:
+            self.lines.append(
+                f"[WARN] {self.dropped} more log lines dropped "
+                f"(at most {LOG_LINES_PER_FUNCTION} per call)"
+            )
+            self.dropped = 0
+        return self.lines
+
+
+_current: contextvars.ContextVar[LogLines | None] = contextvars.ContextVar(
+    "function_log_lines", default=None
+)
+"""A context variable, not a thread-local: `asyncio.to_thread` and tasks
+carry it, so an async action's nested calls log into the same lines."""
+
+
+@contextlib.contextmanager
+def capture(lines: LogLines) -> Iterator[LogLines]:
+    token = _current.set(lines)
+    try:
+        yield lines
+    finally:
+        _current.reset(token)
+
+
+class _Router:
+    """Stands in for sys.stdout / sys.stderr."""
+
+    def __init__(self, real: IO[str], level: str) -> None:
+        self._real = real
+        self._level = level
+
+    def write(self, text: str) -> int:
+        lines = _current.get()
+        if lines is None:
+            return self._real.write(text)
+        lines.write(self._level, text)
+        return len(text)
+
+    def flush(self) -> None:
+        if _current.get() is None:
+            self._real.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class _Handler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        lines = _current.get()
+        if lines is None or record.name.startswith(_PLATFORM_LOGGERS):
+            return
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string is the function's bug, not ours
+            message = str(record.msg)
+        if record.exc_info:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+        lines.add(_LEVELS.get(record.levelname, record.levelname), message)
+
+
+_installed = False
+_lock = threading.Lock()
+
+
+def install() -> None:
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        sys.stdout = _Router(sys.stdout, "LOG")
+        sys.stderr = _Router(sys.stderr, "ERROR")
+        logging.getLogger().addHandler(_Handler())
+        _installed = True

@@ -1,0 +1,51 @@
+"""The dev server's log: one line per call, then what the function printed.
+
+    12:04:31.207 M bank:transfer        1.8 ms  ok
+    12:04:31.530 Q bank:balance         0.6 ms  error  Uncaught ConvexError: {...}
+        [LOG] looking up ann
+
+Errors other than ConvexError are followed by their traceback. Lines go to
+the real stderr, never into a running function's captured output.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import TextIO
+
+from runtime.functions.executor import CallResult
+
+__all__ = ["CallLog"]
+
+_LETTER = {"query": "Q", "mutation": "M", "action": "A", "http": "H"}
+
+
+class CallLog:
+    def __init__(self, stream: TextIO | None = None, *, tracebacks: bool = True) -> None:
+        self._stream = stream if stream is not None else sys.__stderr__
+        self._tracebacks = tracebacks
+        self._lock = threading.Lock()
+
+    def __call__(self, result: CallResult) -> None:
+        now = time.time()
+        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+        outcome = "ok" if result.ok else f"error  {result.logged_message or result.error_message}"
+        indent = "  " if result.nested else ""
+        lines = [
+            f"{stamp} {indent}{_LETTER.get(result.kind, '?')} {result.path:<28} "
+            f"{result.duration * 1000:7.1f} ms  {outcome}"
+        ]
+        lines.extend(f"    {line}" for line in result.log_lines)
+        if result.traceback and self._tracebacks:
+            lines.extend(f"    {line}" for line in result.traceback.rstrip().splitlines())
+        self.write("\n".join(lines))
+
+    def write(self, text: str) -> None:
+        stream = self._stream
+        if stream is None:
+            return
+        with self._lock:
+            stream.write(text + "\n")
+            stream.flush()

@@ -1,0 +1,135 @@
+"""`python -m runtime dev`: the local backend on one machine.
+
+One uvicorn server listens on two loopback sockets: the Convex HTTP API on
+`--port` and the HTTP actions on `--site-port`; requests are dispatched by
+the port they arrived on. Data is kept in SQLite under `--data`; the
+functions folder is watched and reloaded on every change.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from runtime.functions import logs
+from runtime.store.sqlite import SqliteStore
+
+from .backend import Backend, ReloadReport, read_admin_key
+from .calllog import CallLog
+from .http_api import make_api_app
+from .site import make_site_app
+from .watch import Watcher
+
+__all__ = ["DevOptions", "run_dev"]
+
+DB_FILE = "db.sqlite3"
+
+
+@dataclass
+class DevOptions:
+    functions: Path
+    data: Path
+    port: int = 3210
+    site_port: int = 3211
+    host: str = "127.0.0.1"
+    prod: bool = False
+
+
+class _ByPort:
+    """ASGI app that sends each connection to the app of the port it came in on."""
+
+    def __init__(self, apps: dict[int, Any]) -> None:
+        self._apps = apps
+        self._default = next(iter(apps.values()))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        server = scope.get("server")
+        app = self._apps.get(server[1], self._default) if server else self._default
+        await app(scope, receive, send)
+
+
+def _bind(host: str, port: int, what: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise SystemExit(
+            f"cannot listen on {host}:{port} for the {what}: {e.strerror}. Is another dev "
+            f"server running? Stop it or pass a different port."
+        ) from None
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def _report(log: CallLog, report: ReloadReport, what: str) -> None:
+    if report.ok:
+        log.write(f"{what}: {report.functions} functions ready")
+    else:
+        log.write(
+            f"{what} FAILED, still serving the previous {report.functions} functions:\n{report.message}"
+        )
+
+
+def run_dev(options: DevOptions) -> int:
+    logs.install()
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.__stderr__, format="%(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    functions = options.functions.resolve()
+    if not functions.is_dir():
+        raise SystemExit(f"no functions folder at {functions} (pass --functions DIR)")
+    options.data.mkdir(parents=True, exist_ok=True)
+    api_sock = _bind(options.host, options.port, "HTTP API")
+    site_sock = _bind(options.host, options.site_port, "HTTP actions")
+    log = CallLog()
+    admin_key = read_admin_key(options.data, create=True)
+    assert admin_key is not None
+
+    def progress(table: str, index: str, done: int) -> None:
+        log.write(f"building index {table}.{index}: {done} documents")
+
+    backend = Backend(
+        SqliteStore(str(options.data / DB_FILE)),
+        functions,
+        admin_key=admin_key,
+        prod=options.prod,
+        on_call=log,
+        on_progress=progress,
+    )
+    _report(log, backend.reload(), f"loaded {functions}")
+
+    watcher = Watcher(functions, lambda: _report(log, backend.reload(), "reloaded"))
+    watcher.start()
+    app = _ByPort(
+        {
+            api_sock.getsockname()[1]: make_api_app(backend),
+            site_sock.getsockname()[1]: make_site_app(backend),
+        }
+    )
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    api_port, site_port = api_sock.getsockname()[1], site_sock.getsockname()[1]
+    log.write(
+        f"pyconvex dev backend ready: API http://{options.host}:{api_port}, HTTP actions "
+        f"http://{options.host}:{site_port}, data {options.data}{' (prod mode)' if options.prod else ''}"
+    )
+    try:
+        server.run(sockets=[api_sock, site_sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watcher.stop()
+        backend.close()
+    log.write("pyconvex dev backend stopped")
+    return 0

@@ -1,0 +1,149 @@
+"""The Convex HTTP API (PROTOCOL.md, "HTTP API") as a Starlette app.
+
+    POST /api/query | /api/mutation | /api/action   {"path", "args", "format"}
+    POST /api/run/{module path}/{export}             {"args", "format"}
+    POST /api/function                               any kind (the CLI's `run`)
+
+`args` is an object or a one-element array of one. A function that ran
+answers 200 with `{"status": "success" | "error", ...}`; a request refused
+before running answers 4xx with `{"code", "message"}`. `Authorization:
+Convex <admin key>` may call internal functions and the admin routes
+(`admin_routes.py`). The same app serves the dev server and, through
+mangum, the AWS shell.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runtime.functions.executor import CallResult, RequestError
+from runtime.functions.registry import Kind
+from runtime.limits import RETURN_VALUE_BYTES
+from runtime.values import UNDEFINED, InvalidValueError, decode_json, encode_json, encode_plain_json
+
+from .admin_routes import admin_routes
+from .backend import Backend
+from .wire import BadRequest, error_response, json_bytes, read_json_object
+
+__all__ = ["make_api_app", "result_body"]
+
+FORMATS = ("json", "convex_encoded_json")
+
+
+def _call_args(payload: dict[str, Any]) -> tuple[Any, str]:
+    fmt = payload.get("format", "json")
+    if fmt not in FORMATS:
+        raise BadRequest(
+            400, "BAD_FORMAT", f"format must be one of {', '.join(FORMATS)}, not {fmt!r}"
+        )
+    args = payload.get("args", {})
+    if isinstance(args, list):
+        if len(args) != 1:
+            raise BadRequest(
+                400, "ARGUMENTS_INVALID", "args given as an array must hold exactly one object"
+            )
+        args = args[0]
+    try:
+        return decode_json(args), fmt
+    except InvalidValueError as e:
+        raise BadRequest(400, "ARGUMENTS_INVALID", f"args are not Convex values: {e}") from None
+
+
+def _identity(backend: Backend, request: Request) -> tuple[bool, dict[str, Any] | None]:
+    header = request.headers.get("authorization")
+    if not header:
+        return False, None
+    if backend.is_admin(header):
+        return True, None
+    if header.startswith("Convex "):
+        raise BadRequest(401, "BAD_ADMIN_KEY", "the admin key is not this backend's")
+    raise BadRequest(
+        401,
+        "AUTH_NOT_CONFIGURED",
+        "this backend cannot verify user tokens yet (authentication arrives with the auth "
+        "issue); call without an Authorization header",
+    )
+
+
+def result_body(result: CallResult, fmt: str, *, prod: bool) -> dict[str, Any]:
+    encode = encode_json if fmt == "convex_encoded_json" else encode_plain_json
+    lines = [] if prod else result.log_lines
+    if result.ok:
+        return {"status": "success", "value": encode(result.value), "logLines": lines}
+    body: dict[str, Any] = {
+        "status": "error",
+        "errorMessage": result.error_message,
+        "logLines": lines,
+    }
+    if result.error_data is not UNDEFINED:
+        body["errorData"] = encode(result.error_data)
+    return body
+
+
+def make_api_app(backend: Backend) -> Starlette:
+    async def call(request: Request, path: str | None, kind: Kind | None) -> Response:
+        try:
+            payload = await read_json_object(request)
+            if path is None:
+                path = payload.get("path")
+                if not isinstance(path, str) or not path:
+                    raise BadRequest(400, "BAD_REQUEST", 'the body needs "path": "module:function"')
+            args, fmt = _call_args(payload)
+            admin, identity = _identity(backend, request)
+            result = await run_in_threadpool(
+                backend.executor.call,
+                path,
+                args,
+                kind=kind,
+                public_only=not admin,
+                identity=identity,
+            )
+        except BadRequest as e:
+            return error_response(e.status, e.code, e.message)
+        except RequestError as e:
+            return error_response(e.status, e.code, e.message)
+        data = json_bytes(result_body(result, fmt, prod=backend.prod))
+        if len(data) > RETURN_VALUE_BYTES:
+            data = json_bytes(
+                {
+                    "status": "error",
+                    "errorMessage": f"the result is {len(data)} bytes; the limit is "
+                    f"{RETURN_VALUE_BYTES} (return less, or paginate)",
+                    "logLines": [],
+                }
+            )
+        return Response(data, media_type="application/json")
+
+    def endpoint(kind: Kind | None) -> Any:
+        async def handle(request: Request) -> Response:
+            return await call(request, None, kind)
+
+        return handle
+
+    async def run(request: Request) -> Response:
+        module, _, export = request.path_params["fn"].rpartition("/")
+        if not module:
+            return error_response(
+                404, "FUNCTION_NOT_FOUND", "use /api/run/<module path>/<function name>"
+            )
+        return await call(request, f"{module}:{export}", None)
+
+    async def version(request: Request) -> Response:
+        return Response("pyconvex dev backend\n", media_type="text/plain")
+
+    routes = [
+        Route("/api/query", endpoint("query"), methods=["POST"]),
+        Route("/api/mutation", endpoint("mutation"), methods=["POST"]),
+        Route("/api/action", endpoint("action"), methods=["POST"]),
+        Route("/api/function", endpoint(None), methods=["POST"]),
+        Route("/api/run/{fn:path}", run, methods=["POST"]),
+        Route("/version", version, methods=["GET"]),
+        *admin_routes(backend),
+    ]
+    return Starlette(routes=routes)
