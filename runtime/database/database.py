@@ -28,7 +28,7 @@ from typing import Generic, TypeVar
 
 from runtime.limits import OCC_MAX_ATTEMPTS
 from runtime.schema import SchemaDefinition
-from runtime.store.port import Key, Put, Store, TransactionConflict
+from runtime.store.port import Key, Put, Store, TransactionConflict, scan_all
 
 from . import backfill, layout, schema_check
 from .commit import CommitPlan, plan_commit
@@ -88,6 +88,7 @@ class Database:
         self._active = 0
         self._closed = False
         self._local = threading.local()
+        self._known_tables: set[str] | None = None
         self.conflicts = 0
         """Conflicts seen (each one cost a re-run); read by benchmarks."""
 
@@ -265,6 +266,7 @@ class Database:
                 self._note_conflict(attempt)
                 continue
             plan = plan_commit(tx.reads, tx.writes, self.table_indexes)
+            self._register_tables(tx)
             try:
                 result = self.store.transact(plan.ops)
             except TransactionConflict as conflict:
@@ -279,12 +281,34 @@ class Database:
             tables=sorted(tables),
         )
 
+    def tables(self) -> list[str]:
+        """Every table that ever had a document written, and the schema's."""
+        names = {it.key[1].decode() for it in scan_all(self.store, _TABLES)}
+        if self._schema is not None:
+            names |= set(self._schema.tables)
+        return sorted(names)
+
+    def _register_tables(self, tx: Transaction) -> None:
+        """Record tables receiving their first documents (in `m:tables`), in a
+        write of its own before the commit: a registered table that stays
+        empty is harmless, and the commit's item count is untouched."""
+        if self._known_tables is None:
+            self._known_tables = {it.key[1].decode() for it in scan_all(self.store, _TABLES)}
+        new = {w.table for w in tx.writes.writes.values() if w.new is not None}
+        new -= self._known_tables
+        if new:
+            self.store.transact([Put((_TABLES, t.encode()), b"") for t in sorted(new)])
+            self._known_tables |= new
+
     def _note_conflict(self, attempt: int) -> None:
         with self._lock:
             self.conflicts += 1
         if attempt + 1 < self.max_attempts:
             self._backoff(attempt)
 
+
+_TABLES = "m:tables"
+"""One item per table that has had documents: what export enumerates."""
 
 _SCHEMA_KEY: Key = ("m:schema", b"")
 """The schema last put in force (its JSON), so an unchanged schema is not

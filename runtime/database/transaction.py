@@ -108,6 +108,35 @@ class Transaction:
         self._stage(doc_id, table, None, 0, doc)
         return doc_id
 
+    def restore(self, table: str, document: dict[str, Any]) -> str:
+        """Insert a document that keeps its `_id` and `_creationTime` (snapshot
+        import; not part of `ctx.db`'s documented API). The id must belong to
+        `table` and be absent."""
+        self._writable("restore")
+        self._check_table(table, writing=True)
+        doc_id = document.get("_id")
+        created = document.get("_creationTime")
+        if not isinstance(doc_id, str) or not is_id_for(doc_id, table):
+            raise InvalidIdError(f'_id {doc_id!r} is not an id of table "{table}"')
+        if type(created) is not float or not created > 0:
+            raise InvalidDocumentError(
+                f"_creationTime must be a positive float64 (ms since the epoch), got {created!r}"
+            )
+        user = {k: x for k, x in document.items() if k not in ("_id", "_creationTime")}
+        check_document(user)
+        self._validate_schema(table, user)
+        w = self.writes.get(doc_id)
+        if w is not None:
+            exists, version, old = w.new is not None, w.old_version, w.old
+        else:
+            self.reads.documents.add(doc_id)
+            value, version = self._load([doc_id])[doc_id]
+            exists, old = value is not None, None
+        if exists:
+            raise InvalidDocumentError(f"document {doc_id} already exists", id=doc_id)
+        self._stage(doc_id, table, old, version, {"_id": doc_id, "_creationTime": created, **user})
+        return doc_id
+
     def patch(self, doc_id: str, fields: dict[str, Any]) -> None:
         """Shallow-merge `fields` into the document; a value of UNDEFINED removes the field."""
         self._writable("patch")

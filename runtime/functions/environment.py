@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from runtime.errors import PlatformError
 from runtime.limits import ENV_NAME_CHARS, ENV_VALUE_BYTES, ENV_VARS
-from runtime.store.port import Delete, Op, Put, Store
+from runtime.store.port import Delete, Op, Put, Store, scan_all
 
 __all__ = ["EnvVarError", "Environment"]
 
@@ -58,15 +58,7 @@ class Environment:
         self._lock = threading.Lock()
 
     def list(self) -> dict[str, str]:
-        items = []
-        lo = b""
-        while True:
-            page = self._store.scan(PARTITION, lo, None, limit=100)
-            items.extend(page)
-            if len(page) < 100:
-                break
-            lo = page[-1].key[1] + b"\0"
-        return {it.key[1].decode(): it.value.decode() for it in items}
+        return {it.key[1].decode(): it.value.decode() for it in scan_all(self._store, PARTITION)}
 
     def update(self, changes: Mapping[str, str | None]) -> dict[str, str]:
         """Set (a string) or remove (None) variables; all or nothing. Returns

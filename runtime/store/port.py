@@ -27,7 +27,7 @@ conformance suite (`tests/conformance/`) runs against both.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -46,6 +46,7 @@ __all__ = [
     "StoreError",
     "TransactionConflict",
     "ensure_one_op_per_key",
+    "scan_all",
 ]
 
 Key = tuple[str, bytes]
@@ -182,3 +183,14 @@ def ensure_one_op_per_key(ops: Sequence[Op]) -> None:
         if op.key in seen:
             raise ValueError(f"two ops on one key in one transaction: {op.key!r}")
         seen.add(op.key)
+
+
+def scan_all(store: Store, partition: str, *, page: int = 100) -> Iterator[Item]:
+    """Every item of a partition in key order, fetched a page at a time."""
+    lo = b""
+    while True:
+        items = store.scan(partition, lo, None, limit=page)
+        yield from items
+        if len(items) < page:
+            return
+        lo = items[-1].key[1] + b"\x00"

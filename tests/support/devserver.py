@@ -1,0 +1,114 @@
+"""Start the dev server as a subprocess on free loopback ports, and stop it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_FUNCTIONS = ROOT / "functions"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class DevServer:
+    url: str
+    site_url: str
+    data: Path
+    functions: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def admin_key(self) -> str:
+        return (self.data / "admin_key").read_text().strip()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def cli(
+        self, *args: str, timeout: float = 60, input: bytes | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `python -m runtime ARGS --url ... --data ...` against this server."""
+        return subprocess.run(
+            [sys.executable, "-m", "runtime", *args, "--url", self.url, "--data", str(self.data)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+        )
+
+    def stop(self, timeout: float = 10) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        return self.process.returncode
+
+
+def start_dev_server(
+    functions: Path,
+    data: Path,
+    *,
+    prod: bool = False,
+    timeout: float = 30,
+    extra: list[str] | None = None,
+) -> DevServer:
+    port, site_port = free_port(), free_port()
+    data.mkdir(parents=True, exist_ok=True)
+    log_path = data.parent / f"{data.name}-server.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - handed to the child
+    cmd = [
+        sys.executable, "-m", "runtime", "dev",
+        "--functions", str(functions), "--port", str(port),
+        "--site-port", str(site_port), "--data", str(data),
+        *(["--prod"] if prod else []), *(extra or []),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    log.close()
+    server = DevServer(
+        f"http://127.0.0.1:{port}",
+        f"http://127.0.0.1:{site_port}",
+        data,
+        functions,
+        process,
+        log_path,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the dev server exited with {process.returncode}:\n{server.log()}")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(server.url + "/version", timeout=1) as answer:
+                if answer.status == 200:
+                    return server
+        time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"the dev server did not answer within {timeout} s:\n{server.log()}")
+
+
+@contextlib.contextmanager
+def dev_server(functions: Path, data: Path, **kwargs: object) -> Iterator[DevServer]:
+    server = start_dev_server(functions, data, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield server
+    finally:
+        server.stop()
