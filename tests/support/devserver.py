@@ -96,10 +96,12 @@ def start_dev_server(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the dev server exited with {process.returncode}:\n{server.log()}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(server.url + "/version", timeout=1) as answer:
-                if answer.status == 200:
-                    return server
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(server.url + "/version", timeout=1) as answer,
+        ):
+            if answer.status == 200:
+                return server
         time.sleep(0.05)
     server.stop()
     raise RuntimeError(f"the dev server did not answer within {timeout} s:\n{server.log()}")
