@@ -19,7 +19,7 @@ dynamodb-local:
 	bash scripts/install-dynamodb-local.sh
 
 dev: venv
-	$(PY) -m runtime dev
+	$(PY) -m runtime dev $(DEV_ARGS)
 
 test: venv dynamodb-local
 	$(PY) -m pytest -q -m "not scale" $(PYTEST_ARGS)

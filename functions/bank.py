@@ -1,5 +1,7 @@
 """The example app: accounts and transfers (functions "bank:open", "bank:balance", ...)."""
 
+import os
+
 from runtime import ConvexError, action, internal_mutation, mutation, query, v
 
 
@@ -50,3 +52,12 @@ def close(ctx, args):
 @action(args={})
 def audit(ctx, args):
     return ctx.run_query("bank:total", {})
+
+
+@query(args={})
+def info(ctx, args):
+    """The bank's name comes from an environment variable: `pyconvex env set BANK_NAME ...`."""
+    return {
+        "name": os.environ.get("BANK_NAME", "Example Bank"),
+        "accounts": len(ctx.db.query("accounts").collect()),
+    }

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.values import decode_json, encode_json, encode_plain_json
+from runtime.values import InvalidValueError, decode_json, encode_json, encode_plain_json, loads
 
 from .client import BackendClient, CliError
 
@@ -97,15 +97,14 @@ def _client(ns: argparse.Namespace) -> BackendClient:
 
 def _cmd_run(ns: argparse.Namespace) -> int:
     try:
-        args = json.loads(ns.args)
+        args = loads(ns.args, int64_literals=True)
     except json.JSONDecodeError as e:
         raise CliError(f"ARGS_JSON is not valid JSON: {e}") from None
+    except InvalidValueError as e:
+        raise CliError(f"ARGS_JSON holds something that is not a Convex value: {e}") from None
     if not isinstance(args, dict):
         raise CliError('ARGS_JSON must be a JSON object, e.g. \'{"owner": "ann"}\'')
-    try:
-        wire_args = encode_json(decode_json(args))
-    except Exception as e:
-        raise CliError(f"ARGS_JSON holds something that is not a Convex value: {e}") from None
+    wire_args = encode_json(args)
     answer = _client(ns).json(
         "POST",
         "/api/function",

@@ -231,11 +231,12 @@ class Executor:
                     check_value(e.data, path="ConvexError data")
                     result.error_data = e.data
                     result.error_message = f"Uncaught ConvexError: {_describe_data(e.data)}"
+                    result.logged_message = result.error_message
                 except InvalidValueError as bad:
-                    result.error_message = (
+                    result.logged_message = (
                         f"ConvexError raised with data that is not a Convex value: {bad}"
                     )
-                result.logged_message = result.error_message
+                    result.error_message = "Server Error" if self.prod else result.logged_message
             except Exception as e:
                 result.error = e
                 result.traceback = traceback.format_exc()

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from runtime.limits import LOG_LINE_CHARS, LOG_LINES_PER_FUNCTION
 
-__all__ = ["LogLines", "capture", "install"]
+__all__ = ["LogLines", "capture", "capturing", "install"]
 
 _LEVELS = {"WARNING": "WARN", "CRITICAL": "ERROR"}
 _PLATFORM_LOGGERS = ("runtime", "botocore", "boto3", "urllib3", "s3transfer", "uvicorn", "asyncio")
@@ -68,6 +68,11 @@ _current: contextvars.ContextVar[LogLines | None] = contextvars.ContextVar(
 )
 """A context variable, not a thread-local: `asyncio.to_thread` and tasks
 carry it, so an async action's nested calls log into the same lines."""
+
+
+def capturing() -> bool:
+    """Whether output on this thread/task belongs to a running function."""
+    return _current.get() is not None
 
 
 @contextlib.contextmanager

@@ -79,11 +79,20 @@ def _report(log: CallLog, report: ReloadReport, what: str) -> None:
         )
 
 
+def _configure_logging() -> None:
+    """INFO and up reach the log; a running function's records go to its
+    call's lines instead (see runtime.functions.logs), not here too."""
+    handler = logging.StreamHandler(sys.__stderr__)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(lambda record: not logs.capturing())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
 def run_dev(options: DevOptions) -> int:
     logs.install()
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.__stderr__, format="%(levelname)s %(name)s: %(message)s"
-    )
+    _configure_logging()
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     functions = options.functions.resolve()

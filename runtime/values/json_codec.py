@@ -141,10 +141,21 @@ def _hook(obj: dict[str, Any]) -> Any:
     return obj
 
 
-def loads(data: bytes | str) -> Value:
+def loads(data: bytes | str, *, int64_literals: bool = False) -> Value:
     """Parse convex_encoded_json text: the same result as decode_json(json.loads(data)),
-    done in the C parser (plain JSON integers become floats, tagged objects decode)."""
-    return _DECODER.decode(data.decode("utf-8") if isinstance(data, bytes) else data)
+    done in the C parser (plain JSON integers become floats, tagged objects decode).
+    `int64_literals`: integer literals (`5`, not `5.0`) become int64 instead,
+    as Python's json module reads them (the CLI's argument syntax)."""
+    decoder = _INT64_DECODER if int64_literals else _DECODER
+    return decoder.decode(data.decode("utf-8") if isinstance(data, bytes) else data)
+
+
+def _int64(text: str) -> int:
+    n = int(text)
+    if not INT64_MIN <= n <= INT64_MAX:
+        raise InvalidValueError(f"integer {text} is outside int64")
+    return n
 
 
 _DECODER = json.JSONDecoder(object_hook=_hook, parse_int=float)
+_INT64_DECODER = json.JSONDecoder(object_hook=_hook, parse_int=_int64)
