@@ -35,6 +35,7 @@ fmt: venv
 
 bench: venv dynamodb-local
 	$(PY) bench/database.py $(BENCH_ARGS)
+	$(PY) bench/functions.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache .data .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,175 @@
+"""Function calls over HTTP on the dev server, next to the same mutation in-process.
+
+Figures (one run; latencies are medians / 99th percentiles over every call):
+- inproc_db_mutation_us: the counter bump as a raw `Database.mutation` (the
+  database bench's in-process figure, measured here again in this run);
+- inproc_call_mutation_us: the same through `Executor.call` (argument
+  validation, determinism guards, log capture) in-process;
+- http_seq_p50_ms / http_seq_p99_ms: one client, one call at a time, on a
+  kept-alive connection; http_seq_official_p50_ms: the official
+  `ConvexHttpClient` (a new connection per call);
+- http_uncontended_mps / _p50_ms / _p99_ms: 16 clients, each bumping its own counter;
+- http_contended_mps / _p50_ms / _p99_ms: 16 clients over 4 hot counters;
+  http_contended_ratio: contended / uncontended throughput;
+- http_overhead_ratio: http_seq_p50 / inproc_db_mutation.
+
+Every run checks that the counters add up to the calls that succeeded.
+Run: `python bench/functions.py [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import requests
+from convex.http_client import ConvexHttpClient
+
+from runtime.database import Database
+from runtime.functions import load_functions
+from runtime.functions.executor import Executor
+from runtime.functions.platform_store import PlatformStore
+from runtime.store.sqlite import SqliteStore
+from tests.support.devserver import start_dev_server
+
+APP = Path(__file__).resolve().parent / "apps" / "counters"
+
+
+def figure(name: str, value: float, unit: str) -> None:
+    print(f"figure {name} {value:.4g} {unit}", flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def inproc(n: int, tmp: Path) -> float:
+    registry = load_functions(APP, namespace="_bench_counters")
+    db = Database(PlatformStore(SqliteStore(str(tmp / "inproc.sqlite3"))))
+    db.set_schema(registry.schema)
+    executor = Executor(db, registry)
+    (cid,) = executor.call("counters:create", {"count": 1.0}).value
+
+    def raw() -> None:
+        def body(tx: Any) -> None:
+            tx.patch(cid, {"n": tx.get(cid)["n"] + 1})
+
+        db.mutation(body)
+
+    def call() -> None:
+        assert executor.call("counters:bump", {"id": cid}).ok
+
+    results = {}
+    for name, fn in (("inproc_db_mutation_us", raw), ("inproc_call_mutation_us", call)):
+        for _ in range(50):
+            fn()
+        samples = []
+        for _ in range(n):
+            t = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - t)
+        results[name] = statistics.median(samples) * 1e6
+        figure(name, results[name], "us")
+    return results["inproc_db_mutation_us"]
+
+
+def session() -> requests.Session:
+    return requests.Session()
+
+
+def call(session: requests.Session, url: str, path: str, args: dict[str, Any]) -> Any:
+    r = session.post(f"{url}/api/mutation", json={"path": path, "args": args}, timeout=30)
+    body = r.json()
+    if body.get("status") != "success":
+        raise RuntimeError(body)
+    return body["value"]
+
+
+def load(
+    url: str, ids: list[str], threads: int, per_thread: int, hot: int | None
+) -> tuple[float, list[float]]:
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    errors: list[BaseException] = []
+
+    def worker(t: int) -> None:
+        conn = session()
+        try:
+            for i in range(per_thread):
+                target = ids[(t * 7 + i) % hot] if hot is not None else ids[t]
+                start = time.perf_counter()
+                call(conn, url, "counters:bump", {"id": target})
+                latencies[t].append(time.perf_counter() - start)
+        except BaseException as e:  # reported after the run
+            errors.append(e)
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    flat = [x for per in latencies for x in per]
+    return len(flat) / elapsed, flat
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    opts, _ = parser.parse_known_args()  # BENCH_ARGS is shared with bench/database.py
+    n = 200 if opts.quick else 1000
+    per_thread = 25 if opts.quick else 100
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        base_us = inproc(n, tmp)
+        server = start_dev_server(APP, tmp / "data")
+        try:
+            conn = session()
+            url = server.url
+            ids = call(conn, url, "counters:create", {"count": 16.0})
+            for _ in range(50):
+                call(conn, url, "counters:bump", {"id": ids[0]})
+            seq = []
+            for _ in range(n):
+                start = time.perf_counter()
+                call(conn, url, "counters:bump", {"id": ids[0]})
+                seq.append(time.perf_counter() - start)
+            figure("http_seq_p50_ms", statistics.median(seq) * 1e3, "ms")
+            figure("http_seq_p99_ms", percentile(seq, 0.99) * 1e3, "ms")
+            official = ConvexHttpClient(url)
+            samples = []
+            for _ in range(min(n, 300)):
+                start = time.perf_counter()
+                official.mutation("counters:bump", {"id": ids[1]})
+                samples.append(time.perf_counter() - start)
+            figure("http_seq_official_p50_ms", statistics.median(samples) * 1e3, "ms")
+            figure("http_overhead_ratio", statistics.median(seq) * 1e6 / base_us, "x")
+
+            total_before = official.query("counters:total", {"ids": ids})
+            un_mps, un = load(url, ids, 16, per_thread, None)
+            co_mps, co = load(url, ids, 16, per_thread, 4)
+            for name, mps, lat in (("uncontended", un_mps, un), ("contended", co_mps, co)):
+                figure(f"http_{name}_mps", mps, "mutations/s")
+                figure(f"http_{name}_p50_ms", statistics.median(lat) * 1e3, "ms")
+                figure(f"http_{name}_p99_ms", percentile(lat, 0.99) * 1e3, "ms")
+            figure("http_contended_ratio", co_mps / un_mps, "x")
+            total_after = official.query("counters:total", {"ids": ids})
+            expected = total_before.value + len(un) + len(co)
+            assert total_after.value == expected, f"lost updates: {total_after} != {expected}"
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
