@@ -69,7 +69,7 @@ def test_loads_nested_modules_and_the_schema(tmp_path: Path) -> None:
 
 def test_a_broken_module_is_named(tmp_path: Path) -> None:
     (tmp_path / "bad.py").write_text("import nothing_here\n")
-    with pytest.raises(FunctionLoadError, match=r"bad\.py: ModuleNotFoundError"):
+    with pytest.raises(FunctionLoadError, match=r"bad\.py:1: ModuleNotFoundError"):
         load_functions(tmp_path, namespace="_t2")
 
 
