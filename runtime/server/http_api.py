@@ -18,6 +18,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -146,4 +148,12 @@ def make_api_app(backend: Backend) -> Starlette:
         Route("/version", version, methods=["GET"]),
         *admin_routes(backend),
     ]
-    return Starlette(routes=routes)
+    # Browsers call the API from the app's own origin (the JS ConvexHttpClient).
+    cors = Middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Content-Type", "Authorization", "Convex-Client"],
+        max_age=3600,
+    )
+    return Starlette(routes=routes, middleware=[cors])

@@ -74,6 +74,12 @@ def make_site_app(backend: Backend) -> Starlette:
                     raise TypeError(
                         f"an HTTP action must return a starlette Response, not {type(answer).__name__}"
                     )
+                body_size = len(getattr(answer, "body", b""))
+                if body_size > HTTP_ACTION_BODY_BYTES:
+                    raise ValueError(
+                        f"the response body is {body_size} bytes; the limit is "
+                        f"{HTTP_ACTION_BODY_BYTES} (serve big payloads as stored files)"
+                    )
                 response = answer
             except Exception as e:
                 result.error = e

@@ -382,3 +382,24 @@ def test_parallel_transfers_over_http_keep_the_total(start_server: Any) -> None:
     assert sum(b.value for b in balances) == 600
     assert all(b.value >= 0 for b in balances)
     assert client.query("bank:total") == ConvexInt64(600)
+
+
+def test_browsers_may_call_the_api_cross_origin(server: DevServer) -> None:
+    preflight = requests.options(
+        server.url + "/api/query",
+        headers={
+            "Origin": "http://localhost:5173",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,convex-client",
+        },
+        timeout=10,
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] in ("*", "http://localhost:5173")
+    r = post(
+        server,
+        "/api/query",
+        {"path": "items:count", "args": {}},
+        headers={"Origin": "http://localhost:5173"},
+    )
+    assert r.headers["access-control-allow-origin"] == "*"
