@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from runtime.server.backend import read_admin_key
+from runtime.backend import read_admin_key
 
 __all__ = ["BackendClient", "CliError"]
 

@@ -1,6 +1,6 @@
 """`python -m runtime` / `pyconvex`: the command line.
 
-    dev                      run the local backend (see runtime/server/dev.py)
+    dev                      run the local backend (see runtime/local/dev.py)
     run FN [ARGS_JSON]       call any function (internal ones too) and print its result
     env list|get|set|remove  the backend's environment variables
     export --path FILE.zip   a snapshot of every table
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
     try:
         if ns.command == "dev":
-            from runtime.server.dev import DevOptions, run_dev
+            from runtime.local.dev import DevOptions, run_dev
 
             return run_dev(DevOptions(ns.functions, ns.data, ns.port, ns.site_port, prod=ns.prod))
         if ns.command == "run":

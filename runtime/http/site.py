@@ -18,13 +18,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from runtime.backend import Backend
 from runtime.errors import ConvexError
 from runtime.functions.context import ActionCtx, AsyncActionCtx
 from runtime.functions.executor import CallResult
 from runtime.functions.logs import LogLines, capture
 from runtime.limits import HTTP_ACTION_BODY_BYTES
 
-from .backend import Backend
 from .wire import BadRequest, read_body
 
 __all__ = ["make_site_app"]

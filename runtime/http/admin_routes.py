@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from runtime.backend import Backend
 from runtime.errors import PlatformError
 
-from .backend import Backend
 from .wire import BadRequest, error_response, read_json_object
 
 __all__ = ["admin_routes"]

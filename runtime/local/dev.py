@@ -17,13 +17,13 @@ from typing import Any
 
 import uvicorn
 
+from runtime.backend import Backend, ReloadReport, read_admin_key
 from runtime.functions import logs
+from runtime.http.api import make_api_app
+from runtime.http.site import make_site_app
 from runtime.store.sqlite import SqliteStore
 
-from .backend import Backend, ReloadReport, read_admin_key
 from .calllog import CallLog
-from .http_api import make_api_app
-from .site import make_site_app
 from .watch import Watcher
 
 __all__ = ["DevOptions", "run_dev"]

@@ -24,13 +24,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from runtime.backend import Backend
 from runtime.functions.executor import CallResult, RequestError
 from runtime.functions.registry import Kind
 from runtime.limits import RETURN_VALUE_BYTES
 from runtime.values import UNDEFINED, InvalidValueError, decode_json, encode_json, encode_plain_json
 
 from .admin_routes import admin_routes
-from .backend import Backend
 from .wire import BadRequest, error_response, json_bytes, read_json_object
 
 __all__ = ["make_api_app", "result_body"]
