@@ -164,3 +164,10 @@ ENV_VARS = 100
 ENV_NAME_CHARS = 40
 """Names start with a letter and hold letters, digits and underscores."""
 ENV_VALUE_BYTES = 8192
+
+# --- snapshot import --------------------------------------------------------------
+
+IMPORT_BYTES = 256 << 20
+"""An import file is at most 256 MiB: it is validated whole before anything
+is written. Split bigger data into several files (each import is all or
+nothing on its own)."""

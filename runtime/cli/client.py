@@ -6,6 +6,7 @@ import json
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,38 @@ class BackendClient:
                 f"cannot reach the backend at {self.url} ({e.reason}); start it with "
                 "`make dev` (or pass --url)"
             ) from None
+
+    def stream(
+        self,
+        method: str,
+        path: str,
+        body: Iterable[bytes],
+        *,
+        content_type: str,
+        length: int,
+        timeout: float = 3600.0,
+    ) -> tuple[int, Iterator[bytes]]:
+        """Send `body` chunk by chunk; the answer's lines as they arrive."""
+        headers = {"Content-Type": content_type, "Content-Length": str(length)}
+        if self.admin_key:
+            headers["Authorization"] = f"Convex {self.admin_key}"
+        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
+        try:
+            answer = urllib.request.urlopen(req, timeout=timeout)
+        except urllib.error.HTTPError as e:
+            return e.code, iter([e.read()])
+        except urllib.error.URLError as e:
+            raise CliError(
+                f"cannot reach the backend at {self.url} ({e.reason}); start it with "
+                "`make dev` (or pass --url)"
+            ) from None
+
+        def lines() -> Iterator[bytes]:
+            with answer:
+                while line := answer.readline():
+                    yield line
+
+        return answer.status, lines()
 
     def json(self, method: str, path: str, payload: Any = None) -> Any:
         body = None if payload is None else json.dumps(payload).encode()

@@ -1,15 +1,146 @@
-"""export / import (being built)."""
+"""`export` and `import`: the CLI side of the snapshot routes, with progress bars.
+
+Export pages through every table and writes the zip itself, to a temporary
+file renamed into place at the end (an interrupted export leaves no partial
+zip). Import uploads the file, then follows the server's progress lines.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from runtime.limits import IMPORT_BYTES
+from runtime.snapshot.format import DOCUMENTS, write_snapshot_meta
 
 from .client import BackendClient, CliError
 
+__all__ = ["export", "import_"]
+
+_PAGE = 1000
+
+
+def _console() -> Console:
+    return Console(stderr=True)
+
 
 def export(client: BackendClient, path: Path) -> int:
-    raise CliError("export is not built yet")
+    if path.suffix != ".zip":
+        raise CliError(f"the export path must end in .zip: {path}")
+    tables: list[str] = client.json("GET", "/api/admin/tables")["tables"]
+    partial = path.with_name(path.name + ".partial")
+    counts: dict[str, int] = {}
+    try:
+        with (
+            zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive,
+            Progress(
+                TextColumn("{task.description}"),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=_console(),
+            ) as bar,
+        ):
+            for table in tables:
+                task = bar.add_task(f"export {table}", total=None)
+                counts[table] = 0
+                with archive.open(f"{table}/{DOCUMENTS}", "w") as out:
+                    cursor = None
+                    while True:
+                        page = client.json(
+                            "POST",
+                            "/api/admin/export/page",
+                            {"table": table, "cursor": cursor, "numItems": _PAGE},
+                        )
+                        for doc in page["documents"]:
+                            out.write(json.dumps(doc, separators=(",", ":")).encode() + b"\n")
+                        counts[table] += len(page["documents"])
+                        bar.update(task, completed=counts[table])
+                        if page["done"]:
+                            break
+                        cursor = page["cursor"]
+                bar.update(task, total=counts[table])
+            write_snapshot_meta(archive, tables)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    total = sum(counts.values())
+    print(f"exported {total} documents from {len(tables)} tables to {path}")
+    return 0
+
+
+def _chunks(path: Path, bar: Progress, task: Any) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            bar.update(task, advance=len(chunk))
+            yield chunk
 
 
 def import_(client: BackendClient, file: Path, table: str | None, mode: str | None) -> int:
-    raise CliError("import is not built yet")
+    if not file.is_file():
+        raise CliError(f"no such file: {file}")
+    if file.suffix == ".zip":
+        fmt = "zip"
+    elif file.suffix in (".jsonl", ".ndjson"):
+        fmt = "jsonl"
+        if table is None:
+            raise CliError("a .jsonl import needs --table TABLE")
+    else:
+        raise CliError(f"import reads a .jsonl file or a snapshot .zip, not {file.name}")
+    size = file.stat().st_size
+    if size > IMPORT_BYTES:
+        raise CliError(
+            f"{file} is {size} bytes; an import is at most {IMPORT_BYTES} (split it into "
+            "several files)"
+        )
+    query = f"?format={fmt}&mode={mode or 'create'}" + (f"&table={table}" if table else "")
+    result: dict[str, Any] | None = None
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_console(),
+    ) as bar:
+        upload = bar.add_task("upload (bytes)", total=size)
+        status, lines = client.stream(
+            "POST",
+            "/api/admin/import" + query,
+            _chunks(file, bar, upload),
+            content_type="application/octet-stream",
+            length=size,
+        )
+        if status >= 400:
+            body = json.loads(b"".join(lines) or b"{}")
+            raise CliError(f"{body.get('code', status)}: {body.get('message', 'import refused')}")
+        tasks: dict[str, Any] = {}
+        for raw in lines:
+            line = json.loads(raw)
+            if "phase" in line:
+                phase = line["phase"]
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task(phase, total=line["total"])
+                bar.update(tasks[phase], completed=line["done"], total=line["total"])
+            elif "error" in line:
+                raise CliError(f"{line['error']['code']}: {line['error']['message']}")
+            elif "result" in line:
+                result = line["result"]
+    if result is None:
+        raise CliError("the backend closed the import without a result; check its log")
+    for name, n in sorted(result["imported"].items()):
+        deleted = result["deleted"].get(name)
+        replaced = f" (replacing {deleted})" if deleted is not None else ""
+        print(f"imported {n} documents into {name}{replaced}")
+    return 0

@@ -116,7 +116,7 @@ class Transaction:
         self._check_table(table, writing=True)
         doc_id = document.get("_id")
         created = document.get("_creationTime")
-        if not isinstance(doc_id, str) or not is_id_for(doc_id, table):
+        if not isinstance(doc_id, str) or not is_id_for(table, doc_id):
             raise InvalidIdError(f'_id {doc_id!r} is not an id of table "{table}"')
         if type(created) is not float or not created > 0:
             raise InvalidDocumentError(

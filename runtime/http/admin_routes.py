@@ -3,7 +3,7 @@ variables, snapshot export and import. The CLI is their client."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -13,31 +13,33 @@ from starlette.routing import Route
 from runtime.backend import Backend
 from runtime.errors import PlatformError
 
+from .snapshot_routes import snapshot_routes
 from .wire import BadRequest, error_response, read_json_object
 
 __all__ = ["admin_routes"]
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
 
 def admin_routes(backend: Backend) -> list[Route]:
-    def refused(request: Request) -> Response | None:
-        if backend.is_admin(request.headers.get("authorization")):
-            return None
-        return error_response(
-            401,
-            "ADMIN_KEY_REQUIRED",
-            "this route needs 'Authorization: Convex <admin key>' (the dev server keeps "
-            "its key in <data>/admin_key)",
-        )
+    def admin_only(endpoint: Endpoint) -> Endpoint:
+        async def guarded(request: Request) -> Response:
+            if not backend.is_admin(request.headers.get("authorization")):
+                return error_response(
+                    401,
+                    "ADMIN_KEY_REQUIRED",
+                    "this route needs 'Authorization: Convex <admin key>' (the dev server "
+                    "keeps its key in <data>/admin_key)",
+                )
+            return await endpoint(request)
+
+        return guarded
 
     async def env_list(request: Request) -> Response:
-        if (answer := refused(request)) is not None:
-            return answer
         variables = await run_in_threadpool(backend.environment.list)
         return JSONResponse({"variables": variables})
 
     async def env_update(request: Request) -> Response:
-        if (answer := refused(request)) is not None:
-            return answer
         try:
             payload = await read_json_object(request)
             changes = payload.get("changes")
@@ -52,8 +54,9 @@ def admin_routes(backend: Backend) -> list[Route]:
             return error_response(400, e.code, e.message)
         return JSONResponse({"variables": variables})
 
-    routes: list[Any] = [
+    routes = [
         Route("/api/admin/env", env_list, methods=["GET"]),
         Route("/api/admin/env", env_update, methods=["POST"]),
+        *snapshot_routes(backend),
     ]
-    return routes
+    return [Route(r.path, admin_only(r.endpoint), methods=r.methods) for r in routes]

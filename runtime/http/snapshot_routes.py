@@ -1,0 +1,156 @@
+"""Admin routes for snapshots (the CLI's `export` and `import`).
+
+    GET  /api/admin/tables              {"tables": [name, ...]}
+    POST /api/admin/export/page         {"table", "cursor", "numItems"} ->
+                                        {"documents": [...], "cursor", "done"}
+    POST /api/admin/import?table=T&mode=create|append|replace&format=jsonl|zip
+         body: the file. A file that fails validation answers 400 (code
+         IMPORT_INVALID, the message names the line) and nothing is written;
+         otherwise the answer streams NDJSON progress lines
+         {"phase", "done", "total"} and ends with {"result": {...}} or
+         {"error": {"code", "message"}} (the import was undone).
+
+Export pages are each one consistent read; the export as a whole is not a
+point-in-time snapshot across pages and tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from runtime.backend import Backend
+from runtime.database import Transaction
+from runtime.errors import PlatformError
+from runtime.limits import IMPORT_BYTES
+from runtime.snapshot import (
+    ImportMode,
+    TableImport,
+    apply_import,
+    check_import,
+    parse_jsonl,
+    read_zip_tables,
+)
+from runtime.values import encode_json
+
+from .wire import BadRequest, error_response, read_body, read_json_object
+
+__all__ = ["snapshot_routes"]
+
+_MODES = ("create", "append", "replace")
+
+
+def snapshot_routes(backend: Backend) -> list[Route]:
+    db = backend.database
+
+    async def tables(request: Request) -> Response:
+        return JSONResponse({"tables": await run_in_threadpool(db.tables)})
+
+    async def export_page(request: Request) -> Response:
+        try:
+            payload = await read_json_object(request)
+            table = payload.get("table")
+            if not isinstance(table, str):
+                raise BadRequest(400, "BAD_REQUEST", 'the body needs "table"')
+            size = payload.get("numItems", 500)
+            if not isinstance(size, int) or not 1 <= size <= 5000:
+                raise BadRequest(400, "BAD_REQUEST", "numItems is 1..5000")
+            cursor = payload.get("cursor")
+
+            def read(tx: Transaction) -> Any:
+                return tx.query(table).paginate({"numItems": size, "cursor": cursor})
+
+            page = (await run_in_threadpool(db.query, read)).value
+        except BadRequest as e:
+            return error_response(e.status, e.code, e.message)
+        except PlatformError as e:
+            return error_response(400, e.code, e.message)
+        return JSONResponse(
+            {
+                "documents": [encode_json(d) for d in page["page"]],
+                "cursor": page["continue_cursor"],
+                "done": page["is_done"],
+            }
+        )
+
+    async def import_(request: Request) -> Response:
+        params = request.query_params
+        mode = params.get("mode", "create")
+        fmt = params.get("format", "jsonl")
+        table = params.get("table") or None
+        try:
+            if mode not in _MODES:
+                raise BadRequest(400, "BAD_REQUEST", f"mode is one of {', '.join(_MODES)}")
+            if fmt not in ("jsonl", "zip"):
+                raise BadRequest(400, "BAD_REQUEST", "format is jsonl or zip")
+            if fmt == "jsonl" and table is None:
+                raise BadRequest(400, "BAD_REQUEST", "a .jsonl import needs ?table=")
+            body = await read_body(request, IMPORT_BYTES)
+
+            def prepare() -> list[TableImport]:
+                if fmt == "zip":
+                    parsed = read_zip_tables(body, table)
+                else:
+                    assert table is not None
+                    parsed = [parse_jsonl(body.splitlines(), table, "the file")]
+                check_import(db, parsed, mode)  # type: ignore[arg-type]
+                return parsed
+
+            parsed = await run_in_threadpool(prepare)
+        except BadRequest as e:
+            return error_response(e.status, e.code, e.message)
+        except PlatformError as e:
+            return error_response(400, e.code, e.message)
+        return StreamingResponse(
+            _run_import(backend, parsed, mode),  # type: ignore[arg-type]
+            media_type="application/x-ndjson",
+        )
+
+    return [
+        Route("/api/admin/tables", tables, methods=["GET"]),
+        Route("/api/admin/export/page", export_page, methods=["POST"]),
+        Route("/api/admin/import", import_, methods=["POST"]),
+    ]
+
+
+async def _run_import(
+    backend: Backend, parsed: list[TableImport], mode: ImportMode
+) -> AsyncIterator[bytes]:
+    """Run the import in a thread; yield its progress as NDJSON lines."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    last_phase, last_done = "", 0
+
+    def progress(phase: str, done: int, total: int) -> None:
+        nonlocal last_phase, last_done
+        # At most ~100 lines per phase.
+        if phase != last_phase or done == total or done - last_done >= max(1, total // 100):
+            last_phase, last_done = phase, done
+            loop.call_soon_threadsafe(
+                queue.put_nowait, {"phase": phase, "done": done, "total": total}
+            )
+
+    def work() -> None:
+        try:
+            report = apply_import(backend.database, parsed, mode, progress)
+            line: dict[str, Any] = {
+                "result": {"imported": report.imported, "deleted": report.deleted}
+            }
+        except PlatformError as e:
+            line = {"error": {"code": e.code, "message": e.message}}
+        except Exception as e:
+            line = {"error": {"code": "IMPORT_FAILED", "message": f"{type(e).__name__}: {e}"}}
+        loop.call_soon_threadsafe(queue.put_nowait, line)
+        loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=work, name="import", daemon=True).start()
+    while (item := await queue.get()) is not None:
+        yield (json.dumps(item) + "\n").encode()
