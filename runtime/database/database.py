@@ -183,6 +183,19 @@ class Database:
                 self._active -= 1
                 self._gate.notify_all()
 
+    def view(self, store: Store) -> Database:
+        """This database read through another view of its store (a snapshot):
+        same schema, same index state. For queries only."""
+        other = Database(
+            store,
+            self._schema,
+            clock=self._clock,
+            random_bytes=self._random_bytes,
+            max_attempts=self.max_attempts,
+        )
+        other._indexes = self._indexes
+        return other
+
     def table_indexes(self, table: str) -> TableIndexes:
         tix = self._indexes.get(table)
         if tix is None:

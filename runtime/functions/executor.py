@@ -218,13 +218,16 @@ class Executor:
         defn: FunctionDefinition,
         args: dict[str, Any],
         identity: dict[str, Any] | None,
+        database: Database | None = None,
     ) -> CallResult:
         result = CallResult(path, defn.kind)
         lines = LogLines()
         started = time.perf_counter()
         with capture(lines):
             try:
-                result.value, result.ts, result.reads = self._invoke(defn, args, identity)
+                result.value, result.ts, result.reads = self._invoke(
+                    defn, args, identity, database
+                )
             except ConvexError as e:
                 result.error = e
                 try:
@@ -248,8 +251,25 @@ class Executor:
             self.on_call(result)
         return result
 
+    def query_at(
+        self,
+        database: Database,
+        path: str,
+        args: Any,
+        identity: dict[str, Any] | None,
+    ) -> CallResult:
+        """Run a public query against `database` (a snapshot view): the
+        sync protocol's subscriptions. Raises RequestError like `call`."""
+        path, defn = self.resolve(path, kind="query", public_only=True)
+        checked = self.check_args(path, defn, args)
+        return self._execute(path, defn, checked, identity, database)
+
     def _invoke(
-        self, defn: FunctionDefinition, args: dict[str, Any], identity: dict[str, Any] | None
+        self,
+        defn: FunctionDefinition,
+        args: dict[str, Any],
+        identity: dict[str, Any] | None,
+        database: Database | None = None,
     ) -> tuple[Any, int | None, ReadSet | None]:
         if defn.kind == "action":
             return self._action(defn, args, identity), None, None
@@ -264,7 +284,7 @@ class Executor:
             return _checked_return(defn, value)
 
         if defn.kind == "query":
-            outcome = self.database.query(body)
+            outcome = (database or self.database).query(body)
         else:
             outcome = self.database.mutation(body)
         return outcome.value, outcome.ts, outcome.reads

@@ -32,7 +32,7 @@ from .port import (
     ensure_one_op_per_key,
 )
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqliteSnapshot", "SqliteStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -58,7 +58,7 @@ class SqliteStore:
         self.path = path
         self.max_transaction_items = max_transaction_items
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         try:
             self._conn = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=30.0
@@ -74,40 +74,8 @@ class SqliteStore:
         if not keys:
             return []
         with self._lock:
-            found = self._versions(keys, with_values=True)
+            found = _versions(self._conn, keys, with_values=True)
         return [Item(k, found[k][1], found[k][0]) if k in found else None for k in keys]
-
-    def _versions(self, keys: Sequence[Key], *, with_values: bool) -> dict[Key, tuple[int, bytes]]:
-        out: dict[Key, tuple[int, bytes]] = {}
-        cols = "pk, sk, version, value" if with_values else "pk, sk, version, NULL"
-        # Group the keys so each query is an IN over one column with the other
-        # fixed: the planner then walks the primary key (an OR chain or a
-        # row-value IN is much slower). Documents share sk b"", range versions
-        # a pk; pick whichever grouping makes fewer queries.
-        by_sk: dict[bytes, list[str]] = {}
-        by_pk: dict[str, list[bytes]] = {}
-        for pk, sk in keys:
-            by_sk.setdefault(sk, []).append(pk)
-            by_pk.setdefault(pk, []).append(sk)
-        queries: list[tuple[str, list[object]]] = []
-        if len(by_sk) <= len(by_pk):
-            for sk, pks in by_sk.items():
-                for i in range(0, len(pks), 500):
-                    pk_part = pks[i : i + 500]
-                    marks = ",".join("?" * len(pk_part))
-                    queries.append((f"sk = ? AND pk IN ({marks})", [sk, *pk_part]))
-        else:
-            for pk, sks in by_pk.items():
-                for i in range(0, len(sks), 500):
-                    sk_part = sks[i : i + 500]
-                    marks = ",".join("?" * len(sk_part))
-                    queries.append((f"pk = ? AND sk IN ({marks})", [pk, *sk_part]))
-        for where, params in queries:
-            for pk, sk, version, value in self._conn.execute(
-                f"SELECT {cols} FROM items WHERE {where}", params
-            ):
-                out[(pk, bytes(sk))] = (version, value)
-        return out
 
     def scan(
         self,
@@ -118,16 +86,21 @@ class SqliteStore:
         reverse: bool = False,
         limit: int = 100,
     ) -> list[Item]:
-        sql = "SELECT sk, value, version FROM items WHERE pk = ? AND sk >= ?"
-        params: list[object] = [partition, lo]
-        if hi is not None:
-            sql += " AND sk < ?"
-            params.append(hi)
-        sql += f" ORDER BY sk {'DESC' if reverse else 'ASC'} LIMIT ?"
-        params.append(limit)
         with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
-        return [Item((partition, bytes(sk)), value, version) for sk, value, version in rows]
+            return _scan(self._conn, partition, lo, hi, reverse, limit)
+
+    def snapshot(self) -> SqliteSnapshot:
+        """A read-only view of the store as of now, with the feed position
+        and commit timestamp it reflects (WAL gives a reader a fixed
+        snapshot; an in-memory store is held locked while the view is open)."""
+        if self.path == ":memory:":
+            self._lock.acquire()
+            return SqliteSnapshot(self, self._conn, self._lock.release)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        conn.execute("BEGIN")
+        return SqliteSnapshot(self, conn, conn.close)
 
     def transact(self, ops: Sequence[Op]) -> CommitResult:
         ensure_one_op_per_key(ops)
@@ -153,7 +126,7 @@ class SqliteStore:
     def _apply(self, ops: Sequence[Op]) -> CommitResult:
         conn = self._conn
         feed = any(isinstance(op, Put | Delete) and op.feed for op in ops)
-        current = self._versions([op.key for op in ops], with_values=feed)
+        current = _versions(conn, [op.key for op in ops], with_values=feed)
         failed = []
         for op in ops:
             expect = op.version if isinstance(op, Check) else op.expect
@@ -212,16 +185,129 @@ class SqliteStore:
         return CommitResult(ts)
 
     def read_changes(self, after: str | None = None, limit: int = 1000) -> ChangeBatch:
-        seq = int(after) if after else 0
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT seq, ts, pk, sk, old_value, new_value FROM changes "
-                "WHERE seq > ? ORDER BY seq LIMIT ?",
-                (seq, limit),
-            ).fetchall()
-        changes = [Change((pk, bytes(sk)), old, new, ts) for _, ts, pk, sk, old, new in rows]
-        return ChangeBatch(changes, str(rows[-1][0]) if rows else str(seq))
+            return _read_changes(self._conn, after, limit)
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _versions(
+    conn: sqlite3.Connection, keys: Sequence[Key], *, with_values: bool
+) -> dict[Key, tuple[int, bytes]]:
+    out: dict[Key, tuple[int, bytes]] = {}
+    cols = "pk, sk, version, value" if with_values else "pk, sk, version, NULL"
+    # Group the keys so each query is an IN over one column with the other
+    # fixed: the planner then walks the primary key (an OR chain or a
+    # row-value IN is much slower). Documents share sk b"", range versions
+    # a pk; pick whichever grouping makes fewer queries.
+    by_sk: dict[bytes, list[str]] = {}
+    by_pk: dict[str, list[bytes]] = {}
+    for pk, sk in keys:
+        by_sk.setdefault(sk, []).append(pk)
+        by_pk.setdefault(pk, []).append(sk)
+    queries: list[tuple[str, list[object]]] = []
+    if len(by_sk) <= len(by_pk):
+        for sk, pks in by_sk.items():
+            for i in range(0, len(pks), 500):
+                pk_part = pks[i : i + 500]
+                marks = ",".join("?" * len(pk_part))
+                queries.append((f"sk = ? AND pk IN ({marks})", [sk, *pk_part]))
+    else:
+        for pk, sks in by_pk.items():
+            for i in range(0, len(sks), 500):
+                sk_part = sks[i : i + 500]
+                marks = ",".join("?" * len(sk_part))
+                queries.append((f"pk = ? AND sk IN ({marks})", [pk, *sk_part]))
+    for where, params in queries:
+        for pk, sk, version, value in conn.execute(
+            f"SELECT {cols} FROM items WHERE {where}", params
+        ):
+            out[(pk, bytes(sk))] = (version, value)
+    return out
+
+
+def _scan(
+    conn: sqlite3.Connection,
+    partition: str,
+    lo: bytes,
+    hi: bytes | None,
+    reverse: bool,
+    limit: int,
+) -> list[Item]:
+    sql = "SELECT sk, value, version FROM items WHERE pk = ? AND sk >= ?"
+    params: list[object] = [partition, lo]
+    if hi is not None:
+        sql += " AND sk < ?"
+        params.append(hi)
+    sql += f" ORDER BY sk {'DESC' if reverse else 'ASC'} LIMIT ?"
+    params.append(limit)
+    rows = conn.execute(sql, params).fetchall()
+    return [Item((partition, bytes(sk)), value, version) for sk, value, version in rows]
+
+
+def _read_changes(
+    conn: sqlite3.Connection, after: str | None, limit: int, upto: int | None = None
+) -> ChangeBatch:
+    seq = int(after) if after else 0
+    rows = conn.execute(
+        "SELECT seq, ts, pk, sk, old_value, new_value FROM changes "
+        "WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+        (seq, upto if upto is not None else 2**63 - 1, limit),
+    ).fetchall()
+    changes = [Change((pk, bytes(sk)), old, new, ts) for _, ts, pk, sk, old, new in rows]
+    return ChangeBatch(changes, str(rows[-1][0]) if rows else str(seq))
+
+
+class SqliteSnapshot:
+    """A read-only, fixed view of a SqliteStore (see `SqliteStore.snapshot`)."""
+
+    def __init__(
+        self, store: SqliteStore, conn: sqlite3.Connection, release: Callable[[], None]
+    ) -> None:
+        self.max_transaction_items = store.max_transaction_items
+        self._conn = conn
+        self._release: Callable[[], None] | None = release
+        (seq,) = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()
+        (ts,) = conn.execute(
+            "SELECT coalesce(max(value), 0) FROM meta WHERE name = 'ts'"
+        ).fetchone()
+        self._seq = int(seq)
+        self.position = str(seq)
+        """The feed position of the last change this view holds."""
+        self.ts = int(ts)
+        """The commit timestamp of the last commit this view holds (0: none)."""
+
+    def get(self, keys: Sequence[Key]) -> list[Item | None]:
+        found = _versions(self._conn, keys, with_values=True) if keys else {}
+        return [Item(k, found[k][1], found[k][0]) if k in found else None for k in keys]
+
+    def scan(
+        self,
+        partition: str,
+        lo: bytes = b"",
+        hi: bytes | None = None,
+        *,
+        reverse: bool = False,
+        limit: int = 100,
+    ) -> list[Item]:
+        return _scan(self._conn, partition, lo, hi, reverse, limit)
+
+    def transact(self, ops: Sequence[Op]) -> CommitResult:
+        raise StoreError("a snapshot is read-only")
+
+    def read_changes(self, after: str | None = None, limit: int = 1000) -> ChangeBatch:
+        """Changes after `after`, up to this view's position only."""
+        return _read_changes(self._conn, after, limit, self._seq)
+
+    def close(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release()
+
+    def __enter__(self) -> SqliteSnapshot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -2,7 +2,7 @@
 
 from .ids import InvalidTableNameError, check_table_name, is_id_for, make_id, parse_id, table_tag
 from .json_codec import decode_json, dumps, encode_json, encode_plain_json, loads
-from .keys import decode_key, encode_key, prefix_end, successor
+from .keys import component_prefixes, decode_key, encode_key, prefix_end, successor
 from .model import (
     INT64_MAX,
     INT64_MIN,
@@ -30,6 +30,7 @@ __all__ = [
     "check_table_name",
     "check_value",
     "compare",
+    "component_prefixes",
     "decode_json",
     "decode_key",
     "describe",

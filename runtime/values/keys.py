@@ -24,7 +24,7 @@ from typing import Any
 
 from .model import UNDEFINED
 
-__all__ = ["decode_key", "encode_key", "prefix_end", "successor"]
+__all__ = ["component_prefixes", "decode_key", "encode_key", "prefix_end", "successor"]
 
 T_UNDEFINED, T_NULL, T_INT, T_FLOAT, T_FALSE, T_TRUE = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 T_STRING, T_BYTES, T_ARRAY, T_OBJECT = 0x07, 0x08, 0x09, 0x0A
@@ -137,6 +137,17 @@ def decode_key(data: bytes) -> tuple[Any, ...]:
         x, i = _dec(data, i)
         out.append(x)
     return tuple(out)
+
+
+def component_prefixes(data: bytes) -> list[bytes]:
+    """The byte prefixes of a key that end at an element boundary, shortest
+    first (b"" included): the encodings of its tuple's prefixes."""
+    out = [b""]
+    i = 0
+    while i < len(data):
+        _, i = _dec(data, i)
+        out.append(data[:i])
+    return out
 
 
 def successor(key: bytes) -> bytes:
