@@ -55,10 +55,26 @@ class Backend:
         self.database = Database(PlatformStore(store))
         self.environment = Environment(store)
         self.environment.apply()
-        self.executor = Executor(self.database, FunctionRegistry({}), prod=prod, on_call=on_call)
+        self._listeners: list[Callable[[CallResult], None]] = [on_call] if on_call else []
+        self._reload_listeners: list[Callable[[], None]] = []
+        self.executor = Executor(
+            self.database, FunctionRegistry({}), prod=prod, on_call=self._dispatch
+        )
         self.load_error: str | None = None
         self._on_progress = on_progress
         self._reload_lock = threading.Lock()
+
+    def add_listener(self, listener: Callable[[CallResult], None]) -> None:
+        """Called after every function call (the call log, the sync hub)."""
+        self._listeners.append(listener)
+
+    def add_reload_listener(self, listener: Callable[[], None]) -> None:
+        """Called after functions were reloaded successfully."""
+        self._reload_listeners.append(listener)
+
+    def _dispatch(self, result: CallResult) -> None:
+        for listener in self._listeners:
+            listener(result)
 
     @property
     def registry(self) -> FunctionRegistry:
@@ -76,7 +92,9 @@ class Backend:
                 return ReloadReport(False, kept, e.message)
             self.executor.registry = registry
             self.load_error = None
-            return ReloadReport(True, len(registry.functions), "")
+        for listener in self._reload_listeners:
+            listener()
+        return ReloadReport(True, len(registry.functions), "")
 
     def is_admin(self, authorization: str | None) -> bool:
         """`Authorization: Convex <admin key>` (what `set_admin_auth` sends)."""

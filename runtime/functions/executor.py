@@ -225,9 +225,7 @@ class Executor:
         started = time.perf_counter()
         with capture(lines):
             try:
-                result.value, result.ts, result.reads = self._invoke(
-                    defn, args, identity, database
-                )
+                result.value, result.ts, result.reads = self._invoke(defn, args, identity, database)
             except ConvexError as e:
                 result.error = e
                 try:

@@ -28,9 +28,11 @@ from runtime.backend import Backend
 from runtime.functions.executor import CallResult, RequestError
 from runtime.functions.registry import Kind
 from runtime.limits import RETURN_VALUE_BYTES
+from runtime.sync.hub import SyncHub
 from runtime.values import UNDEFINED, InvalidValueError, decode_json, encode_json, encode_plain_json
 
 from .admin_routes import admin_routes
+from .sync_ws import sync_routes
 from .wire import BadRequest, error_response, json_bytes, read_json_object
 
 __all__ = ["make_api_app", "result_body"]
@@ -88,7 +90,7 @@ def result_body(result: CallResult, fmt: str, *, prod: bool) -> dict[str, Any]:
     return body
 
 
-def make_api_app(backend: Backend) -> Starlette:
+def make_api_app(backend: Backend, hub: SyncHub | None = None) -> Starlette:
     async def call(request: Request, path: str | None, kind: Kind | None) -> Response:
         try:
             payload = await read_json_object(request)
@@ -147,6 +149,7 @@ def make_api_app(backend: Backend) -> Starlette:
         Route("/api/run/{fn:path}", run, methods=["POST"]),
         Route("/version", version, methods=["GET"]),
         *admin_routes(backend),
+        *(sync_routes(hub) if hub is not None else []),
     ]
     # Browsers call the API from the app's own origin (the JS ConvexHttpClient).
     cors = Middleware(

@@ -22,6 +22,7 @@ from runtime.functions import logs
 from runtime.http.api import make_api_app
 from runtime.http.site import make_site_app
 from runtime.store.sqlite import SqliteStore
+from runtime.sync.hub import SyncHub
 
 from .calllog import CallLog
 from .watch import Watcher
@@ -111,8 +112,9 @@ def run_dev(options: DevOptions) -> int:
     def progress(table: str, index: str, done: int) -> None:
         log.write(f"building index {table}.{index}: {done} documents")
 
+    store = SqliteStore(str(options.data / DB_FILE))
     backend = Backend(
-        SqliteStore(str(options.data / DB_FILE)),
+        store,
         functions,
         admin_key=admin_key,
         prod=options.prod,
@@ -120,12 +122,16 @@ def run_dev(options: DevOptions) -> int:
         on_progress=progress,
     )
     _report(log, backend.reload(), f"loaded {functions}")
+    hub = SyncHub(backend.database, backend.executor, store.snapshot)
+    backend.add_listener(hub.notice)
+    backend.add_reload_listener(hub.invalidate_all)
+    hub.start()
 
     watcher = Watcher(functions, lambda: _report(log, backend.reload(), "reloaded"))
     watcher.start()
     app = _ByPort(
         {
-            api_sock.getsockname()[1]: make_api_app(backend),
+            api_sock.getsockname()[1]: make_api_app(backend, hub),
             site_sock.getsockname()[1]: make_site_app(backend),
         }
     )
@@ -142,6 +148,7 @@ def run_dev(options: DevOptions) -> int:
         pass
     finally:
         watcher.stop()
+        hub.stop()
         backend.close()
     log.write("pyconvex dev backend stopped")
     return 0

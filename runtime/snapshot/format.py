@@ -18,22 +18,31 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
-from typing import IO, Any
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Literal
 
+from runtime.database.documents import check_document
+from runtime.database.errors import InvalidDocumentError
 from runtime.errors import PlatformError
-from runtime.values import InvalidValueError, check_table_name, dumps, is_id_for, loads
+from runtime.limits import DOCUMENT_BYTES
+from runtime.values import InvalidValueError, check_table_name, dumps, is_id_for, loads, make_id
 
 __all__ = [
     "ImportDocument",
+    "ImportFormat",
     "SnapshotError",
     "TableImport",
+    "check_file",
+    "iter_jsonl",
+    "parse_import",
     "parse_jsonl",
     "read_zip_tables",
     "write_snapshot_meta",
 ]
+
+ImportFormat = Literal["jsonl", "zip"]
 
 DOCUMENTS = "documents.jsonl"
 TABLES_FOLDER = "_tables"
@@ -73,9 +82,21 @@ class TableImport:
 def parse_jsonl(lines: Iterable[bytes], table: str, source: str) -> TableImport:
     """Parse and check every line; the first bad one raises SnapshotError
     naming its line. Blank lines are skipped."""
+    return TableImport(table, source, list(iter_jsonl(lines, table, source)))
+
+
+def iter_jsonl(lines: Iterable[bytes], table: str, source: str) -> Iterator[ImportDocument]:
+    """The documents of `lines`, checked one by one as they are read (only
+    the ids seen so far are kept, to refuse a repeated `_id`).
+
+    The checks need no database: JSON syntax, Convex values, one object per
+    line, `_id` of `table` with a `_creationTime`, no repeated `_id`, the
+    document rules (field names, nesting, sizes: `check_document`) and the
+    1 MiB document limit. Schema, index keys and existing ids are checked by
+    `importer.check_import`."""
     check_table_name(table)
-    out = TableImport(table, source)
     seen: dict[str, int] = {}
+    overhead = _system_fields_bytes(table)
     for number, raw in enumerate(lines, start=1):
         text = raw.strip()
         if not text:
@@ -88,6 +109,18 @@ def parse_jsonl(lines: Iterable[bytes], table: str, source: str) -> TableImport:
         if not isinstance(doc, dict):
             raise SnapshotError(f"{where}: a line must be one JSON object", line=number)
         _check_system_fields(doc, table, where, number)
+        user = {k: x for k, x in doc.items() if k not in ("_id", "_creationTime")}
+        try:
+            check_document(user)
+        except InvalidDocumentError as e:
+            raise SnapshotError(f"{where}: {e}", line=number) from None
+        size = len(table) + 1 + len(dumps(doc)) + (0 if "_id" in doc else overhead)
+        if size > DOCUMENT_BYTES:
+            raise SnapshotError(
+                f"{where}: the document takes {size:,} bytes, over the {DOCUMENT_BYTES:,}-byte "
+                "document limit (DOCUMENT_BYTES)",
+                line=number,
+            )
         doc_id = doc.get("_id")
         if isinstance(doc_id, str):
             if doc_id in seen:
@@ -95,8 +128,13 @@ def parse_jsonl(lines: Iterable[bytes], table: str, source: str) -> TableImport:
                     f"{where}: _id {doc_id} repeats line {seen[doc_id]}", line=number
                 )
             seen[doc_id] = number
-        out.documents.append(ImportDocument(number, doc))
-    return out
+        yield ImportDocument(number, doc)
+
+
+def _system_fields_bytes(table: str) -> int:
+    """What `_id` and `_creationTime` add to a stored document (an upper bound)."""
+    fields = {"_id": make_id(table, bytes(16)), "_creationTime": 1234567890123.4567}
+    return len(dumps(fields))
 
 
 def _check_system_fields(doc: dict[str, Any], table: str, where: str, number: int) -> None:
@@ -119,30 +157,88 @@ def _check_system_fields(doc: dict[str, Any], table: str, where: str, number: in
         )
 
 
-def read_zip_tables(data: bytes | IO[bytes], only: str | None = None) -> list[TableImport]:
-    """The tables of a snapshot zip (or just `only`), parsed and checked."""
+def _open_zip(data: bytes | IO[bytes] | Path) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(data if not isinstance(data, bytes) else io.BytesIO(data))
+        return zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
     except zipfile.BadZipFile as e:
         raise SnapshotError(f"not a zip file: {e}") from None
-    with archive:
-        found: dict[str, str] = {}
-        for name in archive.namelist():
-            path = PurePosixPath(name)
-            if len(path.parts) == 2 and path.name == DOCUMENTS and path.parts[0] != TABLES_FOLDER:
-                found[path.parts[0]] = name
-        if only is not None:
-            if only not in found:
-                have = ", ".join(sorted(found)) or "none"
-                raise SnapshotError(f'the zip has no table "{only}" (its tables: {have})')
-            found = {only: found[only]}
-        if not found:
-            raise SnapshotError("the zip holds no <table>/documents.jsonl")
+
+
+def _zip_tables(archive: zipfile.ZipFile, only: str | None) -> dict[str, str]:
+    """Table name -> its documents.jsonl member, sorted by table name."""
+    found: dict[str, str] = {}
+    for name in archive.namelist():
+        path = PurePosixPath(name)
+        if len(path.parts) == 2 and path.name == DOCUMENTS and path.parts[0] != TABLES_FOLDER:
+            found[path.parts[0]] = name
+    if only is not None:
+        if only not in found:
+            have = ", ".join(sorted(found)) or "none"
+            raise SnapshotError(f'the zip has no table "{only}" (its tables: {have})')
+        found = {only: found[only]}
+    if not found:
+        raise SnapshotError("the zip holds no <table>/documents.jsonl")
+    return dict(sorted(found.items()))
+
+
+def read_zip_tables(data: bytes | IO[bytes], only: str | None = None) -> list[TableImport]:
+    """The tables of a snapshot zip (or just `only`), parsed and checked."""
+    with _open_zip(data) as archive:
         tables = []
-        for table, name in sorted(found.items()):
+        for table, name in _zip_tables(archive, only).items():
             with archive.open(name) as f:
                 tables.append(parse_jsonl(f, table, f"zip:{name}"))
         return tables
+
+
+def parse_import(data: bytes, fmt: ImportFormat, table: str | None) -> list[TableImport]:
+    """An uploaded import file, parsed and checked: a snapshot zip (every
+    table, or only `table`) or the .jsonl lines of `table`."""
+    if fmt == "zip":
+        return read_zip_tables(data, table)
+    if table is None:
+        raise SnapshotError("a .jsonl import needs a table")
+    return [parse_jsonl(data.splitlines(), table, "the file")]
+
+
+def check_file(
+    path: Path,
+    fmt: ImportFormat,
+    table: str | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, int]:
+    """Check an import file without a database, streaming (no document is
+    kept): the checks of `parse_import`, with the same messages. Returns the
+    number of documents per table. `progress(done, total)` counts bytes of
+    the (uncompressed) lines."""
+    report = progress or (lambda done, total: None)
+    counts: dict[str, int] = {}
+    done = 0
+
+    def counted(lines: Iterable[bytes], total: int) -> Iterator[bytes]:
+        nonlocal done
+        for line in lines:
+            done += len(line)
+            report(done, total)
+            yield line
+
+    if fmt == "jsonl":
+        if table is None:
+            raise SnapshotError("a .jsonl import needs a table")
+        with path.open("rb") as f:
+            lines = counted(f, path.stat().st_size)
+            counts[table] = sum(1 for _ in iter_jsonl(lines, table, path.name))
+        return counts
+    with _open_zip(path) as archive:
+        members = _zip_tables(archive, table)
+        total = sum(archive.getinfo(name).file_size for name in members.values())
+        for name_of_table, name in members.items():
+            with archive.open(name) as f:
+                lines = counted(f, total)
+                counts[name_of_table] = sum(
+                    1 for _ in iter_jsonl(lines, name_of_table, f"zip:{name}")
+                )
+    return counts
 
 
 def document_line(document: dict[str, Any]) -> bytes:

@@ -141,11 +141,15 @@ def decode_key(data: bytes) -> tuple[Any, ...]:
 
 def component_prefixes(data: bytes) -> list[bytes]:
     """The byte prefixes of a key that end at an element boundary, shortest
-    first (b"" included): the encodings of its tuple's prefixes."""
+    first (b"" included): the encodings of its tuple's prefixes. Bytes that
+    do not decode (a range bound such as `successor(key)`) end the list."""
     out = [b""]
     i = 0
     while i < len(data):
-        _, i = _dec(data, i)
+        try:
+            _, i = _dec(data, i)
+        except (ValueError, IndexError, struct.error):
+            break
         out.append(data[:i])
     return out
 

@@ -1,0 +1,148 @@
+"""Writing snapshots: the zip `export` produces (format in `format.py`).
+
+`SnapshotWriter` writes the zip from pages of documents, wherever they come
+from: the CLI feeds it the pages it fetches over HTTP, `export_database`
+the pages it reads from a `Database` directly (the AWS shell can use that).
+
+An export reads table by table and page by page, each page one consistent
+read; it is not a point-in-time snapshot across pages or tables (a write
+that lands during the export may be in it or not, and a mutation that
+touches two tables may be seen half).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from runtime.database import Database, Transaction
+
+from .format import DOCUMENTS, document_line, write_snapshot_meta
+
+__all__ = ["SnapshotWriter", "export_database", "table_pages"]
+
+_PAGE = 500
+
+
+def table_pages(db: Database, table: str, size: int = _PAGE) -> Iterator[list[dict[str, Any]]]:
+    """A table's documents in creation order, a page (one consistent read) at a time."""
+    cursor: str | None = None
+    while True:
+
+        def read(tx: Transaction, c: str | None = cursor) -> Any:
+            return tx.query(table).paginate({"numItems": size, "cursor": c})
+
+        page = db.query(read).value
+        yield page["page"]
+        if page["is_done"]:
+            return
+        cursor = page["continue_cursor"]
+
+
+class SnapshotWriter:
+    """Write a snapshot zip to `path`: `add_table` for every table, then
+    `close` (or use it as a context manager). The zip is written to
+    `<path>.partial` and renamed into place by `close`, so an export that
+    fails or is interrupted leaves no partial zip behind; `abort` removes
+    the partial file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.partial = path.with_name(path.name + ".partial")
+        self.tables: list[str] = []
+        self.counts: dict[str, int] = {}
+        self._archive: zipfile.ZipFile | None = zipfile.ZipFile(
+            self.partial, "w", zipfile.ZIP_DEFLATED
+        )
+
+    def add_table(
+        self,
+        table: str,
+        pages: Iterable[Sequence[dict[str, Any]]],
+        *,
+        encoded: bool = False,
+    ) -> int:
+        """Write `table/documents.jsonl` from `pages` of documents (system
+        fields included); the number of documents written. `encoded`: the
+        documents are already convex_encoded_json objects (as the export
+        route sends them), written as they are."""
+        if self._archive is None:
+            raise ValueError("the snapshot is closed")
+        if table in self.counts:
+            raise ValueError(f'table "{table}" is already in the snapshot')
+        self.tables.append(table)
+        self.counts[table] = 0
+        with self._archive.open(f"{table}/{DOCUMENTS}", "w") as out:
+            for page in pages:
+                for doc in page:
+                    out.write(_encoded_line(doc) if encoded else document_line(doc))
+                self.counts[table] += len(page)
+        return self.counts[table]
+
+    def close(self) -> None:
+        """Write `_tables/documents.jsonl` and README.md and move the zip into place."""
+        if self._archive is None:
+            return
+        archive, self._archive = self._archive, None
+        try:
+            with archive:
+                write_snapshot_meta(archive, self.tables)
+            os.replace(self.partial, self.path)
+        finally:
+            self.partial.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        if self._archive is not None:
+            archive, self._archive = self._archive, None
+            archive.close()
+        self.partial.unlink(missing_ok=True)
+
+    def __enter__(self) -> SnapshotWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _encoded_line(encoded: dict[str, Any]) -> bytes:
+    # The same text `dumps` gives for the decoded document.
+    text = json.dumps(encoded, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8") + b"\n"
+
+
+def export_database(
+    db: Database,
+    path: Path,
+    progress: Callable[[str, int], None] | None = None,
+    *,
+    page_size: int = _PAGE,
+) -> dict[str, int]:
+    """Export every table of `db` (`Database.tables()`) to the zip at `path`;
+    the number of documents per table. `progress(table, documents so far)`
+    is called after every page. Not a point-in-time snapshot (see above)."""
+    report = progress or (lambda table, done: None)
+    with SnapshotWriter(path) as writer:
+        for table in db.tables():
+
+            def pages(t: str = table) -> Iterator[list[dict[str, Any]]]:
+                done = 0
+                for page in table_pages(db, t, page_size):
+                    done += len(page)
+                    report(t, done)
+                    yield page
+
+            writer.add_table(table, pages())
+        return dict(writer.counts)

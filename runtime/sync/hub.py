@@ -1,0 +1,397 @@
+"""Live queries for every connection: the sync hub.
+
+The hub owns the connections' sessions (`session.py`), the queries they
+subscribe to, and the index of those queries' read sets (`read_index.py`).
+Queries with the same function, arguments and identity share one run and
+one result across connections.
+
+One loop thread does the reactive work, a step at a time:
+1. open a store snapshot (one consistent view, with the feed position and
+   commit timestamp it reflects);
+2. read the change feed up to that position and look up the queries each
+   committed write touches;
+3. run those queries, and the newly subscribed ones, against the snapshot;
+4. send each affected connection, first the mutation responses whose commit
+   the snapshot includes, then one Transition carrying the results that
+   changed (all from that one snapshot; its endVersion.ts is the
+   snapshot's).
+A step runs when something happened (a commit, a subscription, a reload) or
+every `poll` seconds (writes from elsewhere, such as another process).
+
+Mutations and actions sent over the socket run on a worker pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from runtime.database import Database
+from runtime.functions.executor import CallResult, Executor, RequestError
+from runtime.functions.platform_store import PlatformStore
+from runtime.functions.registry import normalize_path
+from runtime.store.port import ChangeBatch, Store
+from runtime.values import UNDEFINED, dumps, encode_json
+
+from .changes import document_change
+from .messages import ProtocolError, encode_ts, parse_client_message
+from .read_index import ReadIndex
+from .session import (
+    Fatal,
+    QueryResult,
+    QuerySetChanged,
+    Reply,
+    RunAction,
+    RunMutation,
+    SyncSession,
+)
+
+__all__ = ["SyncHub"]
+
+QueryKey = tuple[str, bytes, str]
+"""(function path, encoded args, identity): queries equal on these share a run."""
+
+
+class Snapshot(Store, Protocol):
+    position: str
+    ts: int
+
+    def read_changes(self, after: str | None = None, limit: int = 1000) -> ChangeBatch: ...
+
+
+SnapshotSource = Callable[[], AbstractContextManager[Snapshot]]
+
+
+@dataclass
+class _Shared:
+    path: str
+    args: Any
+    identity: dict[str, Any] | None
+    subscribers: set[tuple[int, int]] = field(default_factory=set)
+    result: QueryResult | None = None
+    stale: bool = True
+
+
+@dataclass
+class _Connection:
+    session: SyncSession
+    send: Callable[[dict[str, Any]], None]
+    close: Callable[[str], None]
+    keys: dict[int, QueryKey] = field(default_factory=dict)
+    pending: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    """Successful mutation responses waiting for a snapshot at their commit ts."""
+    closed: bool = False
+
+
+def _result(call: CallResult) -> QueryResult:
+    lines = tuple(call.log_lines)
+    if call.ok:
+        encoded = encode_json(call.value)
+        return QueryResult(True, encoded, log_lines=lines, digest=_digest(b"ok", dumps(call.value)))
+    has_data = call.error_data is not UNDEFINED
+    data = encode_json(call.error_data) if has_data else None
+    raw = (call.error_message or "").encode() + (dumps(call.error_data) if has_data else b"")
+    return QueryResult(
+        False,
+        error_message=call.error_message,
+        error_data=data,
+        has_error_data=has_data,
+        log_lines=lines,
+        digest=_digest(b"error", raw),
+    )
+
+
+def _digest(kind: bytes, payload: bytes) -> bytes:
+    return hashlib.blake2b(kind + b"\0" + payload, digest_size=16).digest()
+
+
+class SyncHub:
+    def __init__(
+        self,
+        database: Database,
+        executor: Executor,
+        snapshot: SnapshotSource,
+        *,
+        poll: float = 0.05,
+        workers: int = 16,
+    ) -> None:
+        self._db = database
+        self._executor = executor
+        self._snapshot = snapshot
+        self._poll = poll
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._connections: dict[int, _Connection] = {}
+        self._shared: dict[QueryKey, _Shared] = {}
+        self._index = ReadIndex()
+        self._dirty: set[int] = set()
+        self._ids = itertools.count(1)
+        self._position: str | None = None
+        self._ts = 0
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="sync-call")
+        self._thread = threading.Thread(target=self._run, name="sync-hub", daemon=True)
+        self.runs = 0
+        """Query runs made by the hub (tests and benchmarks read it)."""
+        self.steps = 0
+
+    # ---- lifecycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._snapshot() as snap:
+            self._position, self._ts = snap.position, snap.ts
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def nudge(self) -> None:
+        """Something may have changed: run a step soon."""
+        self._wake.set()
+
+    def notice(self, call: CallResult) -> None:
+        """Executor listener: a commit anywhere means a step is due."""
+        if call.ts is not None:
+            self._wake.set()
+
+    def invalidate_all(self) -> None:
+        """Functions were reloaded: every live query runs again."""
+        with self._lock:
+            for shared in self._shared.values():
+                shared.stale = True
+        self._wake.set()
+
+    # ---- connections -------------------------------------------------------------
+
+    def connect(self, send: Callable[[dict[str, Any]], None], close: Callable[[str], None]) -> int:
+        conn_id = next(self._ids)
+        with self._lock:
+            self._connections[conn_id] = _Connection(SyncSession(), send, close)
+        return conn_id
+
+    def disconnect(self, conn_id: int) -> None:
+        with self._lock:
+            conn = self._connections.pop(conn_id, None)
+            if conn is None:
+                return
+            conn.closed = True
+            for query_id, key in conn.keys.items():
+                self._unsubscribe(conn_id, query_id, key)
+            self._dirty.discard(conn_id)
+
+    def receive(self, conn_id: int, text: str | bytes) -> None:
+        """One message from a client (called from the connection's reader)."""
+        with self._lock:
+            conn = self._connections.get(conn_id)
+            if conn is None:
+                return
+            try:
+                commands = conn.session.receive(parse_client_message(text))
+            except ProtocolError as e:
+                commands = [Fatal(e.message)]
+            for command in commands:
+                if isinstance(command, Fatal):
+                    self._fatal(conn_id, conn, command.reason)
+                    return
+                if isinstance(command, Reply):
+                    conn.send(command.message)
+                elif isinstance(command, QuerySetChanged):
+                    self._sync_subscriptions(conn_id, conn)
+                    self._dirty.add(conn_id)
+                    self._wake.set()
+                elif isinstance(command, RunMutation):
+                    self._pool.submit(self._mutation, conn_id, command)
+                elif isinstance(command, RunAction):
+                    self._pool.submit(self._action, conn_id, command)
+
+    def _fatal(self, conn_id: int, conn: _Connection, reason: str) -> None:
+        conn.send({"type": "FatalError", "error": reason})
+        conn.close(reason)
+        self.disconnect(conn_id)
+
+    def _sync_subscriptions(self, conn_id: int, conn: _Connection) -> None:
+        queries = conn.session.queries
+        for query_id in [q for q in conn.keys if q not in queries]:
+            self._unsubscribe(conn_id, query_id, conn.keys.pop(query_id))
+        for query_id, sub in queries.items():
+            if query_id in conn.keys:
+                continue
+            path = normalize_path(sub.udf_path)
+            key: QueryKey = (path, dumps(sub.args), "")
+            shared = self._shared.get(key)
+            if shared is None:
+                shared = self._shared[key] = _Shared(path, sub.args, None)
+            shared.subscribers.add((conn_id, query_id))
+            conn.keys[query_id] = key
+
+    def _unsubscribe(self, conn_id: int, query_id: int, key: QueryKey) -> None:
+        shared = self._shared.get(key)
+        if shared is None:
+            return
+        shared.subscribers.discard((conn_id, query_id))
+        if not shared.subscribers:
+            del self._shared[key]
+            self._index.remove(key)
+
+    # ---- mutations and actions -------------------------------------------------------
+
+    def _mutation(self, conn_id: int, command: RunMutation) -> None:
+        base = {"type": "MutationResponse", "requestId": command.request_id}
+        try:
+            call = self._executor.call(command.udf_path, command.args, kind="mutation")
+        except RequestError as e:
+            self._send(conn_id, {**base, "success": False, "result": e.message, "logLines": []})
+            return
+        if not call.ok:
+            message = {**base, "success": False, "result": call.error_message}
+            message["logLines"] = call.log_lines
+            if call.error_data is not UNDEFINED:
+                message["errorData"] = encode_json(call.error_data)
+            self._send(conn_id, message)
+            return
+        response = {**base, "success": True, "result": encode_json(call.value)}
+        response["logLines"] = call.log_lines
+        with self._lock:
+            conn = self._connections.get(conn_id)
+            if conn is None:
+                return
+            conn.pending.append((call.ts or 0, response))
+            self._dirty.add(conn_id)
+        self._wake.set()
+
+    def _action(self, conn_id: int, command: RunAction) -> None:
+        base = {"type": "ActionResponse", "requestId": command.request_id}
+        try:
+            call = self._executor.call(command.udf_path, command.args, kind="action")
+        except RequestError as e:
+            self._send(conn_id, {**base, "success": False, "result": e.message, "logLines": []})
+            return
+        if call.ok:
+            message = {**base, "success": True, "result": encode_json(call.value)}
+        else:
+            message = {**base, "success": False, "result": call.error_message}
+            if call.error_data is not UNDEFINED:
+                message["errorData"] = encode_json(call.error_data)
+        message["logLines"] = call.log_lines
+        self._send(conn_id, message)
+
+    def _send(self, conn_id: int, message: dict[str, Any]) -> None:
+        with self._lock:
+            conn = self._connections.get(conn_id)
+            if conn is not None:
+                conn.send(message)
+
+    # ---- the reactive loop ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._poll)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.step()
+            except Exception as e:  # keep serving; the next step retries
+                import traceback
+
+                traceback.print_exc()
+                print(f"sync hub step failed: {type(e).__name__}: {e}")
+                time.sleep(self._poll)
+
+    def _changes(self, snap: Snapshot) -> Iterator[ChangeBatch]:
+        position = self._position
+        while True:
+            batch = snap.read_changes(position, 1000)
+            yield batch
+            if len(batch.changes) < 1000:
+                return
+            position = batch.position
+
+    def step(self) -> None:
+        """One round: read new commits, re-run what they touched and what was
+        newly subscribed, push what changed."""
+        self.steps += 1
+        with self._snapshot() as snap:
+            touched: set[Hashable] = set()
+            position = self._position
+            with self._lock:
+                for batch in self._changes(snap):
+                    for change in batch.changes:
+                        found = document_change(change, self._db.table_indexes)
+                        if found is not None:
+                            touched |= self._index.touched(*found)
+                    position = batch.position
+                for key in touched:
+                    shared = self._shared.get(key)  # type: ignore[call-overload]
+                    if shared is not None:
+                        shared.stale = True
+                runs = [(k, s.path, s.args, s.identity) for k, s in self._shared.items() if s.stale]
+                has_pending = any(c.pending for c in self._connections.values())
+            if not runs and not self._dirty and not has_pending and position == self._position:
+                self._position = position
+                return
+            view = self._db.view(PlatformStore(snap))
+            results: dict[QueryKey, tuple[QueryResult, Any]] = {}
+            for key, path, args, identity in runs:
+                results[key] = self._run_query(view, path, args, identity)
+            ts = max(self._ts, snap.ts)
+        with self._lock:
+            affected = set(self._dirty)
+            self._dirty.clear()
+            for key, (result, reads) in results.items():
+                shared = self._shared.get(key)
+                if shared is None:
+                    continue  # unsubscribed meanwhile
+                shared.stale = False
+                changed = shared.result is None or shared.result.digest != result.digest
+                shared.result = result
+                if reads is not None:
+                    self._index.put(key, reads)
+                else:
+                    self._index.remove(key)
+                if changed:
+                    affected |= {conn_id for conn_id, _ in shared.subscribers}
+            self._position, self._ts = position, ts
+            affected |= {i for i, c in self._connections.items() if c.pending}
+            for conn_id in affected:
+                target = self._connections.get(conn_id)
+                if target is not None:
+                    self._push(target, ts)
+
+    def _run_query(
+        self, view: Database, path: str, args: Any, identity: dict[str, Any] | None
+    ) -> tuple[QueryResult, Any]:
+        self.runs += 1
+        try:
+            call = self._executor.query_at(view, path, args, identity)
+        except RequestError as e:
+            failed = QueryResult(
+                False, error_message=e.message, digest=_digest(b"req", e.message.encode())
+            )
+            return failed, None
+        return _result(call), call.reads
+
+    def _push(self, conn: _Connection, ts: int) -> None:
+        ready = [(t, m) for t, m in conn.pending if t <= ts]
+        conn.pending = [(t, m) for t, m in conn.pending if t > ts]
+        for commit_ts, message in ready:
+            conn.send({**message, "ts": encode_ts(commit_ts or ts)})
+        results = {}
+        for query_id, key in conn.keys.items():
+            shared = self._shared.get(key)
+            if shared is not None and shared.result is not None and not shared.stale:
+                results[query_id] = shared.result
+        transition = conn.session.transition(results, ts, force=bool(ready))
+        if transition is not None:
+            conn.send(transition)

@@ -1,0 +1,251 @@
+"""One connection's side of the sync protocol, as a state machine.
+
+Messages in (`receive`), commands and messages out; query results arrive
+through `transition()`, which builds the next Transition. No I/O and no
+clocks: the hub (`hub.py`) runs queries and mutations and carries messages.
+The state is small and plain (versions, the query set, what was last sent),
+so the AWS shell can keep it in DynamoDB.
+
+Version rules (PROTOCOL.md): Transitions chain (`startVersion` = previous
+`endVersion`); `endVersion.querySet` acknowledges a ModifyQuerySet only once
+every query it added has a result in that Transition; `identity` acknowledges
+the latest Authenticate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .messages import (
+    Action,
+    Add,
+    Authenticate,
+    ClientMessage,
+    Connect,
+    Event,
+    ModifyQuerySet,
+    Mutation,
+    ProtocolError,
+    Remove,
+    Version,
+)
+
+__all__ = [
+    "Fatal",
+    "QueryResult",
+    "QuerySetChanged",
+    "Reply",
+    "RunAction",
+    "RunMutation",
+    "SyncSession",
+]
+
+MAX_QUERIES_PER_CONNECTION = 1000
+"""More subscriptions than this from one connection end it with FatalError."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """A query's outcome as the protocol sends it."""
+
+    ok: bool
+    value: Any = None
+    """convex_encoded_json of the value (ok) or None."""
+    error_message: str | None = None
+    error_data: Any = None
+    """convex_encoded_json of ConvexError data, when there was some."""
+    has_error_data: bool = False
+    log_lines: tuple[str, ...] = ()
+    digest: bytes = b""
+    """Identifies the result: equal digests, equal results."""
+
+    def modification(self, query_id: int, journal: str | None) -> dict[str, Any]:
+        if self.ok:
+            return {
+                "type": "QueryUpdated",
+                "queryId": query_id,
+                "value": self.value,
+                "logLines": list(self.log_lines),
+                "journal": journal,
+            }
+        out: dict[str, Any] = {
+            "type": "QueryFailed",
+            "queryId": query_id,
+            "errorMessage": self.error_message,
+            "logLines": list(self.log_lines),
+            "journal": journal,
+        }
+        if self.has_error_data:
+            out["errorData"] = self.error_data
+        return out
+
+
+# ---- commands for the hub ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Fatal:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySetChanged:
+    added: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunMutation:
+    request_id: int
+    udf_path: str
+    args: Any
+
+
+@dataclass(frozen=True, slots=True)
+class RunAction:
+    request_id: int
+    udf_path: str
+    args: Any
+
+
+Command = Reply | Fatal | QuerySetChanged | RunMutation | RunAction
+
+
+@dataclass
+class Subscription:
+    udf_path: str
+    args: Any
+    journal: str | None
+    added_in: int
+    """The query set version whose ModifyQuerySet added it."""
+    sent: bytes | None = None
+    """Digest of the result last sent (None: never sent)."""
+
+
+@dataclass
+class SyncSession:
+    session_id: str | None = None
+    queries: dict[int, Subscription] = field(default_factory=dict)
+    query_set: int = 0
+    """The latest query set version received."""
+    identity: int = 0
+    """The latest identity version received."""
+    sent: Version = field(default_factory=lambda: Version(0, 0, 0))
+    """The endVersion of the last Transition sent."""
+    removed: list[tuple[int, int]] = field(default_factory=list)
+    """(query id, version) removed and not yet acknowledged."""
+
+    def receive(self, message: ClientMessage) -> list[Command]:
+        if isinstance(message, Connect):
+            self.session_id = message.session_id
+            return []
+        if isinstance(message, Event):
+            return []
+        if isinstance(message, Authenticate):
+            return self._authenticate(message)
+        if isinstance(message, ModifyQuerySet):
+            return self._modify(message)
+        if isinstance(message, Mutation):
+            return [RunMutation(message.request_id, message.udf_path, message.args)]
+        if isinstance(message, Action):
+            return [RunAction(message.request_id, message.udf_path, message.args)]
+        raise ProtocolError(f"unexpected message {type(message).__name__}")
+
+    def _authenticate(self, message: Authenticate) -> list[Command]:
+        if message.base_version != self.identity:
+            return [
+                Fatal(
+                    f"Authenticate baseVersion {message.base_version} does not follow the "
+                    f"identity version {self.identity}"
+                )
+            ]
+        if message.token_type == "None":
+            self.identity += 1
+            return [QuerySetChanged(())]
+        return [
+            Reply(
+                {
+                    "type": "AuthError",
+                    "error": f"{message.token_type} tokens cannot be verified yet: this backend "
+                    "has no auth providers (authentication arrives with the auth issue)",
+                    "baseVersion": message.base_version,
+                }
+            )
+        ]
+
+    def _modify(self, message: ModifyQuerySet) -> list[Command]:
+        if message.base_version != self.query_set:
+            return [
+                Fatal(
+                    f"ModifyQuerySet baseVersion {message.base_version} does not follow the "
+                    f"query set version {self.query_set}"
+                )
+            ]
+        if message.new_version <= message.base_version:
+            return [Fatal("ModifyQuerySet newVersion must be greater than baseVersion")]
+        added: list[int] = []
+        for mod in message.modifications:
+            if isinstance(mod, Add):
+                if mod.query_id in self.queries:
+                    return [Fatal(f"query {mod.query_id} was added twice")]
+                self.queries[mod.query_id] = Subscription(
+                    mod.udf_path, mod.args, mod.journal, message.new_version
+                )
+                added.append(mod.query_id)
+            elif isinstance(mod, Remove):
+                if self.queries.pop(mod.query_id, None) is None:
+                    return [Fatal(f"query {mod.query_id} is not in the query set")]
+                self.removed.append((mod.query_id, message.new_version))
+        if len(self.queries) > MAX_QUERIES_PER_CONNECTION:
+            return [
+                Fatal(
+                    f"too many subscriptions on one connection ({len(self.queries)}; "
+                    f"at most {MAX_QUERIES_PER_CONNECTION})"
+                )
+            ]
+        self.query_set = message.new_version
+        return [QuerySetChanged(tuple(added))]
+
+    def transition(
+        self, results: dict[int, QueryResult], ts: int, *, force: bool = False
+    ) -> dict[str, Any] | None:
+        """The next Transition given the latest results (by query id; a query
+        without one is still being computed), or None when there is nothing
+        to say and `force` is off. `ts` never goes backwards."""
+        # Acknowledge the newest query set version all of whose adds have results.
+        ack = self.query_set
+        for sub_id, sub in self.queries.items():
+            if sub_id not in results:
+                ack = min(ack, sub.added_in - 1)
+        ack = max(ack, self.sent.query_set)
+        mods: list[dict[str, Any]] = []
+        for query_id, sub in self.queries.items():
+            result = results.get(query_id)
+            if result is None or sub.added_in > ack:
+                continue
+            if sub.sent != result.digest:
+                mods.append(result.modification(query_id, sub.journal))
+                sub.sent = result.digest
+        keep = []
+        for query_id, version in self.removed:
+            if version <= ack:
+                mods.append({"type": "QueryRemoved", "queryId": query_id})
+            else:
+                keep.append((query_id, version))
+        self.removed = keep
+        end = Version(ack, self.identity, max(ts, self.sent.ts))
+        if not mods and end == self.sent and not force:
+            return None
+        message = {
+            "type": "Transition",
+            "startVersion": self.sent.to_json(),
+            "endVersion": end.to_json(),
+            "modifications": mods,
+        }
+        self.sent = end
+        return message
