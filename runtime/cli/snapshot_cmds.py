@@ -2,14 +2,15 @@
 
 Export pages through every table and writes the zip itself, to a temporary
 file renamed into place at the end (an interrupted export leaves no partial
-zip). Import uploads the file, then follows the server's progress lines.
+zip); table by table, page by page, so not a point-in-time snapshot across
+tables. Import first checks the whole file here (a bad line fails naming it
+before anything is uploaded), uploads it, then follows the server's progress
+lines (the server checks it again, against the schema too, before writing).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from rich.progress import (
 )
 
 from runtime.limits import IMPORT_BYTES
-from runtime.snapshot.format import DOCUMENTS, write_snapshot_meta
+from runtime.snapshot import ImportFormat, SnapshotError, SnapshotWriter, check_file
 
 from .client import BackendClient, CliError
 
@@ -41,41 +42,36 @@ def export(client: BackendClient, path: Path) -> int:
     if path.suffix != ".zip":
         raise CliError(f"the export path must end in .zip: {path}")
     tables: list[str] = client.json("GET", "/api/admin/tables")["tables"]
-    partial = path.with_name(path.name + ".partial")
-    counts: dict[str, int] = {}
-    try:
-        with (
-            zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive,
-            Progress(
-                TextColumn("{task.description}"),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=_console(),
-            ) as bar,
-        ):
-            for table in tables:
-                task = bar.add_task(f"export {table}", total=None)
-                counts[table] = 0
-                with archive.open(f"{table}/{DOCUMENTS}", "w") as out:
-                    cursor = None
-                    while True:
-                        page = client.json(
-                            "POST",
-                            "/api/admin/export/page",
-                            {"table": table, "cursor": cursor, "numItems": _PAGE},
-                        )
-                        for doc in page["documents"]:
-                            out.write(json.dumps(doc, separators=(",", ":")).encode() + b"\n")
-                        counts[table] += len(page["documents"])
-                        bar.update(task, completed=counts[table])
-                        if page["done"]:
-                            break
-                        cursor = page["cursor"]
-                bar.update(task, total=counts[table])
-            write_snapshot_meta(archive, tables)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with (
+        SnapshotWriter(path) as writer,
+        Progress(
+            TextColumn("{task.description}"),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=_console(),
+        ) as bar,
+    ):
+        for table in tables:
+            task = bar.add_task(f"export {table}", total=None)
+
+            def pages(table: str = table, task: Any = task) -> Iterator[list[dict[str, Any]]]:
+                cursor, done = None, 0
+                while True:
+                    page = client.json(
+                        "POST",
+                        "/api/admin/export/page",
+                        {"table": table, "cursor": cursor, "numItems": _PAGE},
+                    )
+                    yield page["documents"]
+                    done += len(page["documents"])
+                    bar.update(task, completed=done)
+                    if page["done"]:
+                        return
+                    cursor = page["cursor"]
+
+            n = writer.add_table(table, pages(), encoded=True)
+            bar.update(task, completed=n, total=n)
+    counts = writer.counts
     total = sum(counts.values())
     print(f"exported {total} documents from {len(tables)} tables to {path}")
     return 0
@@ -91,6 +87,7 @@ def _chunks(path: Path, bar: Progress, task: Any) -> Iterator[bytes]:
 def import_(client: BackendClient, file: Path, table: str | None, mode: str | None) -> int:
     if not file.is_file():
         raise CliError(f"no such file: {file}")
+    fmt: ImportFormat
     if file.suffix == ".zip":
         fmt = "zip"
     elif file.suffix in (".jsonl", ".ndjson"):
@@ -114,6 +111,17 @@ def import_(client: BackendClient, file: Path, table: str | None, mode: str | No
         TimeElapsedColumn(),
         console=_console(),
     ) as bar:
+        # Every line checked here first: a bad file fails before the upload.
+        check = bar.add_task("check (bytes)", total=None)
+        try:
+            check_file(
+                file,
+                fmt,
+                table,
+                lambda done, total: bar.update(check, completed=done, total=total),
+            )
+        except SnapshotError as e:
+            raise CliError(f"{e.code}: {e.message}") from None
         upload = bar.add_task("upload (bytes)", total=size)
         status, lines = client.stream(
             "POST",

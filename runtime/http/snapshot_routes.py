@@ -36,8 +36,7 @@ from runtime.snapshot import (
     TableImport,
     apply_import,
     check_import,
-    parse_jsonl,
-    read_zip_tables,
+    parse_import,
 )
 from runtime.values import encode_json
 
@@ -96,11 +95,7 @@ def snapshot_routes(backend: Backend) -> list[Route]:
             body = await read_body(request, IMPORT_BYTES)
 
             def prepare() -> list[TableImport]:
-                if fmt == "zip":
-                    parsed = read_zip_tables(body, table)
-                else:
-                    assert table is not None
-                    parsed = [parse_jsonl(body.splitlines(), table, "the file")]
+                parsed = parse_import(body, fmt, table)  # type: ignore[arg-type]
                 check_import(db, parsed, mode)  # type: ignore[arg-type]
                 return parsed
 

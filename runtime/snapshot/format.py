@@ -210,31 +210,34 @@ def check_file(
     """Check an import file without a database, streaming (no document is
     kept): the checks of `parse_import`, with the same messages. Returns the
     number of documents per table. `progress(done, total)` counts bytes of
-    the (uncompressed) lines."""
+    the (uncompressed) lines, called about every MiB and at the end."""
     report = progress or (lambda done, total: None)
     counts: dict[str, int] = {}
-    done = 0
+    done = reported = 0
 
     def counted(lines: Iterable[bytes], total: int) -> Iterator[bytes]:
-        nonlocal done
+        nonlocal done, reported
         for line in lines:
             done += len(line)
-            report(done, total)
+            if done - reported >= 1 << 20:
+                reported = done
+                report(done, total)
             yield line
+        report(done, total)
 
     if fmt == "jsonl":
         if table is None:
             raise SnapshotError("a .jsonl import needs a table")
-        with path.open("rb") as f:
-            lines = counted(f, path.stat().st_size)
+        with path.open("rb") as file:
+            lines = counted(file, path.stat().st_size)
             counts[table] = sum(1 for _ in iter_jsonl(lines, table, path.name))
         return counts
     with _open_zip(path) as archive:
         members = _zip_tables(archive, table)
         total = sum(archive.getinfo(name).file_size for name in members.values())
         for name_of_table, name in members.items():
-            with archive.open(name) as f:
-                lines = counted(f, total)
+            with archive.open(name) as member:
+                lines = counted(member, total)
                 counts[name_of_table] = sum(
                     1 for _ in iter_jsonl(lines, name_of_table, f"zip:{name}")
                 )

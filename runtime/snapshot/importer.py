@@ -2,30 +2,36 @@
 
 1. `check_import` reads nothing but the target tables' sizes (and, for
    append, whether kept ids already exist) and validates every document
-   against the schema, so a bad document fails the import, naming its line,
-   before anything is written.
+   against the schema and the table's index key limits, so a bad document
+   fails the import, naming its line, before anything is written (the
+   checks that need no database were done by `format.parse_jsonl`).
 2. `apply_import` writes in batches, each one mutation (a batch shrinks when
    it would pass the transaction caps). If a batch fails, the batches already
    written are undone: inserted documents are deleted and, for `replace`,
-   the documents it deleted are restored with their ids. The originals are
-   kept in memory while the import runs.
+   the documents it deleted are restored with their ids and creation times.
+   The originals are kept in a temporary file (in memory up to
+   `spill_bytes`) while the import runs.
 
-Not covered: the server dying mid-import (a partial import stays), and
+Not covered: the server dying mid-import (a partial import stays: the
+originals of a `replace` are in a temporary file that dies with it), and
 writes by other mutations to the same tables while the import runs (they
 are not isolated from it).
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from runtime.database import Database, Transaction
 from runtime.database.errors import TransactionTooLargeError
 from runtime.errors import PlatformError
 from runtime.limits import LimitExceeded
+from runtime.values import dumps, loads, make_id
 
+from .export import table_pages
 from .format import ImportDocument, SnapshotError, TableImport
 
 __all__ = [
@@ -45,6 +51,7 @@ Progress = Callable[[str, int, int], None]
 
 _PAGE = 500
 _BATCH = 16
+_SPILL_BYTES = 8 << 20
 
 
 class ImportFailed(PlatformError):
@@ -57,21 +64,6 @@ class ImportReport:
     deleted: dict[str, int]
 
 
-def table_pages(db: Database, table: str, size: int = _PAGE) -> Iterator[list[dict[str, Any]]]:
-    """A table's documents in creation order, a page (one consistent read) at a time."""
-    cursor: str | None = None
-    while True:
-
-        def read(tx: Transaction, c: str | None = cursor) -> Any:
-            return tx.query(table).paginate({"numItems": size, "cursor": c})
-
-        page = db.query(read).value
-        yield page["page"]
-        if page["is_done"]:
-            return
-        cursor = page["continue_cursor"]
-
-
 def check_import(db: Database, tables: Sequence[TableImport], mode: ImportMode) -> None:
     """Raise SnapshotError for anything that would fail the import."""
     schema = db.schema
@@ -80,6 +72,8 @@ def check_import(db: Database, tables: Sequence[TableImport], mode: ImportMode) 
             raise SnapshotError(
                 f'table "{t.table}" is not in the schema; add it to functions/schema.py first'
             )
+        specs = db.table_indexes(t.table).specs
+        placeholder = make_id(t.table, bytes(16))
         for d in t.documents:
             user = {k: x for k, x in d.document.items() if k not in ("_id", "_creationTime")}
             try:
@@ -89,9 +83,23 @@ def check_import(db: Database, tables: Sequence[TableImport], mode: ImportMode) 
                 raise SnapshotError(
                     f"{t.source} line {d.line}: does not match the schema: {e}", line=d.line
                 ) from None
+            # The index keys the write will compute (NaN in an indexed field,
+            # an index key over INDEX_KEY_BYTES).
+            stored = {"_id": placeholder, "_creationTime": 1.0, **d.document}
+            try:
+                for spec in specs:
+                    spec.key(stored)
+            except PlatformError as e:
+                raise SnapshotError(f"{t.source} line {d.line}: {e}", line=d.line) from None
         if mode == "create":
-            existing = sum(len(p) for p in table_pages(db, t.table))
-            if existing:
+            # Counted up to a page: refusing needs no full scan.
+            def head(tx: Transaction, name: str = t.table) -> list[dict[str, Any]]:
+                docs: list[dict[str, Any]] = tx.query(name).take(_PAGE + 1)
+                return docs
+
+            first = db.query(head).value
+            if first:
+                existing = f"{_PAGE}+" if len(first) > _PAGE else str(len(first))
                 raise SnapshotError(
                     f'table "{t.table}" already has {existing} documents: pass --append to '
                     "add to them or --replace to replace them"
@@ -147,6 +155,54 @@ def _in_batches(
     return results
 
 
+class _Originals:
+    """The documents a `replace` deletes, kept to restore them if the import
+    fails: one convex_encoded_json line each in a temporary file that stays
+    in memory up to `spill_bytes`."""
+
+    def __init__(self, spill_bytes: int) -> None:
+        # max_size 0 would mean "never spill": spill_bytes 0 spills at once.
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=max(1, spill_bytes))  # noqa: SIM115 - closed by close()
+        self.count: dict[str, int] = {}
+
+    def keep(self, table: str, doc: dict[str, Any]) -> None:
+        self.file.write(dumps([table, doc]) + b"\n")
+        self.count[table] = self.count.get(table, 0) + 1
+
+    def chunks(self, size: int) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+        """The kept documents as (table, document), `size` at a time."""
+        self.file.seek(0)
+        chunk: list[tuple[str, dict[str, Any]]] = []
+        for line in self.file:
+            table, doc = _kept(loads(line))
+            chunk.append((table, doc))
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+        self.file.seek(0, 2)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _kept(value: Any) -> tuple[str, dict[str, Any]]:
+    table, doc = value
+    return table, doc
+
+
+def _delete_if_present(tx: Transaction, doc_id: str) -> None:
+    if tx.get(doc_id) is not None:
+        tx.delete(doc_id)
+
+
+def _restore_if_absent(tx: Transaction, item: tuple[str, dict[str, Any]]) -> None:
+    table, doc = item
+    if tx.get(doc["_id"]) is None:
+        tx.restore(table, doc)
+
+
 def apply_import(
     db: Database,
     tables: Sequence[TableImport],
@@ -154,27 +210,49 @@ def apply_import(
     progress: Progress | None = None,
     *,
     fail_after: int | None = None,
+    spill_bytes: int = _SPILL_BYTES,
 ) -> ImportReport:
     """Write the documents (after `check_import`). `fail_after`: for tests,
-    raise after that many documents were written, to exercise the undo."""
+    raise after that many documents were written, to exercise the undo.
+    `spill_bytes`: how much of the originals a `replace` keeps in memory
+    before spilling them to a temporary file."""
     report = progress or (lambda phase, done, total: None)
-    deleted: dict[str, list[dict[str, Any]]] = {}
+    originals = _Originals(spill_bytes)
+    try:
+        return _apply(db, tables, mode, report, originals, fail_after)
+    finally:
+        originals.close()
+
+
+def _apply(
+    db: Database,
+    tables: Sequence[TableImport],
+    mode: ImportMode,
+    report: Progress,
+    originals: _Originals,
+    fail_after: int | None,
+) -> ImportReport:
     inserted: list[str] = []
     total = sum(len(t.documents) for t in tables)
     written = 0
     try:
         if mode == "replace":
             for t in tables:
-                deleted[t.table] = [d for page in table_pages(db, t.table) for d in page]
-            doomed = [(t, d["_id"]) for t, docs in deleted.items() for d in docs]
+                originals.count.setdefault(t.table, 0)
+                for page in table_pages(db, t.table):
+                    for doc in page:
+                        originals.keep(t.table, doc)
+            doomed = sum(originals.count.values())
             done = 0
 
             def deleted_some(n: int) -> None:
                 nonlocal done
                 done += n
-                report("deleting", done, len(doomed))
+                report("deleting", done, doomed)
 
-            _in_batches(db, doomed, lambda tx, item: tx.delete(item[1]), deleted_some)
+            for chunk in originals.chunks(_PAGE):
+                ids = [doc["_id"] for _, doc in chunk]
+                _in_batches(db, ids, _delete_if_present, deleted_some)
 
         def wrote(n: int) -> None:
             nonlocal written
@@ -192,30 +270,27 @@ def apply_import(
 
             _in_batches(db, t.documents, put, wrote, inserted)
     except BaseException as e:
-        _undo(db, inserted, deleted, report)
+        try:
+            _undo(db, inserted, originals, report)
+        except Exception as undo_error:
+            raise ImportFailed(
+                f"the import failed ({e}) and undoing it failed too ({undo_error}): the "
+                f"tables may hold part of the import ({written} of {total} documents had "
+                "been written)"
+            ) from e
         if isinstance(e, ImportFailed):
             raise
         raise ImportFailed(
             f"the import failed while writing and was undone ({written} of {total} documents "
             f"had been written): {e}"
         ) from e
-    return ImportReport(
-        {t.table: len(t.documents) for t in tables},
-        {table: len(docs) for table, docs in deleted.items()},
-    )
+    return ImportReport({t.table: len(t.documents) for t in tables}, dict(originals.count))
 
 
-def _undo(
-    db: Database,
-    inserted: list[str],
-    deleted: dict[str, list[dict[str, Any]]],
-    report: Progress,
-) -> None:
-    def gone(tx: Transaction, doc_id: str) -> None:
-        if tx.get(doc_id) is not None:
-            tx.delete(doc_id)
-
-    total = len(inserted) + sum(len(d) for d in deleted.values())
+def _undo(db: Database, inserted: list[str], originals: _Originals, report: Progress) -> None:
+    """Delete what was inserted, then restore the originals a `replace` deleted
+    (those still present, when the deleting did not finish, stay as they are)."""
+    total = len(inserted) + sum(originals.count.values())
     done = 0
 
     def step(n: int) -> None:
@@ -223,6 +298,6 @@ def _undo(
         done += n
         report("undoing", done, total)
 
-    _in_batches(db, inserted, gone, step)
-    originals = [(table, doc) for table, docs in deleted.items() for doc in docs]
-    _in_batches(db, originals, lambda tx, item: tx.restore(item[0], item[1]), step)
+    _in_batches(db, inserted, _delete_if_present, step)
+    for chunk in originals.chunks(_PAGE):
+        _in_batches(db, chunk, _restore_if_absent, step)

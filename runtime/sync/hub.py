@@ -127,6 +127,7 @@ class SyncHub:
         self._snapshot = snapshot
         self._poll = poll
         self._lock = threading.RLock()
+        self._step_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._connections: dict[int, _Connection] = {}
@@ -320,7 +321,11 @@ class SyncHub:
 
     def step(self) -> None:
         """One round: read new commits, re-run what they touched and what was
-        newly subscribed, push what changed."""
+        newly subscribed, push what changed. Steps never overlap."""
+        with self._step_lock:
+            self._step()
+
+    def _step(self) -> None:
         self.steps += 1
         with self._snapshot() as snap:
             touched: set[Hashable] = set()

@@ -1,0 +1,94 @@
+"""Live queries over the sync WebSocket with the official Python client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from convex import ConvexClient, ConvexError
+from convex.http_client import ConvexHttpClient
+from websockets.sync.client import connect
+
+from tests.support.devserver import DevServer, start_dev_server
+
+CHAT = Path(__file__).parent / "apps" / "chat"
+
+
+@pytest.fixture(scope="module")
+def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    s = start_dev_server(CHAT, tmp_path_factory.mktemp("chat") / "data")
+    yield s
+    s.stop()
+
+
+def test_a_subscription_updates_when_another_client_commits(chat: DevServer) -> None:
+    client = ConvexClient(chat.url)
+    updates = iter(client.subscribe("messages:list", {"channel": "py"}))
+    assert next(updates) == []
+    ConvexHttpClient(chat.url).mutation("messages:send", {"channel": "py", "body": "hello"})
+    assert next(updates) == ["hello"]
+    client.mutation("messages:send", {"channel": "py", "body": "again"})
+    assert next(updates) == ["hello", "again"]
+
+
+def test_queries_mutations_and_actions_over_the_socket(chat: DevServer) -> None:
+    client = ConvexClient(chat.url)
+    counter = client.mutation("messages:new_counter")
+    client.mutation("messages:bump", {"id": counter})
+    assert client.query("messages:counter", {"id": counter}) == 1.0
+    with pytest.raises(Exception, match="query failed"):
+        client.query("messages:boom")
+    with pytest.raises(Exception, match="invalid arguments") as e:
+        ConvexClient(chat.url).mutation("messages:send", {"channel": 5, "body": "x"})
+    assert not isinstance(e.value, ConvexError)
+
+
+def raw(chat: DevServer) -> object:
+    return connect(chat.url.replace("http://", "ws://") + "/api/1.0.0/sync", open_timeout=5)
+
+
+def test_the_raw_protocol_on_the_versioned_path(chat: DevServer) -> None:
+    with raw(chat) as ws:  # type: ignore[attr-defined]
+        ws.send(
+            json.dumps(
+                {
+                    "type": "Connect",
+                    "sessionId": "raw-1",
+                    "connectionCount": 0,
+                    "lastCloseReason": None,
+                    "clientTs": 0,
+                }
+            )
+        )
+        ws.send(json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
+            {"type": "Add", "queryId": 0, "udfPath": "messages:list", "args": [{"channel": "raw"}]}]}))  # fmt: skip
+        first = json.loads(ws.recv(timeout=5))
+        assert first["type"] == "Transition" and first["endVersion"]["querySet"] == 1
+        assert first["modifications"][0] == {
+            "type": "QueryUpdated",
+            "queryId": 0,
+            "value": [],
+            "logLines": [],
+            "journal": None,
+        }
+        ws.send(
+            json.dumps(
+                {
+                    "type": "Mutation",
+                    "requestId": 0,
+                    "udfPath": "messages:send",
+                    "args": [{"channel": "raw", "body": "r"}],
+                }
+            )
+        )
+        response = json.loads(ws.recv(timeout=5))
+        transition = json.loads(ws.recv(timeout=5))
+        assert response["type"] == "MutationResponse" and response["success"] is True
+        assert transition["startVersion"] == first["endVersion"]
+        assert transition["modifications"][0]["value"] == ["r"]
+    with raw(chat) as ws:  # type: ignore[attr-defined]
+        ws.send("not json")
+        fatal = json.loads(ws.recv(timeout=5))
+        assert fatal["type"] == "FatalError" and "not JSON" in fatal["error"]
