@@ -99,6 +99,10 @@ def plan_commit(
             if b not in ops:
                 ops[b] = Bump(b)
                 counts["range_versions"] += 1
+    for key, value in writes.system.items():
+        ops[key] = Put(key, value)
+        counts["system"] = counts.get("system", 0) + 1
+        size += len(value)
     for key, version in reads.versions.items():
         op = ops.get(key)
         if op is None:

@@ -58,6 +58,9 @@ class PendingWrite:
 @dataclass
 class WriteSet:
     writes: dict[str, PendingWrite] = field(default_factory=dict)
+    system: dict[Key, bytes] = field(default_factory=dict)
+    """Platform records written with the transaction (not documents: no
+    indexes, no feed), e.g. the dedupe record of a mutation request."""
     documents_written: int = 0
     bytes_written: int = 0
 
@@ -65,4 +68,4 @@ class WriteSet:
         return self.writes.get(doc_id)
 
     def __bool__(self) -> bool:
-        return bool(self.writes)
+        return bool(self.writes) or bool(self.system)

@@ -23,7 +23,7 @@ from runtime.limits import (
     check_limit,
 )
 from runtime.schema import SchemaDefinition
-from runtime.store.port import Store
+from runtime.store.port import Key, Store
 from runtime.values import UNDEFINED, check_table_name, is_id_for, make_id, parse_id, successor
 
 from . import layout
@@ -181,6 +181,20 @@ class Transaction:
         table, old, version = self._existing(doc_id, "delete")
         w = self.writes.get(doc_id)
         self._stage(doc_id, table, w.old if w else old, version, None)
+
+    # ---- platform records (not part of ctx.db) ---------------------------
+
+    def system_get(self, key: Key) -> bytes | None:
+        """Read a platform record; its version joins the read set, so a
+        concurrent write of it is a conflict."""
+        (item,) = self._store.get([key])
+        self.reads.record(key, item.version if item is not None else 0)
+        return item.value if item is not None else None
+
+    def system_put(self, key: Key, value: bytes) -> None:
+        """Write a platform record in this transaction's commit."""
+        self._writable("system_put")
+        self.writes.system[key] = value
 
     # ---- scans (used by query.py) -----------------------------------------
 

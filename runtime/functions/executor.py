@@ -35,7 +35,8 @@ from runtime.database.readwrite import ReadSet
 from runtime.database.transaction import Transaction
 from runtime.errors import ConvexError, PlatformError, ValidationError
 from runtime.limits import ACTION_TIMEOUT_SECONDS, ARGUMENTS_BYTES
-from runtime.values import UNDEFINED, InvalidValueError, check_value, dumps
+from runtime.store.port import Key
+from runtime.values import UNDEFINED, InvalidValueError, check_value, dumps, loads
 
 from . import determinism
 from .context import ActionCtx, AsyncActionCtx, Auth, MutationCtx, QueryCtx
@@ -101,6 +102,8 @@ class CallResult:
     reads: ReadSet | None = None
     """What a query read (for subscriptions)."""
     nested: bool = False
+    replayed: bool = False
+    """A re-sent mutation request: its recorded result, nothing ran."""
 
     @property
     def ok(self) -> bool:
@@ -179,12 +182,18 @@ class Executor:
         kind: Kind | None = None,
         public_only: bool = True,
         identity: dict[str, Any] | None = None,
+        request_key: Key | None = None,
     ) -> CallResult:
         """Run a function for a client. Raises RequestError when the call is
-        refused before running; otherwise the outcome is in the result."""
+        refused before running; otherwise the outcome is in the result.
+
+        `request_key` (mutations): a platform record written in the
+        mutation's own transaction; if it is already there, the mutation ran
+        before and its recorded result is returned without running it again
+        (`replayed`). The sync protocol keys it by (session, request id)."""
         path, defn = self.resolve(fn, kind=kind, public_only=public_only)
         checked = self.check_args(path, defn, args)
-        return self._execute(path, defn, checked, identity)
+        return self._execute(path, defn, checked, identity, request_key=request_key)
 
     def run_nested(self, fn: Any, args: Any, kind: Kind, identity: dict[str, Any] | None) -> Any:
         """`ctx.run_query/run_mutation/run_action` from an action: internal
@@ -219,13 +228,21 @@ class Executor:
         args: dict[str, Any],
         identity: dict[str, Any] | None,
         database: Database | None = None,
+        *,
+        request_key: Key | None = None,
     ) -> CallResult:
         result = CallResult(path, defn.kind)
         lines = LogLines()
         started = time.perf_counter()
         with capture(lines):
             try:
-                result.value, result.ts, result.reads = self._invoke(defn, args, identity, database)
+                value, result.ts, result.reads = self._invoke(
+                    defn, args, identity, database, request_key
+                )
+                if isinstance(value, _Replayed):
+                    result.replayed = True
+                    value = value.value
+                result.value = value
             except ConvexError as e:
                 result.error = e
                 try:
@@ -268,6 +285,7 @@ class Executor:
         args: dict[str, Any],
         identity: dict[str, Any] | None,
         database: Database | None = None,
+        request_key: Key | None = None,
     ) -> tuple[Any, int | None, ReadSet | None]:
         if defn.kind == "action":
             return self._action(defn, args, identity), None, None
@@ -276,10 +294,17 @@ class Executor:
         seed = int.from_bytes(determinism.real_urandom(8), "little")
 
         def body(tx: Transaction) -> Any:
+            if request_key is not None:
+                prior = tx.system_get(request_key)
+                if prior is not None:
+                    return _Replayed(loads(prior))
             ctx = QueryCtx(tx, auth) if defn.kind == "query" else MutationCtx(tx, auth)
             with determinism.frozen(started, seed, defn.kind):
                 value = defn.handler(ctx, args)
-            return _checked_return(defn, value)
+            value = _checked_return(defn, value)
+            if request_key is not None:
+                tx.system_put(request_key, dumps(value))
+            return value
 
         if defn.kind == "query":
             outcome = (database or self.database).query(body)
@@ -305,6 +330,13 @@ class Executor:
                 lambda: defn.handler(ActionCtx(self, identity), args), self.action_timeout
             )
         return _checked_return(defn, value)
+
+
+@dataclass(frozen=True)
+class _Replayed:
+    """The recorded result of a mutation request that already committed."""
+
+    value: Any
 
 
 def _checked_return(defn: FunctionDefinition, value: Any) -> Any:

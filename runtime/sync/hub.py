@@ -37,7 +37,7 @@ from runtime.database import Database
 from runtime.functions.executor import CallResult, Executor, RequestError
 from runtime.functions.platform_store import PlatformStore
 from runtime.functions.registry import normalize_path
-from runtime.store.port import ChangeBatch, Store
+from runtime.store.port import ChangeBatch, Key, Store
 from runtime.values import UNDEFINED, dumps, encode_json
 
 from .changes import document_change
@@ -106,6 +106,13 @@ def _result(call: CallResult) -> QueryResult:
         log_lines=lines,
         digest=_digest(b"error", raw),
     )
+
+
+def request_key(session_id: str, request_id: int) -> Key:
+    """Where a mutation request's result is recorded, in the mutation's own
+    transaction: a client that reconnects and re-sends it gets the recorded
+    result, and the mutation is applied once."""
+    return (f"s:mutreq:{session_id}", request_id.to_bytes(8, "big"))
 
 
 def _digest(kind: bytes, payload: bytes) -> bytes:
@@ -249,8 +256,16 @@ class SyncHub:
 
     def _mutation(self, conn_id: int, command: RunMutation) -> None:
         base = {"type": "MutationResponse", "requestId": command.request_id}
+        with self._lock:
+            conn = self._connections.get(conn_id)
+            session_id = conn.session.session_id if conn is not None else None
         try:
-            call = self._executor.call(command.udf_path, command.args, kind="mutation")
+            call = self._executor.call(
+                command.udf_path,
+                command.args,
+                kind="mutation",
+                request_key=request_key(session_id, command.request_id) if session_id else None,
+            )
         except RequestError as e:
             self._send(conn_id, {**base, "success": False, "result": e.message, "logLines": []})
             return

@@ -225,3 +225,40 @@ def test_user_tokens_get_auth_error(setup: tuple[SyncHub, Executor]) -> None:
     hub.step()
     (t,) = c.take()
     assert t["endVersion"]["identity"] == 1
+
+
+def test_a_resent_mutation_is_applied_once(setup: tuple[SyncHub, Executor]) -> None:
+    hub, ex = setup
+
+    def send_and_wait(client: Client) -> dict[str, Any]:
+        client.send(
+            {
+                "type": "Mutation",
+                "requestId": 3,
+                "udfPath": "messages:send",
+                "args": [{"channel": "once", "body": "x"}],
+            }
+        )
+        for _ in range(400):
+            hub.step()
+            got = [m for m in client.take() if m["type"] == "MutationResponse"]
+            if got:
+                return got[0]
+        raise AssertionError("no MutationResponse")
+
+    first = Client(hub)
+    first.send({"type": "Connect", "sessionId": "same-session", "connectionCount": 0})
+    original = send_and_wait(first)
+    hub.disconnect(first.id)
+    # The client reconnects with the same session and re-sends the request.
+    again = Client(hub)
+    again.send({"type": "Connect", "sessionId": "same-session", "connectionCount": 1})
+    replay = send_and_wait(again)
+    assert original["success"] and replay["success"]
+    assert replay["result"] == original["result"]  # the same document id
+    assert ex.call("messages:list", {"channel": "once"}).value == ["x"]
+    # Another session with the same request id is another mutation.
+    other = Client(hub)
+    other.send({"type": "Connect", "sessionId": "other-session", "connectionCount": 0})
+    send_and_wait(other)
+    assert ex.call("messages:list", {"channel": "once"}).value == ["x", "x"]
