@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYCONVEX_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: dev test check fmt bench venv dynamodb-local clean
+.PHONY: dev test check fmt bench venv dynamodb-local js-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,17 @@ venv: $(VENV)/.installed
 dynamodb-local:
 	bash scripts/install-dynamodb-local.sh
 
+# The official Convex JS client and ws, pinned by tests/js/package-lock.json.
+tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+	touch $@
+
+js-deps: tests/js/node_modules/.installed
+
 dev: venv
 	$(PY) -m runtime dev $(DEV_ARGS)
 
-test: venv dynamodb-local
+test: venv dynamodb-local js-deps
 	$(PY) -m pytest -q -m "not scale" $(PYTEST_ARGS)
 
 check: venv
@@ -38,4 +45,4 @@ bench: venv dynamodb-local
 	$(PY) bench/functions.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .cache .data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .cache .data .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/js/node_modules

@@ -1,0 +1,57 @@
+"""The official Convex JS client (npm `convex`, `ConvexClient` from
+`convex/browser`) under Node, against the dev server's sync socket."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from convex.http_client import ConvexHttpClient
+
+from tests.integration.test_realtime import chat  # noqa: F401 - the shared server fixture
+from tests.support.devserver import DevServer
+
+JS = Path(__file__).resolve().parents[1] / "js"
+
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+
+
+def setup_module() -> None:
+    assert (JS / "node_modules" / "convex").is_dir(), "run `make js-deps` (make test does)"
+
+
+def test_js_client_sees_updates_and_its_mutation_resolves_after_its_effects(
+    chat: DevServer,
+) -> None:  # noqa: F811
+    events = []
+    with subprocess.Popen(
+        ["node", "live.mjs", chat.url, "js-channel"],
+        cwd=JS,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            for line in proc.stdout:
+                event = json.loads(line)
+                events.append(event)
+                if event["event"] == "ready":
+                    ConvexHttpClient(chat.url).mutation(
+                        "messages:send", {"channel": "js-channel", "body": "from py"}
+                    )
+            proc.wait(timeout=30)
+            stderr = proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, (events, stderr)
+    updates = [e["value"] for e in events if e["event"] == "update"]
+    assert updates[:2] == [[], ["from py"]]
+    mutated = next(e for e in events if e["event"] == "mutated")
+    assert mutated["latest"] == ["from py", "from js"]  # visible when the promise resolved
+    assert next(e for e in events if e["event"] == "query")["total"] >= 2
+    assert "invalid arguments" in next(e for e in events if e["event"] == "error")["message"]
