@@ -19,6 +19,16 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """The chat test app (tests/integration/apps/chat), shared by a module."""
+    server = start_dev_server(
+        Path(__file__).parent / "apps" / "chat", tmp_path_factory.mktemp("chat") / "data"
+    )
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., DevServer]]:
     """Start a dev server on a copy of a functions folder (tests may edit it)."""

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from convex.http_client import ConvexHttpClient
 
-from tests.integration.test_realtime import chat  # noqa: F401 - the shared server fixture
 from tests.support.devserver import DevServer
 
 JS = Path(__file__).resolve().parents[1] / "js"
@@ -25,7 +24,7 @@ def setup_module() -> None:
 
 def test_js_client_sees_updates_and_its_mutation_resolves_after_its_effects(
     chat: DevServer,
-) -> None:  # noqa: F811
+) -> None:
     events = []
     with subprocess.Popen(
         ["node", "live.mjs", chat.url, "js-channel"],

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from convex import ConvexClient, ConvexError
 from convex.http_client import ConvexHttpClient
 from websockets.sync.client import connect
 
-from tests.support.devserver import DevServer, start_dev_server
-
-CHAT = Path(__file__).parent / "apps" / "chat"
-
-
-@pytest.fixture(scope="module")
-def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    s = start_dev_server(CHAT, tmp_path_factory.mktemp("chat") / "data")
-    yield s
-    s.stop()
+from tests.support.devserver import DevServer
 
 
 def test_a_subscription_updates_when_another_client_commits(chat: DevServer) -> None:
