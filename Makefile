@@ -43,6 +43,7 @@ fmt: venv
 bench: venv dynamodb-local
 	$(PY) bench/database.py $(BENCH_ARGS)
 	$(PY) bench/functions.py $(BENCH_ARGS)
+	$(PY) bench/reactivity.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache .data .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/js/node_modules

@@ -76,11 +76,11 @@ class _Shared:
     identity: dict[str, Any] | None
     subscribers: set[tuple[int, int]] = field(default_factory=set)
     result: QueryResult | None = None
-    stale: bool = True
 
 
 @dataclass
 class _Connection:
+    id: int
     session: SyncSession
     send: Callable[[dict[str, Any]], None]
     close: Callable[[str], None]
@@ -141,6 +141,10 @@ class SyncHub:
         self._shared: dict[QueryKey, _Shared] = {}
         self._index = ReadIndex()
         self._dirty: set[int] = set()
+        self._stale: set[QueryKey] = set()
+        """Queries to (re-)run in the next step: new, touched, or reloaded."""
+        self._waiting: set[int] = set()
+        """Connections with mutation responses held for a later snapshot."""
         self._ids = itertools.count(1)
         self._position: str | None = None
         self._ts = 0
@@ -176,8 +180,7 @@ class SyncHub:
     def invalidate_all(self) -> None:
         """Functions were reloaded: every live query runs again."""
         with self._lock:
-            for shared in self._shared.values():
-                shared.stale = True
+            self._stale |= set(self._shared)
         self._wake.set()
 
     # ---- connections -------------------------------------------------------------
@@ -185,7 +188,7 @@ class SyncHub:
     def connect(self, send: Callable[[dict[str, Any]], None], close: Callable[[str], None]) -> int:
         conn_id = next(self._ids)
         with self._lock:
-            self._connections[conn_id] = _Connection(SyncSession(), send, close)
+            self._connections[conn_id] = _Connection(conn_id, SyncSession(), send, close)
         return conn_id
 
     def disconnect(self, conn_id: int) -> None:
@@ -197,6 +200,7 @@ class SyncHub:
             for query_id, key in conn.keys.items():
                 self._unsubscribe(conn_id, query_id, key)
             self._dirty.discard(conn_id)
+            self._waiting.discard(conn_id)
 
     def receive(self, conn_id: int, text: str | bytes) -> None:
         """One message from a client (called from the connection's reader)."""
@@ -240,6 +244,7 @@ class SyncHub:
             shared = self._shared.get(key)
             if shared is None:
                 shared = self._shared[key] = _Shared(path, sub.args, None)
+                self._stale.add(key)
             shared.subscribers.add((conn_id, query_id))
             conn.keys[query_id] = key
 
@@ -250,6 +255,7 @@ class SyncHub:
         shared.subscribers.discard((conn_id, query_id))
         if not shared.subscribers:
             del self._shared[key]
+            self._stale.discard(key)
             self._index.remove(key)
 
     # ---- mutations and actions -------------------------------------------------------
@@ -283,7 +289,7 @@ class SyncHub:
             if conn is None:
                 return
             conn.pending.append((call.ts or 0, response))
-            self._dirty.add(conn_id)
+            self._waiting.add(conn_id)
         self._wake.set()
 
     def _action(self, conn_id: int, command: RunAction) -> None:
@@ -352,14 +358,15 @@ class SyncHub:
                         if found is not None:
                             touched |= self._index.touched(*found)
                     position = batch.position
-                for key in touched:
-                    shared = self._shared.get(key)  # type: ignore[call-overload]
-                    if shared is not None:
-                        shared.stale = True
-                runs = [(k, s.path, s.args, s.identity) for k, s in self._shared.items() if s.stale]
-                has_pending = any(c.pending for c in self._connections.values())
-            if not runs and not self._dirty and not has_pending and position == self._position:
-                self._position = position
+                self._stale |= {k for k in touched if k in self._shared}
+                runs = [
+                    (k, s.path, s.args, s.identity)
+                    for k in self._stale
+                    if (s := self._shared.get(k)) is not None
+                ]
+                self._stale.clear()
+                idle = not runs and not self._dirty and not self._waiting
+            if idle and position == self._position:
                 return
             view = self._db.view(PlatformStore(snap))
             results: dict[QueryKey, tuple[QueryResult, Any]] = {}
@@ -373,7 +380,6 @@ class SyncHub:
                 shared = self._shared.get(key)
                 if shared is None:
                     continue  # unsubscribed meanwhile
-                shared.stale = False
                 changed = shared.result is None or shared.result.digest != result.digest
                 shared.result = result
                 if reads is not None:
@@ -383,7 +389,8 @@ class SyncHub:
                 if changed:
                     affected |= {conn_id for conn_id, _ in shared.subscribers}
             self._position, self._ts = position, ts
-            affected |= {i for i, c in self._connections.items() if c.pending}
+            affected |= self._waiting
+            self._waiting = set()
             for conn_id in affected:
                 target = self._connections.get(conn_id)
                 if target is not None:
@@ -405,12 +412,14 @@ class SyncHub:
     def _push(self, conn: _Connection, ts: int) -> None:
         ready = [(t, m) for t, m in conn.pending if t <= ts]
         conn.pending = [(t, m) for t, m in conn.pending if t > ts]
+        if conn.pending:
+            self._waiting.add(conn.id)
         for commit_ts, message in ready:
             conn.send({**message, "ts": encode_ts(commit_ts or ts)})
         results = {}
         for query_id, key in conn.keys.items():
             shared = self._shared.get(key)
-            if shared is not None and shared.result is not None and not shared.stale:
+            if shared is not None and shared.result is not None and key not in self._stale:
                 results[query_id] = shared.result
         transition = conn.session.transition(results, ts, force=bool(ready))
         if transition is not None:
