@@ -223,7 +223,11 @@ class SyncHub:
                     self._dirty.add(conn_id)
                     self._wake.set()
                 elif isinstance(command, RunMutation):
-                    self._pool.submit(self._mutation, conn_id, command)
+                    # The session id is read now: the socket may be gone by
+                    # the time the mutation runs, and its record must still
+                    # be keyed by it.
+                    session_id = conn.session.session_id
+                    self._pool.submit(self._mutation, conn_id, session_id, command)
                 elif isinstance(command, RunAction):
                     self._pool.submit(self._action, conn_id, command)
 
@@ -260,11 +264,8 @@ class SyncHub:
 
     # ---- mutations and actions -------------------------------------------------------
 
-    def _mutation(self, conn_id: int, command: RunMutation) -> None:
+    def _mutation(self, conn_id: int, session_id: str | None, command: RunMutation) -> None:
         base = {"type": "MutationResponse", "requestId": command.request_id}
-        with self._lock:
-            conn = self._connections.get(conn_id)
-            session_id = conn.session.session_id if conn is not None else None
         try:
             call = self._executor.call(
                 command.udf_path,

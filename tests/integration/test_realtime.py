@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from convex import ConvexClient, ConvexError
 from convex.http_client import ConvexHttpClient
 from websockets.sync.client import connect
 
-from tests.support.devserver import DevServer
+from tests.support.devserver import DevServer, free_port, start_dev_server
 
 
 def test_a_subscription_updates_when_another_client_commits(chat: DevServer) -> None:
@@ -81,3 +82,47 @@ def test_the_raw_protocol_on_the_versioned_path(chat: DevServer) -> None:
         ws.send("not json")
         fatal = json.loads(ws.recv(timeout=5))
         assert fatal["type"] == "FatalError" and "not JSON" in fatal["error"]
+
+
+def test_a_mutation_resent_after_a_dropped_socket_is_applied_once(chat: DevServer) -> None:
+    count = ConvexHttpClient(chat.url).query("messages:count_all").value
+    hello = json.dumps({"type": "Connect", "sessionId": "dropping-session", "connectionCount": 0})
+    mutation = json.dumps(
+        {
+            "type": "Mutation",
+            "requestId": 41,
+            "udfPath": "messages:send",
+            "args": [{"channel": "drop", "body": "once"}],
+        }
+    )
+    with raw(chat) as ws:  # type: ignore[attr-defined]
+        ws.send(hello)
+        ws.send(mutation)  # and gone before reading the response
+    with raw(chat) as ws:  # type: ignore[attr-defined]
+        ws.send(hello)
+        ws.send(mutation)
+        response = json.loads(ws.recv(timeout=5))
+        assert response["type"] == "MutationResponse" and response["success"] is True
+    assert ConvexHttpClient(chat.url).query("messages:list", {"channel": "drop"}) == ["once"]
+    assert ConvexHttpClient(chat.url).query("messages:count_all").value == count + 1
+
+
+def test_clients_converge_after_a_server_restart(tmp_path: Path) -> None:
+    app = Path(__file__).parent / "apps" / "chat"
+    port, site = free_port(), free_port()
+    server = start_dev_server(app, tmp_path / "data", port=port, site_port=site)
+    client = ConvexClient(server.url)
+    updates = iter(client.subscribe("messages:list", {"channel": "restart"}))
+    assert next(updates) == []
+    client.mutation("messages:send", {"channel": "restart", "body": "before"})
+    assert next(updates) == ["before"]
+    assert server.stop() == 0
+    server = start_dev_server(app, tmp_path / "data", port=port, site_port=site)
+    try:
+        ConvexHttpClient(server.url).mutation(
+            "messages:send", {"channel": "restart", "body": "after"}
+        )
+        # The client reconnects on its own, re-subscribes and catches up.
+        assert next(updates) == ["before", "after"]
+    finally:
+        server.stop()

@@ -70,8 +70,10 @@ def start_dev_server(
     prod: bool = False,
     timeout: float = 30,
     extra: list[str] | None = None,
+    port: int | None = None,
+    site_port: int | None = None,
 ) -> DevServer:
-    port, site_port = free_port(), free_port()
+    port, site_port = port or free_port(), site_port or free_port()
     data.mkdir(parents=True, exist_ok=True)
     log_path = data.parent / f"{data.name}-server.log"
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child
