@@ -59,6 +59,9 @@ class SqliteStore:
         self.max_transaction_items = max_transaction_items
         self._clock = clock
         self._lock = threading.RLock()
+        self._readers: list[sqlite3.Connection] = []
+        """Idle connections kept for snapshots (opening one costs ~0.2 ms)."""
+        self._closed = False
         try:
             self._conn = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=30.0
@@ -96,11 +99,23 @@ class SqliteStore:
         if self.path == ":memory:":
             self._lock.acquire()
             return SqliteSnapshot(self, self._conn, self._lock.release)
-        conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
-        )
+        with self._lock:
+            conn = self._readers.pop() if self._readers else None
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
         conn.execute("BEGIN")
-        return SqliteSnapshot(self, conn, conn.close)
+
+        def release(conn: sqlite3.Connection = conn) -> None:
+            conn.execute("ROLLBACK")  # ends the read transaction
+            with self._lock:
+                if len(self._readers) < 4 and not self._closed:
+                    self._readers.append(conn)
+                    return
+            conn.close()
+
+        return SqliteSnapshot(self, conn, release)
 
     def transact(self, ops: Sequence[Op]) -> CommitResult:
         ensure_one_op_per_key(ops)
@@ -190,6 +205,10 @@ class SqliteStore:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
             self._conn.close()
 
 

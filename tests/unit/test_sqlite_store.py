@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 from runtime.store.port import Put, TransactionConflict
 from runtime.store.sqlite import SqliteStore
 
@@ -55,3 +57,24 @@ def test_two_handles_on_one_file(tmp_path: Path) -> None:
     assert [i.value for i in a.scan("p")] == [b"a", b"b"]
     ta = a.transact([Put(("p", b"3"), b"")]).ts
     assert b.transact([Put(("p", b"4"), b"")]).ts > ta
+
+
+def test_a_snapshot_is_a_fixed_view_with_its_feed_position(tmp_path: Path) -> None:
+    from runtime.store.port import Put
+
+    store = SqliteStore(str(tmp_path / "snap.sqlite3"))
+    store.transact([Put(("d:a", b""), b"1", feed=True)])
+    with store.snapshot() as snap:
+        first_ts = snap.ts
+        store.transact([Put(("d:a", b""), b"2", feed=True), Put(("d:b", b""), b"3", feed=True)])
+        (a,) = snap.get([("d:a", b"")])
+        assert a is not None and a.value == b"1"  # the later commit is not visible
+        assert snap.get([("d:b", b"")]) == [None]
+        assert [c.new_value for c in snap.read_changes(None).changes] == [b"1"]
+        with pytest.raises(Exception, match="read-only"):
+            snap.transact([Put(("d:c", b""), b"x")])
+    with store.snapshot() as later:
+        assert later.ts > first_ts
+        assert [c.new_value for c in later.read_changes(None).changes] == [b"1", b"2", b"3"]
+        assert later.read_changes(later.position).changes == []
+    store.close()
