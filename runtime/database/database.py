@@ -57,6 +57,8 @@ class Outcome(Generic[T]):
     reads: ReadSet
     attempts: int
     plan: CommitPlan | None
+    journal: list[str | None] | None = None
+    """A query's paginate end cursors (for live queries; see pagination.py)."""
 
 
 class Database:
@@ -242,13 +244,18 @@ class Database:
         tx.record_point_reads()
         return self.still_valid(tx.reads)
 
-    def query(self, fn: Callable[[Transaction], T]) -> Outcome[T]:
-        """Run `fn` read-only; the result reflects one consistent snapshot."""
+    def query(
+        self, fn: Callable[[Transaction], T], *, journal: list[str | None] | None = None
+    ) -> Outcome[T]:
+        """Run `fn` read-only; the result reflects one consistent snapshot.
+        `journal`: the end cursors of an earlier run's paginate calls."""
         for attempt in range(self.max_attempts):
             tx = self._transaction(read_only=True)
+            tx.journal_in = journal
             value = self._run(tx, fn)
             if not isinstance(value, _Stale) and self._reads_current(tx):
-                return Outcome(value, None, tx.reads, attempt + 1, None)
+                out = tx.journal_out or None
+                return Outcome(value, None, tx.reads, attempt + 1, None, out)
             self._note_conflict(attempt)
         raise OccConflictError(
             f"a query's reads kept changing under it for {self.max_attempts} attempts; "

@@ -7,6 +7,15 @@ Cursors are opaque strings bound to their table, index and order; using one
 with another query is an INVALID_CURSOR error. `end_cursor` asks for exactly
 the entries up to and including that cursor (how a reactive page keeps its
 boundaries while documents come and go).
+
+The result is Convex's PaginationResult, `{"page", "isDone",
+"continueCursor"}`: it goes to clients as it is, and their code reads those
+names.
+
+In a live query, each `paginate` call's end is kept in the subscription's
+journal: when the query re-runs, a page that was not the last one ends at
+the same cursor (it grows or shrinks as documents come and go, and the next
+page still starts right after it), so pages never overlap or leave gaps.
 """
 
 from __future__ import annotations
@@ -30,9 +39,12 @@ _AFTER = b"k"  # "after this key"
 
 
 class Page(TypedDict):
+    """Convex's PaginationResult, keys as the clients read them (the JS
+    client's `usePaginatedQuery` reads `isDone` and `continueCursor`)."""
+
     page: list[dict[str, Any]]
-    is_done: bool
-    continue_cursor: str
+    isDone: bool
+    continueCursor: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,5 +143,5 @@ def read_page(
         # The page ends where the caller said; it is done only if the
         # underlying range ends there too.
         assert opts.end_cursor is not None
-        return {"page": page, "is_done": False, "continue_cursor": opts.end_cursor}
-    return {"page": page, "is_done": done, "continue_cursor": encode_cursor(spec, reverse, last)}
+        return {"page": page, "isDone": False, "continueCursor": opts.end_cursor}
+    return {"page": page, "isDone": done, "continueCursor": encode_cursor(spec, reverse, last)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
@@ -111,10 +113,16 @@ class Query:
         return got[0] if got else None
 
     def paginate(self, options: dict[str, Any]) -> Page:
-        """One page: {"page": [...], "is_done": bool, "continue_cursor": str}."""
+        """One page: {"page": [...], "isDone": bool, "continueCursor": str}."""
         self._start()
         opts = parse_options(options)
-        return read_page(self._spec, self._range, self.reverse, opts, self._rows)
+        call = len(self._tx.journal_out)
+        journal = self._tx.journal_in
+        if opts.end_cursor is None and journal is not None and call < len(journal):
+            opts = replace(opts, end_cursor=journal[call])
+        page = read_page(self._spec, self._range, self.reverse, opts, self._rows)
+        self._tx.journal_out.append(None if page["isDone"] else page["continueCursor"])
+        return page
 
 
 class QueryInitializer(Query):

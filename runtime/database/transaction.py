@@ -65,6 +65,11 @@ class Transaction:
         self._cache: dict[str, tuple[bytes | None, int]] = {}
         """id -> (stored value or None when absent, version) as first read."""
         self._inserts = 0
+        self.journal_in: list[str | None] | None = None
+        """End cursors of this query's paginate calls in an earlier run (a
+        live query's journal), in call order; None entries are open ends."""
+        self.journal_out: list[str | None] = []
+        """The end cursors of this run's paginate calls."""
         self.documents_scanned = 0
         self.documents_read = 0
         self.bytes_read = 0

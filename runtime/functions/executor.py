@@ -101,6 +101,8 @@ class CallResult:
     """Commit timestamp of a mutation that wrote."""
     reads: ReadSet | None = None
     """What a query read (for subscriptions)."""
+    journal: list[str | None] | None = None
+    """A query's paginate end cursors (kept by live queries)."""
     nested: bool = False
     replayed: bool = False
     """A re-sent mutation request: its recorded result, nothing ran."""
@@ -209,7 +211,7 @@ class Executor:
         started = time.perf_counter()
         result = CallResult(path, defn.kind, nested=True)
         try:
-            value, result.ts, result.reads = self._invoke(defn, checked, identity)
+            value, result.ts, result.reads, _ = self._invoke(defn, checked, identity)
             result.value = value
             return value
         except BaseException as e:
@@ -230,14 +232,15 @@ class Executor:
         database: Database | None = None,
         *,
         request_key: Key | None = None,
+        journal: list[str | None] | None = None,
     ) -> CallResult:
         result = CallResult(path, defn.kind)
         lines = LogLines()
         started = time.perf_counter()
         with capture(lines):
             try:
-                value, result.ts, result.reads = self._invoke(
-                    defn, args, identity, database, request_key
+                value, result.ts, result.reads, result.journal = self._invoke(
+                    defn, args, identity, database, request_key, journal
                 )
                 if isinstance(value, _Replayed):
                     result.replayed = True
@@ -272,12 +275,14 @@ class Executor:
         path: str,
         args: Any,
         identity: dict[str, Any] | None,
+        journal: list[str | None] | None = None,
     ) -> CallResult:
         """Run a public query against `database` (a snapshot view): the
-        sync protocol's subscriptions. Raises RequestError like `call`."""
+        sync protocol's subscriptions. `journal`: the paginate end cursors of
+        the subscription's previous run. Raises RequestError like `call`."""
         path, defn = self.resolve(path, kind="query", public_only=True)
         checked = self.check_args(path, defn, args)
-        return self._execute(path, defn, checked, identity, database)
+        return self._execute(path, defn, checked, identity, database, journal=journal)
 
     def _invoke(
         self,
@@ -286,9 +291,10 @@ class Executor:
         identity: dict[str, Any] | None,
         database: Database | None = None,
         request_key: Key | None = None,
-    ) -> tuple[Any, int | None, ReadSet | None]:
+        journal: list[str | None] | None = None,
+    ) -> tuple[Any, int | None, ReadSet | None, list[str | None] | None]:
         if defn.kind == "action":
-            return self._action(defn, args, identity), None, None
+            return self._action(defn, args, identity), None, None, None
         auth = Auth(identity)
         started = time.time()
         seed = int.from_bytes(determinism.real_urandom(8), "little")
@@ -307,10 +313,10 @@ class Executor:
             return value
 
         if defn.kind == "query":
-            outcome = (database or self.database).query(body)
+            outcome = (database or self.database).query(body, journal=journal)
         else:
             outcome = self.database.mutation(body)
-        return outcome.value, outcome.ts, outcome.reads
+        return outcome.value, outcome.ts, outcome.reads, outcome.journal
 
     def _action(
         self, defn: FunctionDefinition, args: dict[str, Any], identity: dict[str, Any] | None

@@ -75,8 +75,8 @@ def snapshot_routes(backend: Backend) -> list[Route]:
         return JSONResponse(
             {
                 "documents": [encode_json(d) for d in page["page"]],
-                "cursor": page["continue_cursor"],
-                "done": page["is_done"],
+                "cursor": page["continueCursor"],
+                "done": page["isDone"],
             }
         )
 

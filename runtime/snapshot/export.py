@@ -39,9 +39,9 @@ def table_pages(db: Database, table: str, size: int = _PAGE) -> Iterator[list[di
 
         page = db.query(read).value
         yield page["page"]
-        if page["is_done"]:
+        if page["isDone"]:
             return
-        cursor = page["continue_cursor"]
+        cursor = page["continueCursor"]
 
 
 class SnapshotWriter:

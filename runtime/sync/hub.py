@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
@@ -55,8 +56,9 @@ from .session import (
 
 __all__ = ["SyncHub"]
 
-QueryKey = tuple[str, bytes, str]
-"""(function path, encoded args, identity): queries equal on these share a run."""
+QueryKey = tuple[str, bytes, str, str]
+"""(function path, encoded args, identity, journal the client sent):
+queries equal on these share a run."""
 
 
 class Snapshot(Store, Protocol):
@@ -74,6 +76,9 @@ class _Shared:
     path: str
     args: Any
     identity: dict[str, Any] | None
+    journal: list[str | None] | None = None
+    """End cursors of the last run's paginate calls: the next run keeps
+    those page boundaries."""
     subscribers: set[tuple[int, int]] = field(default_factory=set)
     result: QueryResult | None = None
 
@@ -90,11 +95,30 @@ class _Connection:
     closed: bool = False
 
 
+def encode_journal(journal: list[str | None] | None) -> str | None:
+    return None if not journal else json.dumps({"endCursors": journal})
+
+
+def decode_journal(text: str | None) -> list[str | None] | None:
+    """A client's journal (from a re-sent Add); anything unreadable is no journal."""
+    if not text:
+        return None
+    try:
+        cursors = json.loads(text)["endCursors"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(cursors, list) or not all(c is None or isinstance(c, str) for c in cursors):
+        return None
+    return cursors
+
+
 def _result(call: CallResult) -> QueryResult:
     lines = tuple(call.log_lines)
+    journal = encode_journal(call.journal)
     if call.ok:
         encoded = encode_json(call.value)
-        return QueryResult(True, encoded, log_lines=lines, digest=_digest(b"ok", dumps(call.value)))
+        digest = _digest(b"ok", dumps(call.value) + b"\0" + (journal or "").encode())
+        return QueryResult(True, encoded, log_lines=lines, digest=digest, journal=journal)
     has_data = call.error_data is not UNDEFINED
     data = encode_json(call.error_data) if has_data else None
     raw = (call.error_message or "").encode() + (dumps(call.error_data) if has_data else b"")
@@ -244,10 +268,11 @@ class SyncHub:
             if query_id in conn.keys:
                 continue
             path = normalize_path(sub.udf_path)
-            key: QueryKey = (path, dumps(sub.args), "")
+            key: QueryKey = (path, dumps(sub.args), "", sub.journal or "")
             shared = self._shared.get(key)
             if shared is None:
-                shared = self._shared[key] = _Shared(path, sub.args, None)
+                journal = decode_journal(sub.journal)
+                shared = self._shared[key] = _Shared(path, sub.args, None, journal)
                 self._stale.add(key)
             shared.subscribers.add((conn_id, query_id))
             conn.keys[query_id] = key
@@ -361,7 +386,7 @@ class SyncHub:
                     position = batch.position
                 self._stale |= {k for k in touched if k in self._shared}
                 runs = [
-                    (k, s.path, s.args, s.identity)
+                    (k, s.path, s.args, s.identity, s.journal)
                     for k in self._stale
                     if (s := self._shared.get(k)) is not None
                 ]
@@ -370,17 +395,18 @@ class SyncHub:
             if idle and position == self._position:
                 return
             view = self._db.view(PlatformStore(snap))
-            results: dict[QueryKey, tuple[QueryResult, Any]] = {}
-            for key, path, args, identity in runs:
-                results[key] = self._run_query(view, path, args, identity)
+            results: dict[QueryKey, tuple[QueryResult, Any, Any]] = {}
+            for key, path, args, identity, journal in runs:
+                results[key] = self._run_query(view, path, args, identity, journal)
             ts = max(self._ts, snap.ts)
         with self._lock:
             affected = set(self._dirty)
             self._dirty.clear()
-            for key, (result, reads) in results.items():
+            for key, (result, reads, journal) in results.items():
                 shared = self._shared.get(key)
                 if shared is None:
                     continue  # unsubscribed meanwhile
+                shared.journal = journal
                 changed = shared.result is None or shared.result.digest != result.digest
                 shared.result = result
                 if reads is not None:
@@ -398,17 +424,22 @@ class SyncHub:
                     self._push(target, ts)
 
     def _run_query(
-        self, view: Database, path: str, args: Any, identity: dict[str, Any] | None
-    ) -> tuple[QueryResult, Any]:
+        self,
+        view: Database,
+        path: str,
+        args: Any,
+        identity: dict[str, Any] | None,
+        journal: list[str | None] | None,
+    ) -> tuple[QueryResult, Any, list[str | None] | None]:
         self.runs += 1
         try:
-            call = self._executor.query_at(view, path, args, identity)
+            call = self._executor.query_at(view, path, args, identity, journal)
         except RequestError as e:
             failed = QueryResult(
                 False, error_message=e.message, digest=_digest(b"req", e.message.encode())
             )
-            return failed, None
-        return _result(call), call.reads
+            return failed, None, journal
+        return _result(call), call.reads, call.journal
 
     def _push(self, conn: _Connection, ts: int) -> None:
         ready = [(t, m) for t, m in conn.pending if t <= ts]

@@ -59,8 +59,11 @@ class QueryResult:
     log_lines: tuple[str, ...] = ()
     digest: bytes = b""
     """Identifies the result: equal digests, equal results."""
+    journal: str | None = None
+    """The query's journal (its paginate end cursors), opaque to clients."""
 
-    def modification(self, query_id: int, journal: str | None) -> dict[str, Any]:
+    def modification(self, query_id: int) -> dict[str, Any]:
+        journal = self.journal
         if self.ok:
             return {
                 "type": "QueryUpdated",
@@ -229,7 +232,7 @@ class SyncSession:
             if result is None or sub.added_in > ack:
                 continue
             if sub.sent != result.digest:
-                mods.append(result.modification(query_id, sub.journal))
+                mods.append(result.modification(query_id))
                 sub.sent = result.digest
         keep = []
         for query_id, version in self.removed:

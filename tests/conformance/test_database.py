@@ -242,12 +242,12 @@ def test_paginate_walks_everything_once_under_concurrent_inserts(db: Database) -
             )
         ).value
         seen += [d["_id"] for d in page["page"]]
-        cursor = page["continue_cursor"]
+        cursor = page["continueCursor"]
         pages += 1
         if pages == 1:
             # Inserted around the page boundary while paging.
             add_items(db, [(1, 99.0, "late"), (2, 0.0, "other list")])
-        if page["is_done"]:
+        if page["isDone"]:
             break
         assert pages < 10
     assert seen[: len(original)] == original
@@ -273,9 +273,9 @@ def test_paginate_desc_with_filter_and_end_cursor(db: Database) -> None:
 
     first = page({"numItems": 3, "cursor": None})
     assert [d["name"] for d in first["page"]] == ["n7", "n6", "n4"]
-    second = page({"num_items": 3, "cursor": first["continue_cursor"]})
+    second = page({"num_items": 3, "cursor": first["continueCursor"]})
     assert [d["name"] for d in second["page"]] == ["n3", "n2", "n1"]
-    again = page({"num_items": 1, "cursor": None, "end_cursor": first["continue_cursor"]})
+    again = page({"num_items": 1, "cursor": None, "end_cursor": first["continueCursor"]})
     assert [d["name"] for d in again["page"]] == ["n7", "n6", "n4"]
 
 

@@ -29,4 +29,4 @@ def test_documents_scanned_limit_names_itself_and_says_what_to_do() -> None:
     page = db.query(
         lambda tx: tx.query("notes").paginate({"num_items": 5000, "cursor": None})
     ).value
-    assert len(page["page"]) == 5000 and not page["is_done"]
+    assert len(page["page"]) == 5000 and not page["isDone"]

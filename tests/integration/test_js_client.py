@@ -54,3 +54,15 @@ def test_js_client_sees_updates_and_its_mutation_resolves_after_its_effects(
     assert mutated["latest"] == ["from py", "from js"]  # visible when the promise resolved
     assert next(e for e in events if e["event"] == "query")["total"] >= 2
     assert "invalid arguments" in next(e for e in events if e["event"] == "error")["message"]
+
+
+def test_js_paginated_subscription_stays_gapless(chat: DevServer) -> None:
+    done = subprocess.run(
+        ["node", "paginated.mjs", chat.url], cwd=JS, capture_output=True, text=True, timeout=60
+    )
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 0, (events, done.stderr)
+    states = [(e["ranks"], e["status"]) for e in events if e["event"] == "state"]
+    assert states[0] == ([10, 20], "CanLoadMore")
+    assert states[4] == ([10, 15, 30, 40, 50], "Exhausted")
+    assert events[-1] == {"event": "done"}

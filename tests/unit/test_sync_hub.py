@@ -262,3 +262,65 @@ def test_a_resent_mutation_is_applied_once(setup: tuple[SyncHub, Executor]) -> N
     other.send({"type": "Connect", "sessionId": "other-session", "connectionCount": 0})
     send_and_wait(other)
     assert ex.call("messages:list", {"channel": "once"}).value == ["x", "x"]
+
+
+def test_pages_keep_their_boundaries_as_documents_come_and_go(
+    setup: tuple[SyncHub, Executor],
+) -> None:
+    hub, ex = setup
+    for rank in (10.0, 20.0, 30.0, 40.0, 50.0):
+        ex.call("ranked:add", {"rank": rank})
+    c = Client(hub)
+
+    def ranks(result: dict[str, Any]) -> list[float]:
+        return [d["rank"] for d in result["page"]]
+
+    pages: dict[int, dict[str, Any]] = {}
+    journals: dict[int, Any] = {}
+
+    def settle() -> None:
+        hub.step()
+        for t in c.take():
+            for m in t.get("modifications", []):
+                pages[m["queryId"]] = m["value"]
+                journals[m["queryId"]] = m["journal"]
+
+    c.add(1, "ranked:page", {"paginationOpts": {"numItems": 2.0, "cursor": None}})
+    settle()
+    c.add(
+        2,
+        "ranked:page",
+        {"paginationOpts": {"numItems": 2.0, "cursor": pages[1]["continueCursor"]}},
+    )
+    settle()
+    c.add(
+        3,
+        "ranked:page",
+        {"paginationOpts": {"numItems": 2.0, "cursor": pages[2]["continueCursor"]}},
+    )
+    settle()
+    assert [ranks(pages[i]) for i in (1, 2, 3)] == [[10, 20], [30, 40], [50]]
+    assert [pages[i]["isDone"] for i in (1, 2, 3)] == [False, False, True]
+    assert json.loads(journals[1])["endCursors"] == [pages[1]["continueCursor"]]
+    assert json.loads(journals[3])["endCursors"] == [None]  # the last page stays open-ended
+
+    def all_pages() -> list[list[float]]:
+        settle()
+        return [ranks(pages[i]) for i in (1, 2, 3)]
+
+    ex.call("ranked:add", {"rank": 15.0})
+    assert all_pages() == [[10, 15, 20], [30, 40], [50]]  # page 1 grows; page 2 does not shift
+    ex.call("ranked:add", {"rank": 35.0})
+    assert all_pages() == [[10, 15, 20], [30, 35, 40], [50]]
+    ex.call("ranked:remove", {"rank": 20.0})  # the document at page 1's boundary
+    assert all_pages() == [[10, 15], [30, 35, 40], [50]]
+    ex.call("ranked:add", {"rank": 25.0})  # between the old boundary and page 2
+    assert all_pages() == [[10, 15, 25], [30, 35, 40], [50]] or all_pages() == [
+        [10, 15],
+        [25, 30, 35, 40],
+        [50],
+    ]
+    ex.call("ranked:add", {"rank": 60.0})
+    assert all_pages()[2] == [50, 60]
+    seen = [r for p in all_pages() for r in p]
+    assert seen == [10, 15, 25, 30, 35, 40, 50, 60]  # no gap, no overlap

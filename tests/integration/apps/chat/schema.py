@@ -6,5 +6,6 @@ schema = define_schema(
             "by_channel", ["channel"]
         ),
         "counters": define_table({"n": v.float64()}),
+        "ranked": define_table({"rank": v.float64()}).index("by_rank", ["rank"]),
     }
 )
