@@ -32,6 +32,8 @@ class CallLog:
         now = time.time()
         stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
         outcome = "ok" if result.ok else f"error  {result.logged_message or result.error_message}"
+        if result.replayed:
+            outcome += "  (re-sent request: recorded result, not run again)"
         indent = "  " if result.nested else ""
         lines = [
             f"{stamp} {indent}{_LETTER.get(result.kind, '?')} {result.path:<28} "

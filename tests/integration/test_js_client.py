@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,36 @@ def test_js_paginated_subscription_stays_gapless(chat: DevServer) -> None:
     assert states[0] == ([10, 20], "CanLoadMore")
     assert states[4] == ([10, 15, 30, 40, 50], "Exhausted")
     assert events[-1] == {"event": "done"}
+
+
+def test_js_client_converges_when_its_socket_is_cut_mid_stream(chat: DevServer) -> None:
+    from tests.support.tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(int(chat.url.rsplit(":", 1)[1]))
+    count = 30
+    try:
+        with subprocess.Popen(
+            ["node", "reconnect.mjs", f"http://127.0.0.1:{proxy.port}", "cut-channel", str(count)],
+            cwd=JS,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            assert json.loads(proc.stdout.readline())["event"] == "started"
+            cuts = 0
+            deadline = time.monotonic() + 10
+            while cuts < 3 and time.monotonic() < deadline:  # cut while mutations are in flight
+                time.sleep(0.1)
+                cuts += proxy.cut()
+            out, err = proc.communicate(timeout=60)
+    finally:
+        proxy.close()
+    # The client also logs its reconnects on stdout; our lines are JSON.
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert proc.returncode == 0, (out, err)
+    assert cuts >= 2
+    final = next(e for e in events if e["event"] == "final")["value"]
+    assert sorted(final) == sorted(f"m{i}" for i in range(count))  # each applied exactly once
+    stored = ConvexHttpClient(chat.url).query("messages:list", {"channel": "cut-channel"})
+    assert sorted(stored) == sorted(final)
