@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.values import decode_json, encode_json
+
 from .messages import (
     Action,
     Add,
@@ -142,6 +144,51 @@ class SyncSession:
     """The endVersion of the last Transition sent."""
     removed: list[tuple[int, int]] = field(default_factory=list)
     """(query id, version) removed and not yet acknowledged."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole state as JSON (the AWS shell keeps it in DynamoDB)."""
+        return {
+            "sessionId": self.session_id,
+            "querySet": self.query_set,
+            "identity": self.identity,
+            "sent": {
+                "querySet": self.sent.query_set,
+                "identity": self.sent.identity,
+                "ts": self.sent.ts,
+            },
+            "removed": [list(r) for r in self.removed],
+            "queries": {
+                str(qid): {
+                    "udfPath": q.udf_path,
+                    "args": encode_json(q.args),
+                    "journal": q.journal,
+                    "addedIn": q.added_in,
+                    "sent": q.sent.hex() if q.sent is not None else None,
+                }
+                for qid, q in self.queries.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SyncSession:
+        sent = data["sent"]
+        return cls(
+            session_id=data["sessionId"],
+            queries={
+                int(qid): Subscription(
+                    q["udfPath"],
+                    decode_json(q["args"]),
+                    q["journal"],
+                    q["addedIn"],
+                    bytes.fromhex(q["sent"]) if q["sent"] is not None else None,
+                )
+                for qid, q in data["queries"].items()
+            },
+            query_set=data["querySet"],
+            identity=data["identity"],
+            sent=Version(sent["querySet"], sent["identity"], sent["ts"]),
+            removed=[(int(a), int(b)) for a, b in data["removed"]],
+        )
 
     def receive(self, message: ClientMessage) -> list[Command]:
         if isinstance(message, Connect):
