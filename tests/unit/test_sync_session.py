@@ -34,7 +34,9 @@ def test_acknowledges_a_query_set_only_with_all_its_results() -> None:
     s = SyncSession()
     assert s.receive(add(0, 1, 2)) == [QuerySetChanged((1, 2))]
     early = s.transition({1: result("a")}, ts=5)  # query 2 has no result yet
-    assert early is not None and early["endVersion"]["querySet"] == 0 and early["modifications"] == []
+    assert (
+        early is not None and early["endVersion"]["querySet"] == 0 and early["modifications"] == []
+    )
     t = s.transition({1: result("a"), 2: result("b")}, ts=5)
     assert t is not None and t["endVersion"]["querySet"] == 1
     assert [m["queryId"] for m in t["modifications"]] == [1, 2]
