@@ -453,6 +453,5 @@ class SyncHub:
             shared = self._shared.get(key)
             if shared is not None and shared.result is not None and key not in self._stale:
                 results[query_id] = shared.result
-        transition = conn.session.transition(results, ts, force=bool(ready))
-        if transition is not None:
-            conn.send(transition)
+        for message in conn.session.messages(results, ts, force=bool(ready)):
+            conn.send(message)

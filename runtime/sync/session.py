@@ -14,6 +14,7 @@ the latest Authenticate.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ from .messages import (
 )
 
 __all__ = [
+    "MAX_MESSAGE_BYTES",
     "Fatal",
     "QueryResult",
     "QuerySetChanged",
@@ -42,6 +44,10 @@ __all__ = [
     "RunMutation",
     "SyncSession",
 ]
+
+MAX_MESSAGE_BYTES = 128 * 1024
+"""API Gateway carries WebSocket messages of at most 128 KiB; larger
+Transitions are split (PROTOCOL rule 5: never TransitionChunk)."""
 
 MAX_QUERIES_PER_CONNECTION = 1000
 """More subscriptions than this from one connection end it with FatalError."""
@@ -144,6 +150,49 @@ class SyncSession:
     """The endVersion of the last Transition sent."""
     removed: list[tuple[int, int]] = field(default_factory=list)
     """(query id, version) removed and not yet acknowledged."""
+    _tail: int = field(default=0, compare=False, repr=False)
+    """How many modifications at the end of the last Transition must arrive
+    with its end version (results of newly acknowledged queries, removals)."""
+
+    def messages(
+        self,
+        results: dict[int, QueryResult],
+        ts: int,
+        *,
+        force: bool = False,
+        limit: int = MAX_MESSAGE_BYTES,
+    ) -> list[dict[str, Any]]:
+        """`transition()`, split into Transitions of at most `limit` bytes
+        (PROTOCOL rule 5). The earlier ones carry updates of queries the
+        client already has and keep the start version, so nothing is
+        acknowledged and no timestamp moves until the last, which carries the
+        results of newly acknowledged queries and the end version. A single
+        modification over the limit still goes out whole."""
+        message = self.transition(results, ts, force=force)
+        if message is None:
+            return []
+        if _size(message) <= limit:
+            return [message]
+        start, end = message["startVersion"], message["endVersion"]
+        mods = message["modifications"]
+        cut = len(mods) - self._tail
+        head, tail = mods[:cut], mods[cut:]
+        out: list[dict[str, Any]] = []
+        batch: list[dict[str, Any]] = []
+        size = 256
+        for mod in head:
+            mod_size = _size(mod) + 1
+            if batch and size + mod_size > limit:
+                out.append(_transition(start, start, batch))
+                batch, size = [], 256
+            batch.append(mod)
+            size += mod_size
+        tail_size = sum(_size(m) + 1 for m in tail)
+        if batch and size + tail_size > limit:
+            out.append(_transition(start, start, batch))
+            batch = []
+        out.append(_transition(start, end, batch + tail))
+        return out
 
     def to_json(self) -> dict[str, Any]:
         """The whole state as JSON (the AWS shell keeps it in DynamoDB)."""
@@ -274,20 +323,24 @@ class SyncSession:
                 ack = min(ack, sub.added_in - 1)
         ack = max(ack, self.sent.query_set)
         mods: list[dict[str, Any]] = []
+        fresh: list[dict[str, Any]] = []
         for query_id, sub in self.queries.items():
             result = results.get(query_id)
             if result is None or sub.added_in > ack:
                 continue
             if sub.sent != result.digest:
-                mods.append(result.modification(query_id))
+                target = fresh if sub.added_in > self.sent.query_set else mods
+                target.append(result.modification(query_id))
                 sub.sent = result.digest
         keep = []
         for query_id, version in self.removed:
             if version <= ack:
-                mods.append({"type": "QueryRemoved", "queryId": query_id})
+                fresh.append({"type": "QueryRemoved", "queryId": query_id})
             else:
                 keep.append((query_id, version))
         self.removed = keep
+        self._tail = len(fresh)
+        mods += fresh
         end = Version(ack, self.identity, max(ts, self.sent.ts))
         if not mods and end == self.sent and not force:
             return None
@@ -299,3 +352,11 @@ class SyncSession:
         }
         self.sent = end
         return message
+
+
+def _size(obj: dict[str, Any]) -> int:
+    return len(json.dumps(obj, separators=(",", ":")))
+
+
+def _transition(start: Any, end: Any, mods: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "Transition", "startVersion": start, "endVersion": end, "modifications": mods}

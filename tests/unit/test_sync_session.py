@@ -82,3 +82,36 @@ def test_state_round_trips_through_json() -> None:
     copy = SyncSession.from_json(json.loads(json.dumps(s.to_json())))
     assert copy == s
     assert copy.queries[1].args == {"n": 1}
+
+
+def test_large_transitions_are_split_and_still_chain() -> None:
+    from runtime.sync.session import MAX_MESSAGE_BYTES
+
+    s = SyncSession()
+    s.receive(add(0, *range(10)))
+    big = {i: QueryResult(True, "x" * 30_000 + str(i), digest=b"a%d" % i) for i in range(10)}
+    first = s.messages(big, ts=1)  # the acknowledging Transition: it carries every new result
+    assert len(first) >= 1 and first[-1]["endVersion"]["querySet"] == 1
+    s.receive(add(1, 10))
+    changed = {i: QueryResult(True, "y" * 30_000 + str(i), digest=b"b%d" % i) for i in range(10)}
+    changed[10] = QueryResult(True, "new", digest=b"new")
+    parts = s.messages(changed, ts=2)
+    assert len(parts) > 1
+    assert all(len(json.dumps(p, separators=(",", ":"))) <= MAX_MESSAGE_BYTES for p in parts)
+    version = first[-1]["endVersion"]
+    for p in parts:
+        assert p["startVersion"] == version
+        version = p["endVersion"]
+    assert [p["endVersion"] for p in parts[:-1]] == [parts[0]["startVersion"]] * (len(parts) - 1)
+    assert (
+        parts[-1]["endVersion"]["querySet"] == 2
+        and parts[-1]["endVersion"]["ts"] != parts[0]["startVersion"]["ts"]
+    )
+    assert {
+        "type": "QueryUpdated",
+        "queryId": 10,
+        "value": "new",
+        "logLines": [],
+        "journal": None,
+    } in parts[-1]["modifications"]
+    assert sorted(m["queryId"] for p in parts for m in p["modifications"]) == list(range(11))
