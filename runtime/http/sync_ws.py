@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from typing import Any
 
 from starlette.routing import WebSocketRoute
@@ -21,7 +22,8 @@ from runtime.sync.hub import SyncHub
 
 __all__ = ["OUTBOX_LIMIT", "PING_AFTER", "sync_routes"]
 
-PING_AFTER = 15.0
+PING_AFTER = float(os.environ.get("PYCONVEX_PING_SECONDS", "15"))
+"""Seconds of silence before a Ping (PYCONVEX_PING_SECONDS overrides it)."""
 OUTBOX_LIMIT = 10_000
 """Messages queued for one connection before it is closed as too slow."""
 

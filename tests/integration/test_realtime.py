@@ -30,6 +30,8 @@ def test_queries_mutations_and_actions_over_the_socket(chat: DevServer) -> None:
     assert client.query("messages:counter", {"id": counter}) == 1.0
     with pytest.raises(Exception, match="query failed"):
         client.query("messages:boom")
+    client.mutation("messages:send", {"channel": "act", "body": "a"})
+    assert client.action("messages:echo_count", {"channel": "act"}) == 1
     with pytest.raises(Exception, match="invalid arguments") as e:
         ConvexClient(chat.url).mutation("messages:send", {"channel": 5, "body": "x"})
     assert not isinstance(e.value, ConvexError)
@@ -124,5 +126,16 @@ def test_clients_converge_after_a_server_restart(tmp_path: Path) -> None:
         )
         # The client reconnects on its own, re-subscribes and catches up.
         assert next(updates) == ["before", "after"]
+    finally:
+        server.stop()
+
+
+def test_ping_after_silence(tmp_path: Path) -> None:
+    app = Path(__file__).parent / "apps" / "chat"
+    server = start_dev_server(app, tmp_path / "data", env={"PYCONVEX_PING_SECONDS": "0.3"})
+    try:
+        with raw(server) as ws:  # type: ignore[attr-defined]
+            ws.send(json.dumps({"type": "Connect", "sessionId": "quiet", "connectionCount": 0}))
+            assert json.loads(ws.recv(timeout=5)) == {"type": "Ping"}
     finally:
         server.stop()

@@ -72,6 +72,7 @@ def start_dev_server(
     extra: list[str] | None = None,
     port: int | None = None,
     site_port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> DevServer:
     port, site_port = port or free_port(), site_port or free_port()
     data.mkdir(parents=True, exist_ok=True)
@@ -83,8 +84,8 @@ def start_dev_server(
         "--site-port", str(site_port), "--data", str(data),
         *(["--prod"] if prod else []), *(extra or []),
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=child_env)
     log.close()
     server = DevServer(
         f"http://127.0.0.1:{port}",

@@ -1,4 +1,4 @@
-from runtime import internal_query, mutation, query, v
+from runtime import action, internal_query, mutation, query, v
 
 
 @mutation(args={"channel": v.string(), "body": v.string()})
@@ -51,3 +51,8 @@ def boom(ctx, args):
 @internal_query(args={})
 def hidden(ctx, args):
     return "hidden"
+
+
+@action(args={"channel": v.string()})
+def echo_count(ctx, args):
+    return len(ctx.run_query("messages:list", {"channel": args["channel"]}))
