@@ -28,6 +28,7 @@ import itertools
 import json
 import threading
 import time
+import traceback
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -351,8 +352,6 @@ class SyncHub:
             try:
                 self.step()
             except Exception as e:  # keep serving; the next step retries
-                import traceback
-
                 traceback.print_exc()
                 print(f"sync hub step failed: {type(e).__name__}: {e}")
                 time.sleep(self._poll)
@@ -394,10 +393,15 @@ class SyncHub:
                 idle = not runs and not self._dirty and not self._waiting
             if idle and position == self._position:
                 return
-            view = self._db.view(PlatformStore(snap))
             results: dict[QueryKey, tuple[QueryResult, Any, Any]] = {}
-            for key, path, args, identity, journal in runs:
-                results[key] = self._run_query(view, path, args, identity, journal)
+            try:
+                view = self._db.view(PlatformStore(snap))
+                for key, path, args, identity, journal in runs:
+                    results[key] = self._run_query(view, path, args, identity, journal)
+            except BaseException:
+                with self._lock:  # nothing is lost: the next step runs them
+                    self._stale |= {run[0] for run in runs}
+                raise
             ts = max(self._ts, snap.ts)
         with self._lock:
             affected = set(self._dirty)
