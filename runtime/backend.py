@@ -80,12 +80,17 @@ class Backend:
     def registry(self) -> FunctionRegistry:
         return self.executor.registry
 
-    def reload(self) -> ReloadReport:
-        """Import the functions and push the schema; all or nothing."""
+    def reload(self, *, push_schema: bool = True) -> ReloadReport:
+        """Import the functions and push the schema; all or nothing.
+        `push_schema=False` serves the schema as the store already has it
+        (Lambdas: the deploy pushes it once)."""
         with self._reload_lock:
             try:
                 registry = load_functions(self.functions_dir)
-                self.database.set_schema(registry.schema, self._on_progress)
+                if push_schema:
+                    self.database.set_schema(registry.schema, self._on_progress)
+                else:
+                    self.database.adopt_schema(registry.schema)
             except PlatformError as e:
                 self.load_error = e.message
                 kept = len(self.registry.functions)

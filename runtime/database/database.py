@@ -155,6 +155,24 @@ class Database:
         if stored is None or stored.value != schema_json:
             self.store.transact([Put(_SCHEMA_KEY, schema_json)])
 
+    def adopt_schema(self, schema: SchemaDefinition | None) -> None:
+        """Serve `schema` without pushing it (a Lambda after a deploy pushed
+        it): nothing in the store changes. Indexes the store has not built
+        for it stay unqueryable, with a message that says to push."""
+        wanted = (
+            {t: {n: list(f) for n, f in d.indexes.items()} for t, d in schema.tables.items()}
+            if schema is not None
+            else {}
+        )
+        pending = backfill.plan_index_changes(self.store, wanted).build
+        with self._lock:
+            self._schema = schema
+            self._indexes = {}
+            for table, index in pending:
+                self.table_indexes(table).unready[index] = (
+                    "the schema with this index was not pushed yet (deploy pushes it)"
+                )
+
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
         """Wait for running mutations to finish and hold new ones back."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Mapping
 
 from runtime.errors import PlatformError
@@ -55,6 +56,7 @@ class Environment:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._applied: dict[str, str] = {}
+        self._read_at = float("-inf")
         self._lock = threading.Lock()
 
     def list(self) -> dict[str, str]:
@@ -88,10 +90,18 @@ class Environment:
         self.apply(after)
         return after
 
+    def refresh(self, max_age: float) -> None:
+        """Re-read and apply the variables if the last read is older than
+        `max_age` seconds (processes that do not see `update` calls, such as
+        Lambdas, pick changes up this way)."""
+        if time.monotonic() - self._read_at >= max_age:
+            self.apply()
+
     def apply(self, variables: Mapping[str, str] | None = None) -> None:
         """Make `os.environ` show the stored variables (read them if not given)."""
         if variables is None:
             variables = self.list()
+        self._read_at = time.monotonic()
         with self._lock:
             for name in set(self._applied) - set(variables):
                 if os.environ.get(name) == self._applied[name]:
