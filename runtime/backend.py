@@ -108,6 +108,7 @@ class Backend:
         return hmac.compare_digest(authorization[len("Convex ") :].strip(), self.admin_key)
 
     def close(self) -> None:
+        self.environment.withdraw()
         self.store.close()
 
 

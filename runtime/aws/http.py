@@ -8,6 +8,7 @@ call is also a metric (EMF): calls and errors by kind, duration.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -24,6 +25,9 @@ logger = Logger(service="pyconvex-http")
 metrics = Metrics(namespace="pyconvex", service="http")
 
 _app: Mangum | None = None
+_loop: asyncio.AbstractEventLoop | None = None
+"""The container's event loop: mangum runs every request on the current
+loop, so the handler keeps one and makes it current on each invocation."""
 
 
 def _log_call(result: CallResult) -> None:
@@ -62,11 +66,24 @@ def _build() -> Mangum:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    global _app
+    global _app, _loop
     metrics.add_metric(name="invocations", unit=MetricUnit.Count, value=1)
+    if _loop is None or _loop.is_closed():
+        _loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(_loop)
     if _app is None:
         _app = _build()
     else:
         lambda_backend()  # refreshes the environment variables when due
     response: dict[str, Any] = _app(event, context)
     return response
+
+
+def reset() -> None:
+    """Drop the container's app and loop (tests that change the settings)."""
+    global _app, _loop
+    _app = None
+    if _loop is not None:
+        asyncio.set_event_loop(None)
+        _loop.close()
+        _loop = None

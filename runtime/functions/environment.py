@@ -97,6 +97,14 @@ class Environment:
         if time.monotonic() - self._read_at >= max_age:
             self.apply()
 
+    def withdraw(self) -> None:
+        """Remove from `os.environ` what `apply` put there (a closing backend)."""
+        with self._lock:
+            for name, value in self._applied.items():
+                if os.environ.get(name) == value:
+                    del os.environ[name]
+            self._applied = {}
+
     def apply(self, variables: Mapping[str, str] | None = None) -> None:
         """Make `os.environ` show the stored variables (read them if not given)."""
         if variables is None:

@@ -125,11 +125,14 @@ _lock = threading.Lock()
 
 
 def install() -> None:
+    """Route print/logging output of running functions to their calls.
+    Idempotent; re-wraps streams something else swapped in since."""
     global _installed
     with _lock:
-        if _installed:
-            return
-        sys.stdout = _Router(sys.stdout, "LOG")
-        sys.stderr = _Router(sys.stderr, "ERROR")
-        logging.getLogger().addHandler(_Handler())
-        _installed = True
+        if not isinstance(sys.stdout, _Router):
+            sys.stdout = _Router(sys.stdout, "LOG")
+        if not isinstance(sys.stderr, _Router):
+            sys.stderr = _Router(sys.stderr, "ERROR")
+        if not _installed:
+            logging.getLogger().addHandler(_Handler())
+            _installed = True

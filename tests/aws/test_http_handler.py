@@ -46,10 +46,10 @@ def handler(dynamodb_local_endpoint: str) -> Iterator[Any]:
     }
     with fake_aws_env(**env):
         lambda_backend.reset()
-        http_module._app = None
+        http_module.reset()
         yield http_module.handler
+        http_module.reset()
         lambda_backend.reset()
-        http_module._app = None
     client.delete_table(TableName=table)
 
 
