@@ -32,6 +32,29 @@ class BackendClient:
         key = admin_key or os.environ.get("PYCONVEX_ADMIN_KEY") or read_admin_key(data)
         return cls(url, key)
 
+    def _open(
+        self,
+        method: str,
+        path: str,
+        body: bytes | Iterable[bytes] | None,
+        headers: dict[str, str],
+        timeout: float,
+    ) -> tuple[int, Any]:
+        """(status, a readable answer); an HTTP error status is an answer too."""
+        if self.admin_key:
+            headers = {**headers, "Authorization": f"Convex {self.admin_key}"}
+        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
+        try:
+            answer = urllib.request.urlopen(req, timeout=timeout)
+        except urllib.error.HTTPError as e:
+            return e.code, e
+        except urllib.error.URLError as e:
+            raise CliError(
+                f"cannot reach the backend at {self.url} ({e.reason}); start it with "
+                "`make dev` (or pass --url)"
+            ) from None
+        return answer.status, answer
+
     def request(
         self,
         method: str,
@@ -41,20 +64,9 @@ class BackendClient:
         content_type: str = "application/json",
         timeout: float = 600.0,
     ) -> tuple[int, bytes]:
-        headers = {"Content-Type": content_type}
-        if self.admin_key:
-            headers["Authorization"] = f"Convex {self.admin_key}"
-        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as answer:
-                return answer.status, answer.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
-        except urllib.error.URLError as e:
-            raise CliError(
-                f"cannot reach the backend at {self.url} ({e.reason}); start it with "
-                "`make dev` (or pass --url)"
-            ) from None
+        status, answer = self._open(method, path, body, {"Content-Type": content_type}, timeout)
+        with answer:
+            return status, answer.read()
 
     def stream(
         self,
@@ -68,25 +80,14 @@ class BackendClient:
     ) -> tuple[int, Iterator[bytes]]:
         """Send `body` chunk by chunk; the answer's lines as they arrive."""
         headers = {"Content-Type": content_type, "Content-Length": str(length)}
-        if self.admin_key:
-            headers["Authorization"] = f"Convex {self.admin_key}"
-        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
-        try:
-            answer = urllib.request.urlopen(req, timeout=timeout)
-        except urllib.error.HTTPError as e:
-            return e.code, iter([e.read()])
-        except urllib.error.URLError as e:
-            raise CliError(
-                f"cannot reach the backend at {self.url} ({e.reason}); start it with "
-                "`make dev` (or pass --url)"
-            ) from None
+        status, answer = self._open(method, path, body, headers, timeout)
 
         def lines() -> Iterator[bytes]:
             with answer:
                 while line := answer.readline():
                     yield line
 
-        return answer.status, lines()
+        return status, lines()
 
     def json(self, method: str, path: str, payload: Any = None) -> Any:
         body = None if payload is None else json.dumps(payload).encode()

@@ -16,9 +16,9 @@ documents written meanwhile are indexed by their own commits.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from runtime.store.port import Check, Delete, Key, Put, Store, TransactionConflict
+from runtime.store.port import Check, Delete, Key, Put, Store, TransactionConflict, scan_all
 
 from . import layout
 from .indexes import TableIndexes
@@ -43,15 +43,10 @@ class IndexChanges:
 
 
 def plan_index_changes(store: Store, wanted: dict[str, dict[str, list[str]]]) -> IndexChanges:
-    stored: dict[str, tuple[dict[str, list[str]], int]] = {}
-    lo = b""
-    while True:
-        page = store.scan(META, lo, None, limit=100)
-        for item in page:
-            stored[item.key[1].decode()] = (json.loads(item.value), item.version)
-        if len(page) < 100:
-            break
-        lo = page[-1].key[1] + b"\x00"
+    stored = {
+        item.key[1].decode(): (json.loads(item.value), item.version)
+        for item in scan_all(store, META)
+    }
     changes = IndexChanges()
     for table in sorted(set(stored) | set(wanted)):
         old, version = stored.get(table, ({}, 0))
@@ -80,6 +75,16 @@ def clear_index(store: Store, table: str, index: str) -> int:
         removed += len(page)
 
 
+def table_id_pages(store: Store, table: str, size: int) -> Iterator[list[str]]:
+    """The ids of a table's documents in creation order, `size` at a time
+    (read from its `by_creation_time` entries)."""
+    source = layout.index_partition(table, "by_creation_time")
+    lo = b""
+    while page := store.scan(source, lo, None, limit=size):
+        yield [item.value.decode() for item in page]
+        lo = page[-1].key[1] + b"\x00"
+
+
 def build_index(
     store: Store,
     indexes: TableIndexes,
@@ -88,14 +93,8 @@ def build_index(
 ) -> int:
     """Put the entry of every document of the table; returns how many."""
     spec = indexes.by_name[index]
-    source = layout.index_partition(indexes.table, "by_creation_time")
-    lo = b""
     built = 0
-    while True:
-        page = store.scan(source, lo, None, limit=_BATCH)
-        if not page:
-            return built
-        ids = [item.value.decode() for item in page]
+    for ids in table_id_pages(store, indexes.table, _BATCH):
         while True:
             keys: list[Key] = [layout.doc_key(i) for i in ids]
             ops: list[Check | Put] = []
@@ -114,7 +113,7 @@ def build_index(
         built += len(ops) // 2
         if progress is not None:
             progress(built)
-        lo = page[-1].key[1] + b"\x00"
+    return built
 
 
 def record_indexes(store: Store, changes: IndexChanges) -> None:

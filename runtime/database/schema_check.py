@@ -15,6 +15,7 @@ from runtime.schema import SchemaDefinition
 from runtime.store.port import Store
 
 from . import layout
+from .backfill import table_id_pages
 
 __all__ = ["SchemaViolation", "check_documents", "find_violations"]
 
@@ -35,24 +36,16 @@ def find_violations(
     if not schema.schema_validation:
         return found
     for table in sorted(schema.tables):
-        source = layout.index_partition(table, "by_creation_time")
-        lo = b""
-        while len(found) < limit:
-            page = store.scan(source, lo, None, limit=_PAGE)
-            if not page:
-                break
-            ids = [item.value.decode() for item in page]
+        for ids in table_id_pages(store, table, _PAGE):
             for doc_id, item in zip(ids, store.get([layout.doc_key(i) for i in ids]), strict=True):
                 if item is None:
                     continue
-                doc = layout.decode_document(item.value).doc
                 try:
-                    schema.validate_document(table, doc)
+                    schema.validate_document(table, layout.decode_document(item.value).doc)
                 except ValidationError as e:
                     found.append(SchemaViolation(table, doc_id, str(e)))
                     if len(found) >= limit:
-                        break
-            lo = page[-1].key[1] + b"\x00"
+                        return found
     return found
 
 

@@ -22,11 +22,12 @@ Lambda handlers all call it; actions reach it again through `run_nested`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -50,6 +51,7 @@ __all__ = [
     "FunctionNotFound",
     "RequestError",
     "WrongFunctionKind",
+    "action_timeout",
 ]
 
 
@@ -235,39 +237,50 @@ class Executor:
         journal: list[str | None] | None = None,
     ) -> CallResult:
         result = CallResult(path, defn.kind)
+        with self.observe(result):
+            value, result.ts, result.reads, result.journal = self._invoke(
+                defn, args, identity, database, request_key, journal
+            )
+            if isinstance(value, _Replayed):
+                result.replayed = True
+                value = value.value
+            result.value = value
+        return result
+
+    @contextlib.contextmanager
+    def observe(self, result: CallResult) -> Iterator[None]:
+        """Run the body as `result`'s call: capture what it prints and logs,
+        time it, turn an exception into the result's error, then report the
+        result to `on_call`. (HTTP actions use it too.)"""
         lines = LogLines()
         started = time.perf_counter()
         with capture(lines):
             try:
-                value, result.ts, result.reads, result.journal = self._invoke(
-                    defn, args, identity, database, request_key, journal
-                )
-                if isinstance(value, _Replayed):
-                    result.replayed = True
-                    value = value.value
-                result.value = value
-            except ConvexError as e:
-                result.error = e
-                try:
-                    check_value(e.data, path="ConvexError data")
-                    result.error_data = e.data
-                    result.error_message = f"Uncaught ConvexError: {_describe_data(e.data)}"
-                    result.logged_message = result.error_message
-                except InvalidValueError as bad:
-                    result.logged_message = (
-                        f"ConvexError raised with data that is not a Convex value: {bad}"
-                    )
-                    result.error_message = "Server Error" if self.prod else result.logged_message
+                yield
             except Exception as e:
-                result.error = e
-                result.traceback = traceback.format_exc()
-                result.logged_message = _message(e)
-                result.error_message = "Server Error" if self.prod else result.logged_message
+                self._fail(result, e)
         result.duration = time.perf_counter() - started
         result.log_lines = lines.finish()
         if self.on_call is not None:
             self.on_call(result)
-        return result
+
+    def _fail(self, result: CallResult, e: Exception) -> None:
+        result.error = e
+        if isinstance(e, ConvexError):
+            try:
+                check_value(e.data, path="ConvexError data")
+            except InvalidValueError as bad:
+                result.logged_message = (
+                    f"ConvexError raised with data that is not a Convex value: {bad}"
+                )
+                result.error_message = "Server Error" if self.prod else result.logged_message
+                return
+            result.error_data = e.data
+            result.error_message = result.logged_message = _message(e)
+            return
+        result.traceback = traceback.format_exc()
+        result.logged_message = _message(e)
+        result.error_message = "Server Error" if self.prod else result.logged_message
 
     def query_at(
         self,
@@ -330,7 +343,7 @@ class Executor:
             try:
                 value = asyncio.run(run())
             except TimeoutError:
-                raise _timeout(self.action_timeout) from None
+                raise action_timeout(self.action_timeout) from None
         else:
             value = _run_with_timeout(
                 lambda: defn.handler(ActionCtx(self, identity), args), self.action_timeout
@@ -362,7 +375,7 @@ def _checked_return(defn: FunctionDefinition, value: Any) -> Any:
     return value
 
 
-def _timeout(seconds: float) -> ActionTimeout:
+def action_timeout(seconds: float) -> ActionTimeout:
     return ActionTimeout(
         f"the action did not finish within {seconds:g} s (actions time out after "
         f"{ACTION_TIMEOUT_SECONDS:g} s); split the work or schedule the rest",
@@ -386,7 +399,7 @@ def _run_with_timeout(fn: Callable[[], Any], seconds: float) -> Any:
     thread.start()
     thread.join(seconds)
     if thread.is_alive():
-        raise _timeout(seconds)
+        raise action_timeout(seconds)
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")

@@ -9,8 +9,6 @@ print/logging output and outcome go to the call log like any call's.
 from __future__ import annotations
 
 import asyncio
-import time
-import traceback
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -19,10 +17,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from runtime.backend import Backend
-from runtime.errors import ConvexError
 from runtime.functions.context import ActionCtx, AsyncActionCtx
-from runtime.functions.executor import CallResult
-from runtime.functions.logs import LogLines, capture
+from runtime.functions.executor import CallResult, action_timeout
 from runtime.limits import HTTP_ACTION_BODY_BYTES
 
 from .wire import BadRequest, read_body
@@ -56,47 +52,34 @@ def make_site_app(backend: Backend) -> Starlette:
         request._body = body  # Starlette's cache: the handler's request.body()/json() read it
 
         result = CallResult(f"{route.method} {path}", "http")
-        lines = LogLines()
-        started = time.perf_counter()
-        response: Response
-        with capture(lines):
-            try:
-                if route.action.is_async:
+        response: Response | None = None
+        with executor.observe(result):
+            if route.action.is_async:
+                try:
                     answer = await asyncio.wait_for(
                         route.action.handler(AsyncActionCtx(executor, None), request),
                         executor.action_timeout,
                     )
-                else:
-                    answer = await run_in_threadpool(
-                        route.action.handler, ActionCtx(executor, None), request
-                    )
-                if not isinstance(answer, Response):
-                    raise TypeError(
-                        f"an HTTP action must return a starlette Response, not {type(answer).__name__}"
-                    )
-                body_size = len(getattr(answer, "body", b""))
-                if body_size > HTTP_ACTION_BODY_BYTES:
-                    raise ValueError(
-                        f"the response body is {body_size} bytes; the limit is "
-                        f"{HTTP_ACTION_BODY_BYTES} (serve big payloads as stored files)"
-                    )
-                response = answer
-            except Exception as e:
-                result.error = e
-                if isinstance(e, TimeoutError):
-                    message = f"the HTTP action did not finish within {executor.action_timeout:g} s"
-                elif isinstance(e, ConvexError):
-                    message = f"Uncaught ConvexError: {e.data!r}"
-                else:
-                    message = f"Uncaught {type(e).__name__}: {e}"
-                    result.traceback = traceback.format_exc()
-                result.logged_message = message
-                result.error_message = "Server Error" if backend.prod else message
-                response = PlainTextResponse(result.error_message, status_code=500)
-        result.duration = time.perf_counter() - started
-        result.log_lines = lines.finish()
-        if executor.on_call is not None:
-            executor.on_call(result)
+                except TimeoutError:
+                    raise action_timeout(executor.action_timeout) from None
+            else:
+                answer = await run_in_threadpool(
+                    route.action.handler, ActionCtx(executor, None), request
+                )
+            if not isinstance(answer, Response):
+                raise TypeError(
+                    f"an HTTP action must return a starlette Response, not {type(answer).__name__}"
+                )
+            body_size = len(getattr(answer, "body", b""))
+            if body_size > HTTP_ACTION_BODY_BYTES:
+                raise ValueError(
+                    f"the response body is {body_size} bytes; the limit is "
+                    f"{HTTP_ACTION_BODY_BYTES} (serve big payloads as stored files)"
+                )
+            response = answer
+        if response is None:
+            text = "Server Error" if backend.prod else (result.logged_message or "Server Error")
+            response = PlainTextResponse(text, status_code=500)
         return response
 
     return Starlette(routes=[Route("/{path:path}", handle, methods=_METHODS)])

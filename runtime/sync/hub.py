@@ -63,10 +63,10 @@ queries equal on these share a run."""
 
 
 class Snapshot(Store, Protocol):
+    """A fixed read view of the store (see `SqliteStore.snapshot`)."""
+
     position: str
     ts: int
-
-    def read_changes(self, after: str | None = None, limit: int = 1000) -> ChangeBatch: ...
 
 
 SnapshotSource = Callable[[], AbstractContextManager[Snapshot]]
@@ -177,7 +177,6 @@ class SyncHub:
         self._thread = threading.Thread(target=self._run, name="sync-hub", daemon=True)
         self.runs = 0
         """Query runs made by the hub (tests and benchmarks read it)."""
-        self.steps = 0
 
     # ---- lifecycle -------------------------------------------------------------
 
@@ -291,41 +290,44 @@ class SyncHub:
     # ---- mutations and actions -------------------------------------------------------
 
     def _mutation(self, conn_id: int, session_id: str | None, command: RunMutation) -> None:
-        base = {"type": "MutationResponse", "requestId": command.request_id}
-        try:
-            call = self._executor.call(
-                command.udf_path,
-                command.args,
-                kind="mutation",
-                request_key=request_key(session_id, command.request_id) if session_id else None,
-            )
-        except RequestError as e:
-            self._send(conn_id, {**base, "success": False, "result": e.message, "logLines": []})
-            return
-        if not call.ok:
-            message = {**base, "success": False, "result": call.error_message}
-            message["logLines"] = call.log_lines
-            if call.error_data is not UNDEFINED:
-                message["errorData"] = encode_json(call.error_data)
+        key = request_key(session_id, command.request_id) if session_id else None
+        message, call = self._respond(
+            "MutationResponse",
+            command.request_id,
+            lambda: self._executor.call(
+                command.udf_path, command.args, kind="mutation", request_key=key
+            ),
+        )
+        if call is None or not call.ok:
             self._send(conn_id, message)
             return
-        response = {**base, "success": True, "result": encode_json(call.value)}
-        response["logLines"] = call.log_lines
-        with self._lock:
+        with self._lock:  # sent once a snapshot includes the commit
             conn = self._connections.get(conn_id)
             if conn is None:
                 return
-            conn.pending.append((call.ts or 0, response))
+            conn.pending.append((call.ts or 0, message))
             self._waiting.add(conn_id)
         self._wake.set()
 
     def _action(self, conn_id: int, command: RunAction) -> None:
-        base = {"type": "ActionResponse", "requestId": command.request_id}
+        message, _ = self._respond(
+            "ActionResponse",
+            command.request_id,
+            lambda: self._executor.call(command.udf_path, command.args, kind="action"),
+        )
+        self._send(conn_id, message)
+
+    @staticmethod
+    def _respond(
+        kind: str, request_id: int, run: Callable[[], CallResult]
+    ) -> tuple[dict[str, Any], CallResult | None]:
+        """Run a call; its response message, and the call (None: refused
+        before it ran)."""
+        base: dict[str, Any] = {"type": kind, "requestId": request_id}
         try:
-            call = self._executor.call(command.udf_path, command.args, kind="action")
+            call = run()
         except RequestError as e:
-            self._send(conn_id, {**base, "success": False, "result": e.message, "logLines": []})
-            return
+            return {**base, "success": False, "result": e.message, "logLines": []}, None
         if call.ok:
             message = {**base, "success": True, "result": encode_json(call.value)}
         else:
@@ -333,7 +335,7 @@ class SyncHub:
             if call.error_data is not UNDEFINED:
                 message["errorData"] = encode_json(call.error_data)
         message["logLines"] = call.log_lines
-        self._send(conn_id, message)
+        return message, call
 
     def _send(self, conn_id: int, message: dict[str, Any]) -> None:
         with self._lock:
@@ -372,7 +374,6 @@ class SyncHub:
             self._step()
 
     def _step(self) -> None:
-        self.steps += 1
         with self._snapshot() as snap:
             touched: set[Hashable] = set()
             position = self._position
