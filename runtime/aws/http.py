@@ -9,37 +9,23 @@ call is also a metric (EMF): calls and errors by kind, duration.
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from mangum import Mangum
 
-from runtime.functions.executor import CallResult
-
 from .backend import lambda_backend
+from .observe import count, log_call, logger, metrics
 
 __all__ = ["handler"]
 
-logger = Logger(service="pyconvex-http")
-metrics = Metrics(namespace="pyconvex", service="http")
-
 _app: Mangum | None = None
-_loop: asyncio.AbstractEventLoop | None = None
-"""The container's event loop: mangum runs every request on the current
-loop, so the handler keeps one and makes it current on each invocation."""
-
-
-def _log_call(result: CallResult) -> None:
-    fields = {"function": result.path, "kind": result.kind, "ms": round(result.duration * 1000, 3)}
-    if result.ok:
-        logger.info("call", extra=fields)
-    else:
-        logger.warning("call failed", extra={**fields, "error": result.logged_message})
-    metrics.add_metric(name=f"{result.kind}_calls", unit=MetricUnit.Count, value=1)
-    if not result.ok:
-        metrics.add_metric(name=f"{result.kind}_errors", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="call_ms", unit=MetricUnit.Milliseconds, value=result.duration * 1000)
+_build_lock = threading.Lock()
+_local = threading.local()
+"""Each thread's event loop: mangum runs a request on the current loop, so
+the handler keeps one per thread (Lambda has one; the local harness calls
+handlers from several threads) and makes it current on each invocation."""
+_loops: list[asyncio.AbstractEventLoop] = []
 
 
 class _ByPath:
@@ -59,31 +45,43 @@ def _build() -> Mangum:
     from runtime.http.api import make_api_app
     from runtime.http.site import make_site_app
 
-    backend, _ = lambda_backend(on_call=_log_call)
+    backend, _ = lambda_backend(on_call=log_call)
     return Mangum(_ByPath(make_api_app(backend), make_site_app(backend)), lifespan="off")
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _local.loop = asyncio.new_event_loop()
+        with _build_lock:
+            _loops.append(loop)
+    return loop
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    global _app, _loop
-    metrics.add_metric(name="invocations", unit=MetricUnit.Count, value=1)
-    if _loop is None or _loop.is_closed():
-        _loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(_loop)
-    if _app is None:
-        _app = _build()
-    else:
-        lambda_backend()  # refreshes the environment variables when due
-    response: dict[str, Any] = _app(event, context)
+    global _app
+    count("http_invocations")
+    asyncio.set_event_loop(_thread_loop())
+    with _build_lock:
+        if _app is None:
+            _app = _build()
+            app = _app
+        else:
+            app = _app
+            lambda_backend()  # refreshes the environment variables when due
+    response: dict[str, Any] = app(event, context)
     return response
 
 
 def reset() -> None:
-    """Drop the container's app and loop (tests that change the settings)."""
-    global _app, _loop
+    """Drop the container's app and loops (tests that change the settings)."""
+    global _app
     _app = None
-    if _loop is not None:
-        asyncio.set_event_loop(None)
-        _loop.close()
-        _loop = None
+    asyncio.set_event_loop(None)
+    with _build_lock:
+        for loop in _loops:
+            loop.close()
+        _loops.clear()
+    _local.__dict__.clear()

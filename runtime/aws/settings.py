@@ -7,6 +7,10 @@
     PYCONVEX_PROD        "0" shows error messages to callers (default "1": redacted)
     PYCONVEX_ENV_MAX_AGE seconds between re-reads of the app's environment
                          variables (default 2)
+    PYCONVEX_WS_ENDPOINT the API Gateway Management API endpoint the WebSocket
+                         and stream Lambdas post to (https://<api id>.execute-api.
+                         <region>.amazonaws.com/<stage>; default: derived from
+                         the WebSocket event; the local harness sets its own)
 
 AWS endpoints follow boto3's own settings (AWS_ENDPOINT_URL and friends), so
 the same code reaches AWS, LocalStack or DynamoDB Local.
@@ -32,6 +36,7 @@ class Settings:
     admin_key: str
     prod: bool
     env_max_age: float
+    ws_endpoint: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -46,4 +51,5 @@ class Settings:
             admin_key=os.environ.get("PYCONVEX_ADMIN_KEY", ""),
             prod=os.environ.get("PYCONVEX_PROD", "1") != "0",
             env_max_age=float(os.environ.get("PYCONVEX_ENV_MAX_AGE", "2")),
+            ws_endpoint=os.environ.get("PYCONVEX_WS_ENDPOINT") or None,
         )

@@ -34,7 +34,7 @@ from . import backfill, layout, schema_check
 from .commit import CommitPlan, plan_commit
 from .errors import OccConflictError
 from .indexes import TableIndexes
-from .readwrite import ReadSet
+from .readwrite import ReadSet, WriteSet
 from .transaction import Transaction
 
 __all__ = ["Database", "Outcome"]
@@ -59,6 +59,8 @@ class Outcome(Generic[T]):
     plan: CommitPlan | None
     journal: list[str | None] | None = None
     """A query's paginate end cursors (for live queries; see pagination.py)."""
+    writes: WriteSet | None = None
+    """What a mutation that wrote committed (live queries find what it touched)."""
 
 
 class Database:
@@ -312,7 +314,7 @@ class Database:
                 tables = {w.table for w in tx.writes.writes.values()}
                 self._note_conflict(attempt)
                 continue
-            return Outcome(value, result.ts, tx.reads, attempt + 1, plan)
+            return Outcome(value, result.ts, tx.reads, attempt + 1, plan, writes=tx.writes)
         raise OccConflictError(
             _describe_conflict(last, tables, self.max_attempts),
             attempts=self.max_attempts,

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from runtime.database import Database
-from runtime.database.readwrite import ReadSet
+from runtime.database.readwrite import ReadSet, WriteSet
 from runtime.database.transaction import Transaction
 from runtime.errors import ConvexError, PlatformError, ValidationError
 from runtime.limits import ACTION_TIMEOUT_SECONDS, ARGUMENTS_BYTES
@@ -103,6 +103,8 @@ class CallResult:
     """Commit timestamp of a mutation that wrote."""
     reads: ReadSet | None = None
     """What a query read (for subscriptions)."""
+    writes: WriteSet | None = None
+    """What a mutation committed (for subscriptions)."""
     journal: list[str | None] | None = None
     """A query's paginate end cursors (kept by live queries)."""
     nested: bool = False
@@ -213,7 +215,7 @@ class Executor:
         started = time.perf_counter()
         result = CallResult(path, defn.kind, nested=True)
         try:
-            value, result.ts, result.reads, _ = self._invoke(defn, checked, identity)
+            value, result.ts, result.reads, _, result.writes = self._invoke(defn, checked, identity)
             result.value = value
             return value
         except BaseException as e:
@@ -238,7 +240,7 @@ class Executor:
     ) -> CallResult:
         result = CallResult(path, defn.kind)
         with self.observe(result):
-            value, result.ts, result.reads, result.journal = self._invoke(
+            value, result.ts, result.reads, result.journal, result.writes = self._invoke(
                 defn, args, identity, database, request_key, journal
             )
             if isinstance(value, _Replayed):
@@ -305,9 +307,9 @@ class Executor:
         database: Database | None = None,
         request_key: Key | None = None,
         journal: list[str | None] | None = None,
-    ) -> tuple[Any, int | None, ReadSet | None, list[str | None] | None]:
+    ) -> tuple[Any, int | None, ReadSet | None, list[str | None] | None, WriteSet | None]:
         if defn.kind == "action":
-            return self._action(defn, args, identity), None, None, None
+            return self._action(defn, args, identity), None, None, None, None
         auth = Auth(identity)
         started = time.time()
         seed = int.from_bytes(determinism.real_urandom(8), "little")
@@ -329,7 +331,7 @@ class Executor:
             outcome = (database or self.database).query(body, journal=journal)
         else:
             outcome = self.database.mutation(body)
-        return outcome.value, outcome.ts, outcome.reads, outcome.journal
+        return outcome.value, outcome.ts, outcome.reads, outcome.journal, outcome.writes
 
     def _action(
         self, defn: FunctionDefinition, args: dict[str, Any], identity: dict[str, Any] | None

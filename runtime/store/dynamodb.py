@@ -112,7 +112,7 @@ from .dynamodb_calls import (
     send_transaction,
     streams_client_for,
 )
-from .dynamodb_feed import StreamFeed
+from .dynamodb_feed import StreamFeed, record_change
 from .dynamodb_items import (
     AttrMap,
     ChunkRef,
@@ -127,6 +127,7 @@ from .dynamodb_items import (
 )
 from .dynamodb_table import create_table, item_model
 from .port import (
+    Change,
     ChangeBatch,
     CommitResult,
     Item,
@@ -375,6 +376,11 @@ class DynamoDBStore:
             raise StoreError(
                 f"reading the stream of DynamoDB table {self.table} failed: {e}"
             ) from e
+
+    def change_of(self, record: Mapping[str, Any]) -> Change | None:
+        """The change a stream record carries (boto3's shape; the stream
+        Lambda converts its event's records first), None if not a feed write."""
+        return record_change(record, self._read_chunks)
 
     def close(self) -> None:
         """Nothing to release: boto3 clients close with the process."""

@@ -36,7 +36,7 @@ from typing import Any
 from .dynamodb_items import AttrMap, ChunkRef, chunk_ref, decode_key, first_chunk
 from .port import Change, ChangeBatch, StoreError
 
-__all__ = ["SHARD_LIST_TTL", "StreamFeed"]
+__all__ = ["SHARD_LIST_TTL", "StreamFeed", "record_change"]
 
 SHARD_LIST_TTL = 1.0
 """Seconds a DescribeStream answer is reused."""
@@ -165,34 +165,43 @@ class StreamFeed:
             else:
                 self._iterators.pop(sid, None)
 
-    def _value(self, image: Mapping[str, Any] | None) -> bytes | None:
+    def _change(self, rec: Mapping[str, Any]) -> Change | None:
+        return record_change(rec, self._read_chunks)
+
+
+def record_change(
+    rec: Mapping[str, Any], read_chunks: Callable[[ChunkRef, bytes], bytes]
+) -> Change | None:
+    """The change a stream record carries (boto3's shape: binary values as
+    bytes), or None if it is not a feed write (see the module docstring)."""
+
+    def value(image: Mapping[str, Any] | None) -> bytes | None:
         if image is None:
             return None
         ref = chunk_ref(image)
         if ref is None:
             return first_chunk(image)
-        return self._read_chunks(ref, first_chunk(image))
+        return read_chunks(ref, first_chunk(image))
 
-    def _change(self, rec: Mapping[str, Any]) -> Change | None:
-        data = rec["dynamodb"]
-        new: Mapping[str, Any] | None = data.get("NewImage")
-        old: Mapping[str, Any] | None = data.get("OldImage")
-        if rec.get("eventName") == "REMOVE" or new is None:
-            if not old or "f" not in old:
-                return None
-            approx = data.get("ApproximateCreationDateTime")
-            if hasattr(approx, "timestamp"):
-                ts = int(approx.timestamp() * 1e9)
-            else:
-                ts = int(float(approx or 0) * 1e9)
-            if "ts" in old:
-                ts = max(ts, int(old["ts"]["N"]) + 1)
-            return Change(decode_key(old), self._value(old), None, ts)
-        if "f" not in new or "ts" not in new:
+    data = rec["dynamodb"]
+    new: Mapping[str, Any] | None = data.get("NewImage")
+    old: Mapping[str, Any] | None = data.get("OldImage")
+    if rec.get("eventName") == "REMOVE" or new is None:
+        if not old or "f" not in old:
             return None
-        if old is not None and old.get("ts") == new["ts"]:
-            return None  # a version bump of a feed item, not a write
-        return Change(decode_key(new), self._value(old), self._value(new), int(new["ts"]["N"]))
+        approx = data.get("ApproximateCreationDateTime")
+        if hasattr(approx, "timestamp"):
+            ts = int(approx.timestamp() * 1e9)
+        else:
+            ts = int(float(approx or 0) * 1e9)
+        if "ts" in old:
+            ts = max(ts, int(old["ts"]["N"]) + 1)
+        return Change(decode_key(old), value(old), None, ts)
+    if "f" not in new or "ts" not in new:
+        return None
+    if old is not None and old.get("ts") == new["ts"]:
+        return None  # a version bump of a feed item, not a write
+    return Change(decode_key(new), value(old), value(new), int(new["ts"]["N"]))
 
 
 def _parents_first(shards: list[AttrMap]) -> list[AttrMap]:

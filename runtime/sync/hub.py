@@ -23,9 +23,7 @@ Mutations and actions sent over the socket run on a worker pool.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import threading
 import time
 import traceback
@@ -36,15 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from runtime.database import Database
-from runtime.functions.executor import CallResult, Executor, RequestError
+from runtime.functions.executor import CallResult, Executor
 from runtime.functions.platform_store import PlatformStore
 from runtime.functions.registry import normalize_path
-from runtime.store.port import ChangeBatch, Key, Store
-from runtime.values import UNDEFINED, dumps, encode_json
+from runtime.store.port import ChangeBatch, Store
+from runtime.values import dumps
 
 from .changes import document_change
 from .messages import ProtocolError, encode_ts, parse_client_message
 from .read_index import ReadIndex
+from .results import decode_journal, request_key, respond, run_subscription
 from .session import (
     Fatal,
     QueryResult,
@@ -94,54 +93,6 @@ class _Connection:
     pending: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     """Successful mutation responses waiting for a snapshot at their commit ts."""
     closed: bool = False
-
-
-def encode_journal(journal: list[str | None] | None) -> str | None:
-    return None if not journal else json.dumps({"endCursors": journal})
-
-
-def decode_journal(text: str | None) -> list[str | None] | None:
-    """A client's journal (from a re-sent Add); anything unreadable is no journal."""
-    if not text:
-        return None
-    try:
-        cursors = json.loads(text)["endCursors"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    if not isinstance(cursors, list) or not all(c is None or isinstance(c, str) for c in cursors):
-        return None
-    return cursors
-
-
-def _result(call: CallResult) -> QueryResult:
-    lines = tuple(call.log_lines)
-    journal = encode_journal(call.journal)
-    if call.ok:
-        encoded = encode_json(call.value)
-        digest = _digest(b"ok", dumps(call.value) + b"\0" + (journal or "").encode())
-        return QueryResult(True, encoded, log_lines=lines, digest=digest, journal=journal)
-    has_data = call.error_data is not UNDEFINED
-    data = encode_json(call.error_data) if has_data else None
-    raw = (call.error_message or "").encode() + (dumps(call.error_data) if has_data else b"")
-    return QueryResult(
-        False,
-        error_message=call.error_message,
-        error_data=data,
-        has_error_data=has_data,
-        log_lines=lines,
-        digest=_digest(b"error", raw),
-    )
-
-
-def request_key(session_id: str, request_id: int) -> Key:
-    """Where a mutation request's result is recorded, in the mutation's own
-    transaction: a client that reconnects and re-sends it gets the recorded
-    result, and the mutation is applied once."""
-    return (f"s:mutreq:{session_id}", request_id.to_bytes(8, "big"))
-
-
-def _digest(kind: bytes, payload: bytes) -> bytes:
-    return hashlib.blake2b(kind + b"\0" + payload, digest_size=16).digest()
 
 
 class SyncHub:
@@ -291,7 +242,7 @@ class SyncHub:
 
     def _mutation(self, conn_id: int, session_id: str | None, command: RunMutation) -> None:
         key = request_key(session_id, command.request_id) if session_id else None
-        message, call = self._respond(
+        message, call = respond(
             "MutationResponse",
             command.request_id,
             lambda: self._executor.call(
@@ -310,32 +261,12 @@ class SyncHub:
         self._wake.set()
 
     def _action(self, conn_id: int, command: RunAction) -> None:
-        message, _ = self._respond(
+        message, _ = respond(
             "ActionResponse",
             command.request_id,
             lambda: self._executor.call(command.udf_path, command.args, kind="action"),
         )
         self._send(conn_id, message)
-
-    @staticmethod
-    def _respond(
-        kind: str, request_id: int, run: Callable[[], CallResult]
-    ) -> tuple[dict[str, Any], CallResult | None]:
-        """Run a call; its response message, and the call (None: refused
-        before it ran)."""
-        base: dict[str, Any] = {"type": kind, "requestId": request_id}
-        try:
-            call = run()
-        except RequestError as e:
-            return {**base, "success": False, "result": e.message, "logLines": []}, None
-        if call.ok:
-            message = {**base, "success": True, "result": encode_json(call.value)}
-        else:
-            message = {**base, "success": False, "result": call.error_message}
-            if call.error_data is not UNDEFINED:
-                message["errorData"] = encode_json(call.error_data)
-        message["logLines"] = call.log_lines
-        return message, call
 
     def _send(self, conn_id: int, message: dict[str, Any]) -> None:
         with self._lock:
@@ -437,14 +368,7 @@ class SyncHub:
         journal: list[str | None] | None,
     ) -> tuple[QueryResult, Any, list[str | None] | None]:
         self.runs += 1
-        try:
-            call = self._executor.query_at(view, path, args, identity, journal)
-        except RequestError as e:
-            failed = QueryResult(
-                False, error_message=e.message, digest=_digest(b"req", e.message.encode())
-            )
-            return failed, None, journal
-        return _result(call), call.reads, call.journal
+        return run_subscription(self._executor, view, path, args, identity, journal)
 
     def _push(self, conn: _Connection, ts: int) -> None:
         ready = [(t, m) for t, m in conn.pending if t <= ts]

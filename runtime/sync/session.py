@@ -70,6 +70,32 @@ class QueryResult:
     journal: str | None = None
     """The query's journal (its paginate end cursors), opaque to clients."""
 
+    def to_json(self) -> dict[str, Any]:
+        """The result as JSON (the AWS shell keeps shared results in the store)."""
+        return {
+            "ok": self.ok,
+            "value": self.value,
+            "errorMessage": self.error_message,
+            "errorData": self.error_data,
+            "hasErrorData": self.has_error_data,
+            "logLines": list(self.log_lines),
+            "digest": self.digest.hex(),
+            "journal": self.journal,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> QueryResult:
+        return cls(
+            data["ok"],
+            data["value"],
+            data["errorMessage"],
+            data["errorData"],
+            data["hasErrorData"],
+            tuple(data["logLines"]),
+            bytes.fromhex(data["digest"]),
+            data["journal"],
+        )
+
     def modification(self, query_id: int) -> dict[str, Any]:
         journal = self.journal
         if self.ok:

@@ -1,0 +1,106 @@
+"""Stream Lambda: a DynamoDB Streams batch -> live queries refreshed, pushes.
+
+For each record (in shard order) the document it wrote, and the shared
+queries whose read sets it touches; then each touched query is refreshed
+once for the whole batch and every connection subscribed to a query whose
+result changed gets a push. Records of the platform's own state (leases,
+sessions, filings) carry no feed marker and are skipped.
+
+Partial batch failures: a record that cannot be read, or whose queries
+could not be refreshed or pushed, is reported in `batchItemFailures` (the
+first such record; Lambda re-delivers from there), so the records before it
+are checkpointed and one bad record does not hold back the shard forever
+(the event source mapping's retry limit and on-failure queue take it out).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any, cast
+
+from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
+
+from runtime.store.dynamodb import DynamoDBStore
+from runtime.sync.changes import document_change
+
+from .observe import count, logger, metrics
+from .ws import sync_for
+
+__all__ = ["handler", "lambda_record"]
+
+
+def _attribute(value: Mapping[str, Any]) -> dict[str, Any]:
+    """An attribute value of a Lambda event (binary as base64 text) in
+    boto3's shape (binary as bytes)."""
+    (kind, inner), *_ = value.items()
+    if kind == "B":
+        return {"B": base64.b64decode(inner)}
+    if kind == "BS":
+        return {"BS": [base64.b64decode(b) for b in inner]}
+    if kind == "M":
+        return {"M": {k: _attribute(v) for k, v in inner.items()}}
+    if kind == "L":
+        return {"L": [_attribute(v) for v in inner]}
+    return {kind: inner}
+
+
+def lambda_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A stream record from a Lambda event, as boto3's GetRecords gives it."""
+    data = dict(record["dynamodb"])
+    for image in ("Keys", "NewImage", "OldImage"):
+        if image in data:
+            data[image] = {k: _attribute(v) for k, v in data[image].items()}
+    return {**record, "dynamodb": data}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    records = list(DynamoDBStreamEvent(event).records)
+    count("stream_records", len(records))
+    sync = sync_for(None, context.aws_request_id)
+    store = cast(DynamoDBStore, sync.store)
+    first_toucher: dict[bytes, int] = {}
+    failed: int | None = None
+    for i, record in enumerate(records):
+        try:
+            change = store.change_of(lambda_record(record.raw_event))
+            found = document_change(change, sync.table_indexes) if change else None
+            owners = sync.touched([found]) if found else set()
+        except Exception:
+            logger.exception("stream record failed", extra={"sequence": _sequence(record)})
+            failed = i
+            break
+        for owner in owners:
+            first_toucher.setdefault(owner, i)
+    changed: dict[bytes, int] = {}
+    for owner, i in sorted(first_toucher.items(), key=lambda item: item[1]):
+        if failed is not None and i >= failed:
+            continue  # re-delivered anyway
+        try:
+            if sync.refresh(owner):
+                changed[owner] = i
+        except Exception:
+            logger.exception("query refresh failed", extra={"owner": owner.hex()})
+            failed = i if failed is None else min(failed, i)
+    blame: dict[str, int] = {}
+    for owner, i in changed.items():
+        for conn_id in sync.subscribers(owner):
+            blame[conn_id] = min(blame.get(conn_id, i), i)
+    for conn_id, i in sorted(blame.items(), key=lambda item: item[1]):
+        try:
+            sync.push(conn_id)
+        except Exception:
+            logger.exception("push failed", extra={"connection_id": conn_id})
+            failed = i if failed is None else min(failed, i)
+    count("stream_queries_refreshed", len(first_toucher))
+    count("stream_pushes", len(blame))
+    if failed is None:
+        return {"batchItemFailures": []}
+    count("stream_failures")
+    return {"batchItemFailures": [{"itemIdentifier": _sequence(records[failed])}]}
+
+
+def _sequence(record: Any) -> str:
+    return str(record.raw_event.get("dynamodb", {}).get("SequenceNumber", ""))

@@ -1,0 +1,406 @@
+"""The sync protocol with every connection's state in the store: the AWS
+shell's counterpart of the in-process hub (`hub.py`).
+
+No process outlives a request: a WebSocket message, a stream batch, each is
+one Lambda invocation that loads what it needs, acts, and saves. What lives
+in the store (system partitions, through the storage port):
+
+    s:conn / <connection id>       the session (`SyncSession.to_json`) and its
+                                   query ids -> shared query owners; leased
+    s:query / <owner>              a shared query: function, args, journal,
+                                   its latest result, the filings of its read
+                                   set, when it was validated; leased
+    s:qsub:<owner> / <conn>\\0<qid> its subscribers
+    s:rd:..., s:ri:...             the read-set filings (`stored_index.py`)
+
+Queries equal in (function, args, identity, client journal) share one
+record, one run and one result, as in the hub. A write (from the change
+feed, or a mutation just run over the socket) touches owners through the
+filings; each touched query is refreshed under its lease (re-run; filings
+updated, then the read set re-validated, so a write that lands while the
+filings were being made re-runs it), and the connections subscribed to a
+query whose result changed get a push: under the connection's lease, the
+next Transitions from its session and the stored results.
+
+Leases (`lease.py`) keep one worker per record; a worker who finds it busy
+leaves a mark and the holder works again before it lets go, so no push or
+refresh is lost. Per connection, messages are posted only by the lease
+holder, in order, so Transitions chain.
+
+Consistency: each result is a consistent snapshot (queries validate their
+reads) and includes every write the sender knew of; a Transition's results
+may come from different instants, each at least as new as the writes that
+triggered it (unlike the hub's one snapshot per step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from runtime.database import Database
+from runtime.functions.executor import Executor
+from runtime.functions.registry import normalize_path
+from runtime.store.port import Bump, Change, Key, Put, Store, scan_all
+from runtime.values import decode_json, dumps, encode_json
+
+from .changes import document_change, written_documents
+from .lease import Busy, Held, Leases
+from .messages import ProtocolError, encode_ts, parse_client_message
+from .read_index import IndexId
+from .results import decode_journal, request_key, respond, run_subscription
+from .session import Fatal, QueryResult, QuerySetChanged, Reply, RunAction, RunMutation, SyncSession
+from .stored_index import file_reads, filings, touched_owners, unfile
+
+__all__ = ["Poster", "StoredSync"]
+
+_MAX_REFRESHES = 8
+"""Runs of one query in one refresh while its reads keep moving."""
+
+
+class Poster(Protocol):
+    """Delivers messages to connected clients (the Management API on AWS)."""
+
+    def post(self, connection_id: str, message: dict[str, Any]) -> bool:
+        """Send one message; False if the connection is gone."""
+        ...
+
+    def close(self, connection_id: str) -> None: ...
+
+
+def _conn_key(conn_id: str) -> Key:
+    return ("s:conn", conn_id.encode())
+
+
+def _conn_mark(conn_id: str) -> Key:
+    return ("s:conn-mark", conn_id.encode())
+
+
+def _query_key(owner: bytes) -> Key:
+    return ("s:query", owner)
+
+
+def _query_mark(owner: bytes) -> Key:
+    return ("s:query-mark", owner)
+
+
+def _subscribers(owner: bytes) -> str:
+    return f"s:qsub:{owner.hex()}"
+
+
+def _subscriber_key(owner: bytes, conn_id: str, query_id: int) -> Key:
+    return (_subscribers(owner), conn_id.encode() + b"\0" + query_id.to_bytes(8, "big"))
+
+
+def owner_of(path: str, args: Any, identity: str, journal: str | None) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (path.encode(), dumps(args), identity.encode(), (journal or "").encode()):
+        digest.update(len(part).to_bytes(4, "big") + part)
+    return digest.digest()
+
+
+class StoredSync:
+    def __init__(
+        self,
+        database: Database,
+        executor: Executor,
+        store: Store,
+        poster: Poster,
+        *,
+        holder: str,
+        lease_ttl: float = 60.0,
+        wait: float = 25.0,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._db = database
+        self._executor = executor
+        self._store = store
+        self._poster = poster
+        self._leases = Leases(store, holder, ttl=lease_ttl)
+        self._wait = wait
+        self._clock = clock
+        self.runs = 0
+        """Query runs made (tests and benchmarks read it)."""
+
+    # ---- connections -------------------------------------------------------------
+
+    def connect(self, conn_id: str) -> None:
+        data = {"session": SyncSession().to_json(), "keys": {}}
+        self._store.transact([Put(_conn_key(conn_id), json.dumps(data).encode(), expect=0)])
+
+    def disconnect(self, conn_id: str) -> None:
+        held = self._leases.acquire_waiting(
+            _conn_key(conn_id), _conn_mark(conn_id), timeout=self._wait
+        )
+        if held is not None:
+            self._drop(conn_id, held)
+
+    def _drop(self, conn_id: str, held: Held) -> None:
+        """Forget a connection: its subscriptions, then its record."""
+        subs = [
+            _subscriber_key(bytes.fromhex(owner), conn_id, int(qid))
+            for qid, owner in held.data["keys"].items()
+        ]
+        unfile(self._store, subs)
+        held.data["keys"] = {}
+        for _ in range(10):
+            if self._leases.delete(held):
+                return
+
+    def receive(self, conn_id: str, text: str | bytes) -> None:
+        """One client message, handled under the connection's lease."""
+        held = self._leases.acquire_waiting(
+            _conn_key(conn_id), _conn_mark(conn_id), timeout=self._wait
+        )
+        if held is None:
+            self._poster.post(conn_id, {"type": "FatalError", "error": "unknown connection"})
+            self._poster.close(conn_id)
+            return
+        session = SyncSession.from_json(held.data["session"])
+        try:
+            commands = session.receive(parse_client_message(text))
+        except ProtocolError as e:
+            commands = [Fatal(e.message)]
+        actions: list[RunAction] = []
+        floor, force = 0, False
+        for command in commands:
+            if isinstance(command, Fatal):
+                self._poster.post(conn_id, {"type": "FatalError", "error": command.reason})
+                self._poster.close(conn_id)
+                self._drop(conn_id, held)
+                return
+            if isinstance(command, Reply):
+                if not self._poster.post(conn_id, command.message):
+                    self._drop(conn_id, held)
+                    return
+            elif isinstance(command, QuerySetChanged):
+                self._subscribe(conn_id, session, held)
+            elif isinstance(command, RunMutation):
+                ts = self._mutation(conn_id, session, command)
+                if ts is None:
+                    self._drop(conn_id, held)
+                    return
+                floor, force = max(floor, ts), True
+            elif isinstance(command, RunAction):
+                actions.append(command)
+        self._push_held(conn_id, held, session, floor=floor, force=force)
+        for action in actions:
+            self._poster.post(conn_id, self._action(action))
+
+    # ---- subscriptions -------------------------------------------------------------
+
+    def _subscribe(self, conn_id: str, session: SyncSession, held: Held) -> None:
+        keys: dict[str, str] = held.data["keys"]
+        gone = [qid for qid in keys if int(qid) not in session.queries]
+        unfile(
+            self._store,
+            [_subscriber_key(bytes.fromhex(keys[q]), conn_id, int(q)) for q in gone],
+        )
+        for qid in gone:
+            del keys[qid]
+        added: list[tuple[bytes, dict[str, Any]]] = []
+        for query_id, sub in session.queries.items():
+            if str(query_id) in keys:
+                continue
+            path = normalize_path(sub.udf_path)
+            owner = owner_of(path, sub.args, "", sub.journal)
+            self._store.transact(
+                [Put(_subscriber_key(owner, conn_id, query_id), b""), Bump(_query_mark(owner))]
+            )
+            keys[str(query_id)] = owner.hex()
+            record = {
+                "path": path,
+                "args": encode_json(sub.args),
+                "identity": None,
+                "journal": decode_journal(sub.journal),
+                "result": None,
+                "gen": self._clock().to_bytes(8, "big").hex(),
+                "filed": [],
+            }
+            added.append((owner, record))
+        for owner, record in added:
+            existing = self._store.get([_query_key(owner)])[0]
+            if existing is not None and existing.value and json.loads(existing.value)["result"]:
+                continue
+            if self.refresh(owner, create=record):
+                for other in self.subscribers(owner) - {conn_id}:
+                    self.push(other)
+
+    def _has_subscribers(self, owner: bytes) -> bool:
+        return bool(self._store.scan(_subscribers(owner), limit=1))
+
+    # ---- shared queries ------------------------------------------------------------
+
+    def refresh(self, owner: bytes, *, create: dict[str, Any] | None = None) -> bool:
+        """Re-run a shared query under its lease; True if its result changed.
+        A query nobody subscribes to any more is deleted instead."""
+        key, mark = _query_key(owner), _query_mark(owner)
+        if create is None:
+            held = self._leases.acquire_or_mark(key, mark)
+        else:
+            got = self._leases.acquire(key, mark, create=create)
+            if isinstance(got, Busy):
+                self._leases.mark(mark)
+                got = self._leases.acquire(key, mark, create=create)
+            held = None if isinstance(got, Busy) else got
+        if held is None:
+            return False
+        changed = False
+        while True:
+            data = held.data
+            filed = {(pk, bytes.fromhex(sk)) for pk, sk in data["filed"]}
+            if not self._has_subscribers(owner):
+                if self._leases.delete(held):
+                    unfile(self._store, filed)
+                    return changed
+                continue
+            before = data["result"]["digest"] if data["result"] else None
+            for _ in range(_MAX_REFRESHES):
+                self.runs += 1
+                result, reads, journal = run_subscription(
+                    self._executor,
+                    self._db,
+                    data["path"],
+                    decode_json(data["args"]),
+                    data["identity"],
+                    data["journal"],
+                )
+                wanted = filings(owner, bytes.fromhex(data["gen"]), reads) if reads else {}
+                file_reads(self._store, {k: v for k, v in wanted.items() if k not in filed})
+                # Filed first, validated second: a write that commits after
+                # this check is found through the filings.
+                if reads is None or self._db.still_valid(reads):
+                    break
+                filed |= set(wanted)
+            unfile(self._store, filed - set(wanted))
+            data["result"] = result.to_json()
+            data["journal"] = journal
+            data["filed"] = [[pk, sk.hex()] for pk, sk in wanted]
+            data["at"] = self._clock()
+            changed = changed or before != result.digest.hex()
+            if self._leases.release(held):
+                return changed
+
+    def _results(self, keys: dict[str, str]) -> tuple[dict[int, QueryResult], int]:
+        """The stored results of a connection's queries, and the latest
+        validation time among them."""
+        owners = sorted(set(keys.values()))
+        records = self._store.get([_query_key(bytes.fromhex(o)) for o in owners])
+        by_owner: dict[str, dict[str, Any]] = {}
+        at = 0
+        for owner, record in zip(owners, records, strict=True):
+            if record is None or not record.value:
+                continue
+            data = json.loads(record.value)
+            if data.get("result"):
+                by_owner[owner] = data["result"]
+                at = max(at, data.get("at", 0))
+        results = {
+            int(qid): QueryResult.from_json(by_owner[o]) for qid, o in keys.items() if o in by_owner
+        }
+        return results, at
+
+    # ---- writes -----------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def table_indexes(self) -> Callable[[str], Any]:
+        return self._db.table_indexes
+
+    def on_changes(self, changes: Iterable[Change]) -> None:
+        """Committed writes from the change feed (the stream Lambda)."""
+        documents = [
+            found
+            for change in changes
+            if (found := document_change(change, self._db.table_indexes)) is not None
+        ]
+        self.on_documents(documents)
+
+    def on_documents(
+        self,
+        documents: list[tuple[str, list[tuple[IndexId, bytes]]]],
+        *,
+        skip: str | None = None,
+    ) -> set[bytes]:
+        """Refresh every query these writes touch and push to the subscribers
+        of those that changed (but `skip`); the owners that changed."""
+        changed = {o for o in sorted(self.touched(documents)) if self.refresh(o)}
+        connections: set[str] = set()
+        for owner in changed:
+            connections |= self.subscribers(owner)
+        for conn_id in sorted(connections - {skip} if skip else connections):
+            self.push(conn_id)
+        return changed
+
+    def touched(self, documents: list[tuple[str, list[tuple[IndexId, bytes]]]]) -> set[bytes]:
+        """The shared queries whose read sets these written documents touch."""
+        return touched_owners(self._store, documents) if documents else set()
+
+    def subscribers(self, owner: bytes) -> set[str]:
+        """The connections subscribed to a shared query."""
+        return {
+            item.key[1].split(b"\0", 1)[0].decode()
+            for item in scan_all(self._store, _subscribers(owner))
+        }
+
+    # ---- pushes -----------------------------------------------------------------------
+
+    def push(self, conn_id: str) -> None:
+        """Send a connection what changed (or leave it to its lease holder)."""
+        held = self._leases.acquire_or_mark(_conn_key(conn_id), _conn_mark(conn_id))
+        if held is None:
+            return
+        session = SyncSession.from_json(held.data["session"])
+        self._push_held(conn_id, held, session)
+
+    def _push_held(
+        self, conn_id: str, held: Held, session: SyncSession, *, floor: int = 0, force: bool = False
+    ) -> None:
+        while True:
+            results, at = self._results(held.data["keys"])
+            ts = max(floor, at)
+            for message in session.messages(results, ts, force=force):
+                if not self._poster.post(conn_id, message):
+                    self._drop(conn_id, held)
+                    return
+            held.data["session"] = session.to_json()
+            if self._leases.release(held):
+                return
+            force = False
+
+    # ---- mutations and actions ---------------------------------------------------------
+
+    def _mutation(self, conn_id: str, session: SyncSession, command: RunMutation) -> int | None:
+        """Run a mutation; refresh what it touched; post its response. Its
+        commit timestamp (the next Transition's floor), None if the
+        connection is gone."""
+        key = request_key(session.session_id, command.request_id) if session.session_id else None
+        message, call = respond(
+            "MutationResponse",
+            command.request_id,
+            lambda: self._executor.call(
+                command.udf_path, command.args, kind="mutation", request_key=key
+            ),
+        )
+        ts = 0
+        if call is not None and call.ok:
+            ts = call.ts or self._clock()
+            if call.writes is not None:
+                documents = written_documents(call.writes, self._db.table_indexes)
+                self.on_documents(documents, skip=conn_id)
+            message["ts"] = encode_ts(ts)
+        return ts if self._poster.post(conn_id, message) else None
+
+    def _action(self, command: RunAction) -> dict[str, Any]:
+        message, _ = respond(
+            "ActionResponse",
+            command.request_id,
+            lambda: self._executor.call(command.udf_path, command.args, kind="action"),
+        )
+        return message

@@ -1,0 +1,246 @@
+"""The store-backed sync (the AWS shell's live queries) on every store:
+sessions, shared queries and read-set filings kept in the store, pushes
+after writes found through the filings, leases that lose no push.
+
+The poster records what would go to API Gateway's Management API; the
+Lambda handlers over the real one are tested in tests/aws."""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.database import Database
+from runtime.functions import load_functions
+from runtime.functions.executor import Executor
+from runtime.functions.platform_store import PlatformStore
+from runtime.store.port import Store
+from runtime.sync.lease import Leases
+from runtime.sync.stored import StoredSync
+
+APP = Path(__file__).resolve().parents[1] / "integration" / "apps" / "chat"
+
+
+class RecordingPoster:
+    def __init__(self) -> None:
+        self.inbox: dict[str, list[dict[str, Any]]] = {}
+        self.gone: set[str] = set()
+        self.closed: list[str] = []
+        self.lock = threading.Lock()
+
+    def post(self, connection_id: str, message: dict[str, Any]) -> bool:
+        if connection_id in self.gone:
+            return False
+        with self.lock:
+            self.inbox.setdefault(connection_id, []).append(json.loads(json.dumps(message)))
+        return True
+
+    def close(self, connection_id: str) -> None:
+        self.closed.append(connection_id)
+
+
+class Client:
+    """One connection's side: what it was sent, checked for chaining."""
+
+    def __init__(self, sync: StoredSync, poster: RecordingPoster, conn_id: str) -> None:
+        self.sync, self.poster, self.id = sync, poster, conn_id
+        self.version = {"querySet": 0, "identity": 0, "ts": base64.b64encode(bytes(8)).decode()}
+        self.query_set = 0
+        self.values: dict[int, Any] = {}
+        sync.connect(conn_id)
+        self.send({"type": "Connect", "sessionId": f"session-{conn_id}", "connectionCount": 0})
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.sync.receive(self.id, json.dumps(message))
+
+    def add(self, query_id: int, path: str, args: dict[str, Any]) -> None:
+        self.send(
+            {
+                "type": "ModifyQuerySet",
+                "baseVersion": self.query_set,
+                "newVersion": self.query_set + 1,
+                "modifications": [
+                    {"type": "Add", "queryId": query_id, "udfPath": path, "args": [args]}
+                ],
+            }
+        )
+        self.query_set += 1
+
+    def take(self) -> list[dict[str, Any]]:
+        with self.poster.lock:
+            out = self.poster.inbox.pop(self.id, [])
+        for m in out:
+            if m["type"] == "Transition":
+                assert m["startVersion"] == self.version, "Transitions must chain"
+                self.version = m["endVersion"]
+                for mod in m["modifications"]:
+                    if mod["type"] == "QueryUpdated":
+                        self.values[mod["queryId"]] = mod["value"]
+        return out
+
+
+@pytest.fixture
+def shell(store: Store) -> tuple[StoredSync, RecordingPoster, Executor]:
+    registry = load_functions(APP, namespace="_stored_chat")
+    db = Database(PlatformStore(store))
+    db.set_schema(registry.schema)
+    executor = Executor(db, registry)
+    poster = RecordingPoster()
+    return StoredSync(db, executor, store, poster, holder="test"), poster, executor
+
+
+def ts_of(encoded: str) -> int:
+    return int(struct.unpack("<Q", base64.b64decode(encoded))[0])
+
+
+def feed(store: Store, sync: StoredSync, position: str | None) -> str:
+    """What the stream Lambda does: hand the new commits to the sync."""
+    batch = store.read_changes(position, 1000)
+    sync.on_changes(batch.changes)
+    return batch.position
+
+
+def test_subscribe_then_a_write_elsewhere_is_pushed(store: Store, shell: Any) -> None:
+    sync, poster, executor = shell
+    position = store.read_changes(None, 1000).position
+    a = Client(sync, poster, "conn-a")
+    a.add(0, "messages:list", {"channel": "c"})
+    first = a.take()
+    assert [m["type"] for m in first] == ["Transition"]
+    assert first[0]["endVersion"]["querySet"] == 1 and a.values[0] == []
+    b = Client(sync, poster, "conn-b")
+    b.add(5, "messages:list", {"channel": "c"})  # the same query: one shared record
+    b.take()
+    runs = sync.runs
+    executor.call("messages:send", {"channel": "c", "body": "hi"})
+    executor.call("messages:send", {"channel": "other", "body": "elsewhere"})
+    position = feed(store, sync, position)
+    assert sync.runs == runs + 1  # one run for both connections; the other channel touched nothing
+    a.take(), b.take()
+    assert a.values[0] == ["hi"] and b.values[5] == ["hi"]
+    feed(store, sync, position)  # nothing new: nothing sent
+    assert a.take() == [] and b.take() == []
+
+
+def test_a_mutation_over_the_socket_answers_then_shows_its_effects(
+    store: Store, shell: Any
+) -> None:
+    sync, poster, _ = shell
+    a = Client(sync, poster, "conn-m")
+    a.add(0, "messages:list", {"channel": "m"})
+    a.take()
+    watcher = Client(sync, poster, "conn-w")
+    watcher.add(1, "messages:list", {"channel": "m"})
+    watcher.take()
+    mutation = {"type": "Mutation", "requestId": 7, "udfPath": "messages:send"}
+    a.send({**mutation, "args": [{"channel": "m", "body": "mine"}]})
+    response, transition = a.take()
+    assert response["type"] == "MutationResponse" and response["success"] is True
+    assert ts_of(transition["endVersion"]["ts"]) >= ts_of(response["ts"])
+    assert transition["modifications"][0]["value"] == ["mine"]
+    watcher.take()  # pushed by the socket's handler, without the feed
+    assert watcher.values[1] == ["mine"]
+    # Re-sent after a reconnect (same session, same request id): applied once.
+    a.send({**mutation, "args": [{"channel": "m", "body": "mine"}]})
+    again = a.take()
+    assert again[0]["success"] is True
+    assert a.values[0] == ["mine"]
+
+
+def test_errors_and_removal(store: Store, shell: Any) -> None:
+    sync, poster, _ = shell
+    a = Client(sync, poster, "conn-e")
+    a.add(0, "messages:boom", {})
+    a.add(1, "messages:nope", {})
+    out = a.take()
+    failed = [mod for m in out for mod in m["modifications"] if mod["type"] == "QueryFailed"]
+    assert {f["queryId"] for f in failed} == {0, 1}
+    a.send(
+        {
+            "type": "ModifyQuerySet",
+            "baseVersion": 2,
+            "newVersion": 3,
+            "modifications": [{"type": "Remove", "queryId": 0}],
+        }
+    )
+    (removed,) = a.take()
+    assert removed["modifications"] == [{"type": "QueryRemoved", "queryId": 0}]
+    a.send({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": []})
+    (fatal,) = a.take()
+    assert fatal["type"] == "FatalError" and poster.closed == ["conn-e"]
+    # The connection is forgotten: a later message is refused.
+    a.send({"type": "Event", "eventType": "x", "event": None})
+    assert a.take()[0] == {"type": "FatalError", "error": "unknown connection"}
+
+
+def test_a_gone_connection_is_cleaned_up(store: Store, shell: Any) -> None:
+    sync, poster, executor = shell
+    position = store.read_changes(None, 1000).position
+    a = Client(sync, poster, "conn-gone")
+    a.add(0, "messages:list", {"channel": "g"})
+    a.take()
+    poster.gone.add("conn-gone")
+    executor.call("messages:send", {"channel": "g", "body": "x"})
+    position = feed(store, sync, position)
+    assert store.get([("s:conn", b"conn-gone")]) == [None]
+    # Its query has no subscribers left: the next write touching it deletes it.
+    executor.call("messages:send", {"channel": "g", "body": "y"})
+    runs = sync.runs
+    feed(store, sync, position)
+    assert sync.runs == runs
+    assert not [k for k in store.scan("s:query", limit=10)]
+
+
+def test_disconnect_drops_subscriptions(store: Store, shell: Any) -> None:
+    sync, poster, _ = shell
+    a = Client(sync, poster, "conn-d")
+    a.add(0, "messages:list", {"channel": "d"})
+    a.take()
+    (owner,) = [item.key[1] for item in store.scan("s:query", limit=10)]
+    assert sync.subscribers(owner) == {"conn-d"}
+    sync.disconnect("conn-d")
+    assert sync.subscribers(owner) == set()
+    assert store.get([("s:conn", b"conn-d")]) == [None]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_marks_lose_no_work_under_contention(store: Store) -> None:
+    """Threads bump a counter's "wanted" value and ask for the work; the
+    lease holder copies wanted to done. When all are finished, done must
+    equal the last wanted: a mark left while the holder worked was seen."""
+    leases = Leases(store, "t")
+    key, mark = ("s:test", b"rec"), ("s:test-mark", b"rec")
+    wanted = [0]
+    lock = threading.Lock()
+
+    def work() -> None:
+        held = leases.acquire_or_mark(key, mark)
+        while held is not None:
+            with lock:
+                held.data["done"] = wanted[0]
+            if leases.release(held):
+                return
+
+    created = leases.acquire(key, mark, create={"done": 0})
+    assert created is not None and not isinstance(created, Exception)
+    assert leases.release(created)
+
+    def bump() -> None:
+        for _ in range(20):
+            with lock:
+                wanted[0] += 1
+            work()
+
+    threads = [threading.Thread(target=bump) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    record = json.loads(store.get([key])[0].value)  # type: ignore[union-attr]
+    assert record["done"] == wanted[0] == 80 and "lease" not in record
