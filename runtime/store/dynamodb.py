@@ -168,15 +168,17 @@ class DynamoDBStore:
         max_transaction_items: int = 100,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
+        session: Any = None
         if client is None:
             import boto3
 
             # One fresh session for both clients: the same credentials and region.
+            # The Streams client is made on the first read of the feed (most
+            # Lambdas never read it: a cold start saves a client).
             session = boto3.session.Session()
             client = session.client("dynamodb")
-            if streams_client is None:
-                streams_client = streams_client_for(client, session)
 
+        self._session = session
         self.table = table_name
         self.max_transaction_items = max_transaction_items
         self._client: Any = client
@@ -367,7 +369,9 @@ class DynamoDBStore:
     def read_changes(self, after: str | None = None, limit: int = 1000) -> ChangeBatch:
         with self._lock:
             if self._feed is None:
-                streams = self._streams or streams_client_for(self._client)
+                streams = self._streams or streams_client_for(
+                    self._client, self._session
+                )
                 self._feed = StreamFeed(streams, self._arn, self._read_chunks)
             feed = self._feed
         try:

@@ -86,3 +86,91 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 30_000
+
+
+def websocket_event(
+    route: str, connection_id: str, body: str | None = None, *, stage: str = "prod"
+) -> dict[str, Any]:
+    """A WebSocket API event for `$connect`, `$disconnect` or `$default`, in
+    the shape API Gateway's documentation gives (Lambda proxy integration)."""
+    now = int(time.time() * 1000)
+    domain = "abcd1234.execute-api.us-east-1.amazonaws.com"
+    event_type = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE")
+    context: dict[str, Any] = {
+        "routeKey": route,
+        "eventType": event_type,
+        "extendedRequestId": uuid.uuid4().hex[:16] + "=",
+        "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+        "messageDirection": "IN",
+        "stage": stage,
+        "connectedAt": now - 5,
+        "requestTimeEpoch": now,
+        "identity": {"sourceIp": "192.0.2.1", "userAgent": "tests"},
+        "requestId": uuid.uuid4().hex[:16] + "=",
+        "domainName": domain,
+        "connectionId": connection_id,
+        "apiId": "abcd1234",
+    }
+    event: dict[str, Any] = {"requestContext": context, "isBase64Encoded": False}
+    if route == "$connect":
+        headers = {
+            "Host": domain,
+            "Sec-WebSocket-Key": base64.b64encode(uuid.uuid4().bytes).decode(),
+            "Sec-WebSocket-Version": "13",
+            "X-Forwarded-For": "192.0.2.1",
+            "X-Forwarded-Port": "443",
+            "X-Forwarded-Proto": "https",
+        }
+        event["headers"] = headers
+        event["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
+    elif route == "$disconnect":
+        context.update(disconnectStatusCode=1005, disconnectReason="")
+        event["headers"] = {"Host": domain}
+        event["multiValueHeaders"] = {"Host": [domain]}
+    else:
+        context["messageId"] = uuid.uuid4().hex[:16] + "="
+        event["body"] = body
+    return event
+
+
+def _lambda_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """boto3's attribute value (binary as bytes) as Lambda events carry it
+    (binary as base64 text)."""
+    (kind, inner), *_ = value.items()
+    if kind == "B":
+        return {"B": base64.b64encode(inner).decode()}
+    if kind == "BS":
+        return {"BS": [base64.b64encode(b).decode() for b in inner]}
+    if kind == "M":
+        return {"M": {k: _lambda_attribute(v) for k, v in inner.items()}}
+    if kind == "L":
+        return {"L": [_lambda_attribute(v) for v in inner]}
+    if kind == "N":
+        return {"N": str(inner)}
+    return {kind: inner}
+
+
+def stream_event(records: list[dict[str, Any]], stream_arn: str) -> dict[str, Any]:
+    """A DynamoDB Streams event for Lambda from records read with boto3's
+    GetRecords (as the event source mapping delivers them)."""
+    out = []
+    for rec in records:
+        data = dict(rec["dynamodb"])
+        approx = data.get("ApproximateCreationDateTime")
+        if hasattr(approx, "timestamp"):
+            data["ApproximateCreationDateTime"] = approx.timestamp()
+        for image in ("Keys", "NewImage", "OldImage"):
+            if image in data:
+                data[image] = {k: _lambda_attribute(v) for k, v in data[image].items()}
+        out.append(
+            {
+                "eventID": rec["eventID"],
+                "eventName": rec["eventName"],
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": data,
+                "eventSourceARN": stream_arn,
+            }
+        )
+    return {"Records": out}
