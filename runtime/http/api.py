@@ -14,7 +14,7 @@ mangum, the AWS shell.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -28,12 +28,13 @@ from runtime.backend import Backend
 from runtime.functions.executor import CallResult, RequestError
 from runtime.functions.registry import Kind
 from runtime.limits import RETURN_VALUE_BYTES
-from runtime.sync.hub import SyncHub
 from runtime.values import UNDEFINED, InvalidValueError, decode_json, encode_json, encode_plain_json
 
 from .admin_routes import admin_routes
-from .sync_ws import sync_routes
 from .wire import BadRequest, error_response, json_bytes, read_json_object
+
+if TYPE_CHECKING:  # the Lambdas serve no sync socket: they never import the hub
+    from runtime.sync.hub import SyncHub
 
 __all__ = ["make_api_app", "result_body"]
 
@@ -88,6 +89,12 @@ def result_body(result: CallResult, fmt: str, *, prod: bool) -> dict[str, Any]:
     if result.error_data is not UNDEFINED:
         body["errorData"] = encode(result.error_data)
     return body
+
+
+def _sync_routes(hub: SyncHub) -> list[Any]:
+    from .sync_ws import sync_routes
+
+    return list(sync_routes(hub))
 
 
 def make_api_app(backend: Backend, hub: SyncHub | None = None) -> Starlette:
@@ -149,7 +156,7 @@ def make_api_app(backend: Backend, hub: SyncHub | None = None) -> Starlette:
         Route("/api/run/{fn:path}", run, methods=["POST"]),
         Route("/version", version, methods=["GET"]),
         *admin_routes(backend),
-        *(sync_routes(hub) if hub is not None else []),
+        *(_sync_routes(hub) if hub is not None else []),
     ]
     # Browsers call the API from the app's own origin (the JS ConvexHttpClient).
     cors = Middleware(

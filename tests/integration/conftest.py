@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.devserver import APP_FUNCTIONS, DevServer, start_dev_server
+from tests.support.shells import SHELLS, Backend, start_shell
+
+CHAT = Path(__file__).parent / "apps" / "chat"
 
 
 @pytest.fixture(scope="module")
@@ -19,11 +23,35 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     server.stop()
 
 
+@pytest.fixture(scope="module", params=SHELLS)
+def shell(request: pytest.FixtureRequest) -> str:
+    """Each end-to-end test runs on both shells: the dev server and the
+    local AWS harness (Lambda handlers on DynamoDB Local)."""
+    name: str = request.param
+    if name == "aws" and os.environ.get("SKIP_DYNAMODB_LOCAL") == "1":
+        pytest.skip("SKIP_DYNAMODB_LOCAL=1")
+    return name
+
+
 @pytest.fixture(scope="module")
-def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    """The chat test app (tests/integration/apps/chat), shared by a module."""
-    server = start_dev_server(
-        Path(__file__).parent / "apps" / "chat", tmp_path_factory.mktemp("chat") / "data"
+def dynamodb_for(shell: str, request: pytest.FixtureRequest) -> str | None:
+    """The session's DynamoDB Local for the AWS shell (None for dev)."""
+    if shell != "aws":
+        return None
+    endpoint: str = request.getfixturevalue("dynamodb_local_endpoint")
+    return endpoint
+
+
+@pytest.fixture(scope="module")
+def chat(
+    shell: str, dynamodb_for: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
+    """The chat test app (tests/integration/apps/chat) on one shell, shared by a module."""
+    server = start_shell(
+        shell,
+        CHAT,
+        tmp_path_factory.mktemp(f"chat-{shell}") / "data",
+        dynamodb_endpoint=dynamodb_for,
     )
     yield server
     server.stop()

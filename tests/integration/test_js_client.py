@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from convex.http_client import ConvexHttpClient
 
-from tests.support.devserver import DevServer
+from tests.support.shells import Backend
 
 JS = Path(__file__).resolve().parents[1] / "js"
 
@@ -24,7 +24,7 @@ def setup_module() -> None:
 
 
 def test_js_client_sees_updates_and_its_mutation_resolves_after_its_effects(
-    chat: DevServer,
+    chat: Backend,
 ) -> None:
     events = []
     with subprocess.Popen(
@@ -57,7 +57,7 @@ def test_js_client_sees_updates_and_its_mutation_resolves_after_its_effects(
     assert "invalid arguments" in next(e for e in events if e["event"] == "error")["message"]
 
 
-def test_js_paginated_subscription_stays_gapless(chat: DevServer) -> None:
+def test_js_paginated_subscription_stays_gapless(chat: Backend) -> None:
     done = subprocess.run(
         ["node", "paginated.mjs", chat.url], cwd=JS, capture_output=True, text=True, timeout=60
     )
@@ -69,7 +69,7 @@ def test_js_paginated_subscription_stays_gapless(chat: DevServer) -> None:
     assert events[-1] == {"event": "done"}
 
 
-def test_js_client_converges_when_its_socket_is_cut_mid_stream(chat: DevServer) -> None:
+def test_js_client_converges_when_its_socket_is_cut_mid_stream(chat: Backend) -> None:
     from tests.support.tcp_proxy import TcpProxy
 
     proxy = TcpProxy(int(chat.url.rsplit(":", 1)[1]))

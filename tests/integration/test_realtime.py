@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,11 @@ from convex import ConvexClient, ConvexError
 from convex.http_client import ConvexHttpClient
 from websockets.sync.client import connect
 
-from tests.support.devserver import DevServer, free_port, start_dev_server
+from tests.support.devserver import free_port, start_dev_server
+from tests.support.shells import Backend, start_shell
 
 
-def test_a_subscription_updates_when_another_client_commits(chat: DevServer) -> None:
+def test_a_subscription_updates_when_another_client_commits(chat: Backend) -> None:
     client = ConvexClient(chat.url)
     updates = iter(client.subscribe("messages:list", {"channel": "py"}))
     assert next(updates) == []
@@ -23,7 +25,7 @@ def test_a_subscription_updates_when_another_client_commits(chat: DevServer) -> 
     assert next(updates) == ["hello", "again"]
 
 
-def test_queries_mutations_and_actions_over_the_socket(chat: DevServer) -> None:
+def test_queries_mutations_and_actions_over_the_socket(chat: Backend) -> None:
     client = ConvexClient(chat.url)
     counter = client.mutation("messages:new_counter")
     client.mutation("messages:bump", {"id": counter})
@@ -37,11 +39,11 @@ def test_queries_mutations_and_actions_over_the_socket(chat: DevServer) -> None:
     assert not isinstance(e.value, ConvexError)
 
 
-def raw(chat: DevServer) -> object:
+def raw(chat: Backend) -> object:
     return connect(chat.url.replace("http://", "ws://") + "/api/1.0.0/sync", open_timeout=5)
 
 
-def test_the_raw_protocol_on_the_versioned_path(chat: DevServer) -> None:
+def test_the_raw_protocol_on_the_versioned_path(chat: Backend) -> None:
     with raw(chat) as ws:  # type: ignore[attr-defined]
         ws.send(
             json.dumps(
@@ -86,7 +88,7 @@ def test_the_raw_protocol_on_the_versioned_path(chat: DevServer) -> None:
         assert fatal["type"] == "FatalError" and "not JSON" in fatal["error"]
 
 
-def test_a_mutation_resent_after_a_dropped_socket_is_applied_once(chat: DevServer) -> None:
+def test_a_mutation_resent_after_a_dropped_socket_is_applied_once(chat: Backend) -> None:
     count = ConvexHttpClient(chat.url).query("messages:count_all").value
     hello = json.dumps({"type": "Connect", "sessionId": "dropping-session", "connectionCount": 0})
     mutation = json.dumps(
@@ -109,17 +111,25 @@ def test_a_mutation_resent_after_a_dropped_socket_is_applied_once(chat: DevServe
     assert ConvexHttpClient(chat.url).query("messages:count_all").value == count + 1
 
 
-def test_clients_converge_after_a_server_restart(tmp_path: Path) -> None:
+def test_clients_converge_after_a_server_restart(
+    shell: str, dynamodb_for: str | None, tmp_path: Path
+) -> None:
     app = Path(__file__).parent / "apps" / "chat"
-    port, site = free_port(), free_port()
-    server = start_dev_server(app, tmp_path / "data", port=port, site_port=site)
+    port, table = free_port(), f"restart{uuid.uuid4().hex[:8]}"
+
+    def start() -> Backend:
+        return start_shell(
+            shell, app, tmp_path / "data", dynamodb_endpoint=dynamodb_for, port=port, table=table
+        )
+
+    server = start()
     client = ConvexClient(server.url)
     updates = iter(client.subscribe("messages:list", {"channel": "restart"}))
     assert next(updates) == []
     client.mutation("messages:send", {"channel": "restart", "body": "before"})
     assert next(updates) == ["before"]
     assert server.stop() == 0
-    server = start_dev_server(app, tmp_path / "data", port=port, site_port=site)
+    server = start()
     try:
         ConvexHttpClient(server.url).mutation(
             "messages:send", {"channel": "restart", "body": "after"}
@@ -131,6 +141,8 @@ def test_clients_converge_after_a_server_restart(tmp_path: Path) -> None:
 
 
 def test_ping_after_silence(tmp_path: Path) -> None:
+    """Dev server only: on AWS, API Gateway keeps idle sockets open for 10
+    minutes and no process is there to ping."""
     app = Path(__file__).parent / "apps" / "chat"
     server = start_dev_server(app, tmp_path / "data", env={"PYCONVEX_PING_SECONDS": "0.3"})
     try:
