@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYCONVEX_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: dev test check fmt bench venv dynamodb-local js-deps clean
+.PHONY: dev test check fmt bench venv dynamodb-local js-deps clean \
+	infra-deps cdk-cli sam-cli lambda-package deploy
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,13 +29,71 @@ js-deps: tests/js/node_modules/.installed
 dev: venv
 	$(PY) -m runtime dev $(DEV_ARGS)
 
-test: venv dynamodb-local js-deps
+# The AWS stack's tools. infra-deps: the pyproject extra `infra` (cfn-lint,
+# aws-cdk-lib, SAM's translator) in .venv; tests/infra needs it (and Node.js).
+$(VENV)/.infra-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e '.[infra]'
+	touch $@
+
+infra-deps: $(VENV)/.infra-installed
+
+# The CDK CLI, pinned by infra/package-lock.json.
+infra/node_modules/.installed: infra/package.json infra/package-lock.json
+	npm ci --prefix infra --no-audit --no-fund --loglevel=error
+	touch $@
+
+cdk-cli: infra/node_modules/.installed
+
+# SAM's CLI (the pyproject extra `sam`) in a virtualenv of its own: it pins
+# boto3 and click below the versions .venv runs the tests with.
+SAM_VENV := $(PYCONVEX_CACHE)/sam-cli
+SAM := $(SAM_VENV)/bin/sam
+$(SAM_VENV)/.installed: $(VENV)/.installed pyproject.toml
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install -q $$($(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["sam"])')
+	touch $@
+
+sam-cli: $(SAM_VENV)/.installed
+
+# build/lambda: the code of every function (infra/package.py says what and why).
+lambda-package: infra-deps
+	$(PY) infra/package.py
+
+# The checks and `sam build` run offline: a region but no credentials, no
+# instance-metadata lookups, no telemetry, version checks or notices. Debian's
+# Node.js is 20, past jsii's support window (it works; the banner is noise).
+OFFLINE := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
+	SAM_CLI_TELEMETRY=0 CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true \
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+STACK ?= pyconvex
+
+test: venv dynamodb-local js-deps infra-deps
 	$(PY) -m pytest -q -m "not scale" $(PYTEST_ARGS)
 
-check: venv
-	$(VENV)/bin/ruff check runtime tests bench functions
-	$(VENV)/bin/ruff format --check runtime tests bench functions
+check: venv infra-deps cdk-cli sam-cli lambda-package
+	$(VENV)/bin/ruff check runtime tests bench functions infra
+	$(VENV)/bin/ruff format --check runtime tests bench functions infra
 	$(VENV)/bin/mypy
+	$(VENV)/bin/cfn-lint template.yaml
+	$(OFFLINE) $(SAM) validate --lint --template template.yaml
+	cd infra && $(OFFLINE) ./node_modules/.bin/cdk synth --no-notices --quiet \
+		--context stack=$(STACK) --output ../build/cdk.out
+	$(VENV)/bin/cfn-lint build/cdk.out/$(STACK).template.json
+
+# Deploy with SAM's CLI: build (copies build/lambda per function), then
+# deploy; the first run asks for the stack name, region and parameters
+# (AdminKey) and saves them to samconfig.toml (kept out of git), later runs
+# reuse them. The schema is not pushed here: a Lambda serves the schema the
+# table holds (its first request adopts it), and `python -m runtime deploy`
+# pushes functions/schema.py (building new indexes) against the stack.
+deploy: venv sam-cli lambda-package
+	$(OFFLINE) $(SAM) build --template template.yaml
+	@if [ -f samconfig.toml ]; then \
+		SAM_CLI_TELEMETRY=0 $(SAM) deploy; \
+	else \
+		SAM_CLI_TELEMETRY=0 $(SAM) deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM; \
+	fi
 
 fmt: venv
 	$(VENV)/bin/ruff check --fix runtime tests bench functions

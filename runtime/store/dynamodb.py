@@ -369,9 +369,7 @@ class DynamoDBStore:
     def read_changes(self, after: str | None = None, limit: int = 1000) -> ChangeBatch:
         with self._lock:
             if self._feed is None:
-                streams = self._streams or streams_client_for(
-                    self._client, self._session
-                )
+                streams = self._streams or streams_client_for(self._client, self._session)
                 self._feed = StreamFeed(streams, self._arn, self._read_chunks)
             feed = self._feed
         try:

@@ -128,8 +128,9 @@ class StoredSync:
     # ---- connections -------------------------------------------------------------
 
     def connect(self, conn_id: str) -> None:
+        # Unconditional: a retried $connect starts the same fresh session.
         data = {"session": SyncSession().to_json(), "keys": {}}
-        self._store.transact([Put(_conn_key(conn_id), json.dumps(data).encode(), expect=0)])
+        self._store.transact([Put(_conn_key(conn_id), json.dumps(data).encode())])
 
     def disconnect(self, conn_id: str) -> None:
         held = self._leases.acquire_waiting(

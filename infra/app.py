@@ -1,0 +1,78 @@
+"""The CDK app: the stack of template.yaml, deployed through the CDK.
+
+template.yaml stays the single description of the AWS resources: this app
+includes it (`CfnInclude` keeps its Transform, Globals, parameters,
+conditions, outputs and logical ids; CloudFormation runs the SAM transform
+at deploy time) and adds the one thing SAM's CLI otherwise does, the code:
+the Lambda package (`make lambda-package`, build/lambda) becomes a CDK asset
+and every AWS::Serverless::Function's CodeUri points at it.
+tests/infra checks that the two deploy the same resources.
+
+    cd infra && npx cdk synth    (offline: no credentials, no lookups; runs
+                                  ../.venv/bin/python, see cdk.json)
+    cd infra && npx cdk deploy --parameters AdminKey=<secret>   (after `cdk bootstrap`)
+
+Context: `code` (the package directory, default ../build/lambda) and
+`stack` (the stack name, default pyconvex).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_s3_assets, aws_sam
+from aws_cdk import cloudformation_include as cfn_include
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+DEFAULT_CODE = ROOT / "build" / "lambda"
+DEFAULT_STACK = "pyconvex"
+
+
+def function_ids(template: Path = TEMPLATE) -> list[str]:
+    """Logical ids of the template's AWS::Serverless::Function resources."""
+    resources = yaml_parse(template.read_text())["Resources"]
+    return [rid for rid, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
+
+
+def build_stack(
+    app: cdk.App, code: Path, *, stack_name: str = DEFAULT_STACK, template: Path = TEMPLATE
+) -> cdk.Stack:
+    """The stack: template.yaml included, its functions' code an asset of `code`."""
+    if not code.is_dir():
+        raise SystemExit(f"{code} is missing: build the Lambda package first (make lambda-package)")
+    stack = cdk.Stack(
+        app,
+        stack_name,
+        analytics_reporting=False,  # no AWS::CDK::Metadata resource
+    )
+    included = cfn_include.CfnInclude(stack, "Template", template_file=str(template))
+    asset = aws_s3_assets.Asset(stack, "Code", path=str(code))
+    location = aws_sam.CfnFunction.S3LocationProperty(
+        bucket=asset.s3_bucket_name, key=asset.s3_object_key
+    )
+    for rid in function_ids(template):
+        function = included.get_resource(rid)
+        if not isinstance(function, aws_sam.CfnFunction):
+            raise TypeError(
+                f"{rid}: included as {type(function).__name__}, not aws_sam.CfnFunction"
+            )
+        # Overrides Globals.CodeUri (a local path only SAM's CLI can upload).
+        function.code_uri = location
+    return stack
+
+
+def main() -> None:
+    app = cdk.App()
+    code = Path(app.node.try_get_context("code") or DEFAULT_CODE)
+    if not code.is_absolute():
+        code = (Path(os.getcwd()) / code).resolve()
+    build_stack(app, code, stack_name=app.node.try_get_context("stack") or DEFAULT_STACK)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()
