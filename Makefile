@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYCONVEX_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: dev test check fmt bench venv dynamodb-local js-deps clean \
+.PHONY: dev aws-local test check fmt bench venv dynamodb-local js-deps clean \
 	infra-deps cdk-cli sam-cli lambda-package deploy
 
 $(VENV)/.installed: pyproject.toml
@@ -28,6 +28,10 @@ js-deps: tests/js/node_modules/.installed
 
 dev: venv
 	$(PY) -m runtime dev $(DEV_ARGS)
+
+# The Lambda handlers behind the local API Gateway, on DynamoDB Local.
+aws-local: venv dynamodb-local
+	$(PY) -m runtime aws-local $(AWS_LOCAL_ARGS)
 
 # The AWS stack's tools. infra-deps: the pyproject extra `infra` (cfn-lint,
 # aws-cdk-lib, SAM's translator) in .venv; tests/infra needs it (and Node.js).
@@ -103,6 +107,7 @@ bench: venv dynamodb-local
 	$(PY) bench/database.py $(BENCH_ARGS)
 	$(PY) bench/functions.py $(BENCH_ARGS)
 	$(PY) bench/reactivity.py $(BENCH_ARGS)
+	$(PY) bench/aws.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache .data .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/js/node_modules

@@ -1,12 +1,14 @@
 """`python -m runtime` / `pyconvex`: the command line.
 
     dev                      run the local backend (see runtime/local/dev.py)
+    aws-local                run the Lambda handlers behind a local API Gateway, on
+                             DynamoDB Local (see runtime/aws/local/main.py)
     run FN [ARGS_JSON]       call any function (internal ones too) and print its result
     env list|get|set|remove  the backend's environment variables
     export --path FILE.zip   a snapshot of every table
     import FILE --table T    load documents (.jsonl, or a snapshot .zip)
 
-Every command but `dev` talks to a running backend at --url (default
+Every command but `dev` and `aws-local` talks to a running backend at --url (default
 http://127.0.0.1:3210) with the admin key from --admin-key,
 $PYCONVEX_ADMIN_KEY, or <--data>/admin_key.
 
@@ -41,6 +43,35 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--site-port", type=int, default=3211, help="HTTP actions (default 3211)")
     dev.add_argument("--data", type=Path, default=Path(".data"), help="default: .data/")
     dev.add_argument("--prod", action="store_true", help="redact errors as production does")
+
+    aws = sub.add_parser(
+        "aws-local", help="run the Lambda handlers behind a local API Gateway on DynamoDB Local"
+    )
+    aws.add_argument(
+        "--functions", type=Path, default=Path("functions"), help="default: functions/"
+    )
+    aws.add_argument("--port", type=int, default=3210, help="HTTP, WebSocket and Management API")
+    aws.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    aws.add_argument("--table", default="pyconvex", help="the DynamoDB table (default pyconvex)")
+    aws.add_argument(
+        "--dynamodb-endpoint",
+        metavar="URL",
+        help="a running DynamoDB (default: $AWS_ENDPOINT_URL_DYNAMODB, $AWS_ENDPOINT_URL, "
+        "else DynamoDB Local is started)",
+    )
+    aws.add_argument(
+        "--localstack", action="store_true", help="use LocalStack's DynamoDB (localstack-client)"
+    )
+    aws.add_argument(
+        "--data", type=Path, default=Path(".data-aws"), help="the admin key (default .data-aws/)"
+    )
+    aws.add_argument("--prod", action="store_true", help="redact errors as production does")
+    aws.add_argument(
+        "--stream-start",
+        choices=["LATEST", "TRIM_HORIZON"],
+        default="LATEST",
+        help="where the stream Lambda starts reading (default LATEST)",
+    )
 
     def remote(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument(
@@ -152,6 +183,22 @@ def main(argv: list[str] | None = None) -> int:
             from runtime.local.dev import DevOptions, run_dev
 
             return run_dev(DevOptions(ns.functions, ns.data, ns.port, ns.site_port, prod=ns.prod))
+        if ns.command == "aws-local":
+            from runtime.aws.local.main import AwsLocalOptions, run_aws_local
+
+            return run_aws_local(
+                AwsLocalOptions(
+                    functions=ns.functions,
+                    data=ns.data,
+                    port=ns.port,
+                    host=ns.host,
+                    table=ns.table,
+                    dynamodb_endpoint=ns.dynamodb_endpoint,
+                    localstack=ns.localstack,
+                    prod=ns.prod,
+                    stream_start=ns.stream_start,
+                )
+            )
         if ns.command == "run":
             return _cmd_run(ns)
         if ns.command == "env":

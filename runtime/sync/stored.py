@@ -235,11 +235,18 @@ class StoredSync:
 
     # ---- shared queries ------------------------------------------------------------
 
-    def refresh(self, owner: bytes, *, create: dict[str, Any] | None = None) -> bool:
+    def refresh(
+        self, owner: bytes, *, create: dict[str, Any] | None = None, wait: bool = False
+    ) -> bool:
         """Re-run a shared query under its lease; True if its result changed.
-        A query nobody subscribes to any more is deleted instead."""
+        A query nobody subscribes to any more is deleted instead. If someone
+        else holds it, leave them a mark, or with `wait` wait for them and
+        run it here (the result then surely includes what was committed
+        before the call)."""
         key, mark = _query_key(owner), _query_mark(owner)
-        if create is None:
+        if wait:
+            held = self._leases.acquire_waiting(key, mark, timeout=self._wait)
+        elif create is None:
             held = self._leases.acquire_or_mark(key, mark)
         else:
             got = self._leases.acquire(key, mark, create=create)
@@ -328,10 +335,12 @@ class StoredSync:
         documents: list[tuple[str, list[tuple[IndexId, bytes]]]],
         *,
         skip: str | None = None,
+        wait: bool = False,
     ) -> set[bytes]:
         """Refresh every query these writes touch and push to the subscribers
-        of those that changed (but `skip`); the owners that changed."""
-        changed = {o for o in sorted(self.touched(documents)) if self.refresh(o)}
+        of those that changed (but `skip`); the owners that changed. `wait`:
+        refresh each here even if another worker holds it (see `refresh`)."""
+        changed = {o for o in sorted(self.touched(documents)) if self.refresh(o, wait=wait)}
         connections: set[str] = set()
         for owner in changed:
             connections |= self.subscribers(owner)
@@ -394,7 +403,11 @@ class StoredSync:
             ts = call.ts or self._clock()
             if call.writes is not None:
                 documents = written_documents(call.writes, self._db.table_indexes)
-                self.on_documents(documents, skip=conn_id)
+                # Waiting: the Transition that follows the response claims
+                # its commit, so every query it touched must be re-run
+                # after it (a stream worker may be refreshing one now, from
+                # a read that predates the commit).
+                self.on_documents(documents, skip=conn_id, wait=True)
             message["ts"] = encode_ts(ts)
         return ts if self._poster.post(conn_id, message) else None
 

@@ -244,3 +244,34 @@ def test_marks_lose_no_work_under_contention(store: Store) -> None:
         t.join(30)
     record = json.loads(store.get([key])[0].value)  # type: ignore[union-attr]
     assert record["done"] == wanted[0] == 80 and "lease" not in record
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "dynamodb_local"])
+def test_the_transition_after_a_mutation_waits_for_a_busy_refresh(store: Store, shell: Any) -> None:
+    """A stream worker is refreshing the query (from reads older than the
+    commit) when a mutation over the socket lands: the Transition after
+    the MutationResponse must still carry the mutation's effects."""
+    sync, poster, _ = shell
+    a = Client(sync, poster, "conn-busy")
+    a.add(0, "messages:list", {"channel": "busy"})
+    a.take()
+    (owner,) = [item.key[1] for item in store.scan("s:query", limit=10)]
+    other = Leases(store, "stream-worker")
+    held = other.acquire(("s:query", owner), ("s:query-mark", owner))
+    assert held is not None and not isinstance(held, Exception)
+    timer = threading.Timer(0.3, lambda: other.release(held))  # its stale result kept
+    timer.start()
+    try:
+        a.send(
+            {
+                "type": "Mutation",
+                "requestId": 1,
+                "udfPath": "messages:send",
+                "args": [{"channel": "busy", "body": "now"}],
+            }
+        )
+    finally:
+        timer.join()
+    response, transition = a.take()[:2]
+    assert response["type"] == "MutationResponse"
+    assert transition["modifications"][0]["value"] == ["now"]

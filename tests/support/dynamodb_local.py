@@ -1,10 +1,11 @@
 """Run DynamoDB Local (AWS's emulator) for the tests, on a free loopback port.
 
-The jar comes from the npm package `amplify-dynamodb-simulator`, installed by
-`make dynamodb-local` (scripts/install-dynamodb-local.sh) under
-`$PYCONVEX_CACHE/dynamodb-local` (default `<repo>/.cache`). If it is missing
-and `npm` is on PATH, `running_dynamodb_local` runs that same script first,
-saying so; without npm it fails with the command to run.
+The launcher is `runtime.aws.local.dynamodb_local` (`aws-local` starts one
+the same way); this module adds what only tests do: the jar is looked up
+under `$PYCONVEX_CACHE/dynamodb-local` (default `<repo>/.cache`, wherever
+pytest runs from), and if it is missing and `npm` is on PATH, the Makefile's
+script installs it first, saying so; without npm it fails with the command
+to run.
 """
 
 from __future__ import annotations
@@ -12,22 +13,17 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+
+from runtime.aws.local import dynamodb_local as launcher
 
 __all__ = ["cache_dir", "find_jar", "install_dynamodb_local", "running_dynamodb_local"]
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = ROOT / "scripts" / "install-dynamodb-local.sh"
-PACKAGE = "amplify-dynamodb-simulator"
 
 
 def cache_dir() -> Path:
@@ -35,13 +31,7 @@ def cache_dir() -> Path:
 
 
 def find_jar() -> Path | None:
-    """DynamoDBLocal.jar inside the installed package (at `emulator/` today)."""
-    base = cache_dir() / "dynamodb-local" / "node_modules" / PACKAGE
-    preferred = base / "emulator" / "DynamoDBLocal.jar"
-    if preferred.is_file():
-        return preferred
-    jars = sorted(base.rglob("DynamoDBLocal.jar")) if base.is_dir() else []
-    return jars[0] if jars else None
+    return launcher.find_jar(cache_dir())
 
 
 def install_dynamodb_local() -> Path:
@@ -68,82 +58,8 @@ def install_dynamodb_local() -> Path:
     return jar
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _answers(endpoint: str) -> bool:
-    try:
-        with urllib.request.urlopen(endpoint, timeout=1):
-            return True
-    except urllib.error.HTTPError:
-        return True  # it answered (DynamoDB Local says 400 to a bare GET)
-    except OSError:
-        return False
-
-
-def _tail(log: IO[bytes]) -> str:
-    log.flush()
-    log.seek(0)
-    return log.read().decode(errors="replace")[-3000:]
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 @contextlib.contextmanager
 def running_dynamodb_local(timeout: float = 60.0) -> Iterator[str]:
-    """Start DynamoDB Local in memory; yield `http://127.0.0.1:PORT`; always stop it.
-
-    The port is picked free just before the start; if another process takes it
-    first, the start is retried on another port (3 tries)."""
-    jar = install_dynamodb_local()
-    java = shutil.which("java")
-    if java is None:
-        raise RuntimeError("DynamoDB Local needs Java 17+ (`java` is not on PATH)")
-    with tempfile.TemporaryFile() as log:
-        for attempt in range(3):
-            port = _free_port()
-            endpoint = f"http://127.0.0.1:{port}"
-            cmd = [
-                java,
-                f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-                "-jar",
-                str(jar),
-                "-inMemory",
-                "-port",
-                str(port),
-                "-disableTelemetry",
-            ]
-            proc = subprocess.Popen(cmd, cwd=jar.parent, stdout=log, stderr=subprocess.STDOUT)
-            try:
-                deadline = time.monotonic() + timeout
-                while not _answers(endpoint):
-                    if proc.poll() is not None:
-                        break
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(
-                            f"DynamoDB Local did not answer on {endpoint} within {timeout:.0f} s "
-                            f"({' '.join(cmd)}); its output:\n{_tail(log)}"
-                        )
-                    time.sleep(0.1)
-                else:
-                    yield endpoint
-                    return
-                if attempt == 2:
-                    raise RuntimeError(
-                        f"DynamoDB Local exited with {proc.returncode} ({' '.join(cmd)}); "
-                        f"its output:\n{_tail(log)}"
-                    )
-            finally:
-                _stop(proc)
+    """Start DynamoDB Local in memory; yield `http://127.0.0.1:PORT`; always stop it."""
+    with launcher.running_dynamodb_local(install_dynamodb_local(), timeout=timeout) as endpoint:
+        yield endpoint

@@ -1,0 +1,353 @@
+"""The AWS shell's benchmarks, one run, on DynamoDB Local (started here).
+
+Figures:
+- cold_<handler>_import_ms / cold_<handler>_first_ms / cold_<handler>_ms:
+  a fresh Python process per run (`bench/aws_cold.py`): importing the
+  handler module, its first invocation (building the container's backend:
+  boto3, the client, loading functions/, reading the schema and env vars;
+  then the work), and the two together. http: a mutation; ws: `$connect`;
+  stream: a batch with one mutation's records. Medians over the runs.
+- cold_boto3_client_ms: the floor, in a fresh process too: `import boto3`
+  and one DynamoDB client.
+- http_mutation_aws_p50_ms / http_mutation_dev_p50_ms / ..._ratio: warm
+  mutations over HTTP with one kept-alive connection, through the local
+  API Gateway harness (HTTP Lambda, DynamoDB Local) and through the dev
+  server (SQLite); plus inprocess_mutation_dynamodb_p50_ms, the same
+  mutation through `Executor.call` on DynamoDB Local, which separates the
+  store's share from the shell's.
+- stream_push_p50_ms / stream_push_p99_ms: write-to-push through the stream
+  path: a watcher's socket on the harness; a mutation over HTTP; until the
+  watcher has the Transition with it (DynamoDB Local's stream, the poller,
+  the stream Lambda refreshing the query, the Management API post).
+- socket_push_p50_ms: the same write sent over another client's socket
+  (the WebSocket Lambda refreshes what the mutation touched and pushes at
+  once, without the stream).
+
+Run: `python bench/aws.py [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+from websockets.sync.client import ClientConnection, connect  # noqa: E402
+
+from tests.aws.events import http_event, stream_event, websocket_event  # noqa: E402
+from tests.support.aws import dynamodb_local_client  # noqa: E402
+from tests.support.awslocal import start_aws_local  # noqa: E402
+from tests.support.devserver import start_dev_server  # noqa: E402
+from tests.support.dynamodb_local import running_dynamodb_local  # noqa: E402
+
+APP = ROOT / "tests" / "integration" / "apps" / "chat"
+COLD = ROOT / "bench" / "aws_cold.py"
+
+
+def figure(name: str, value: float, unit: str) -> None:
+    print(f"figure {name} {value:.4g} {unit}", flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def progress(text: str) -> None:
+    print(f"# {text}", file=sys.stderr, flush=True)
+
+
+# ---- cold starts ------------------------------------------------------------------
+
+
+def _push_schema(endpoint: str, table: str) -> None:
+    from runtime.backend import Backend
+    from runtime.store.dynamodb import DynamoDBStore, create_table
+
+    client = dynamodb_local_client(endpoint)
+    create_table(client, table)
+    backend = Backend(DynamoDBStore(table, client=client), APP, admin_key="bench")
+    assert backend.reload().ok, backend.load_error
+    backend.close()
+
+
+def _stream_records(endpoint: str, table: str) -> tuple[list[dict[str, Any]], str]:
+    """The stream records of one mutation (boto3's shape), and the stream ARN."""
+    from runtime.backend import Backend
+    from runtime.store.dynamodb import DynamoDBStore
+
+    client = dynamodb_local_client(endpoint)
+    streams = dynamodb_local_client(endpoint, "dynamodbstreams")
+    arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterators = {
+        s["ShardId"]: streams.get_shard_iterator(
+            StreamArn=arn, ShardId=s["ShardId"], ShardIteratorType="LATEST"
+        )["ShardIterator"]
+        for s in shards
+    }
+    backend = Backend(DynamoDBStore(table, client=client), APP, admin_key="bench")
+    backend.reload(push_schema=False)
+    backend.executor.call("messages:send", {"channel": "cold", "body": "x"})
+    records: list[dict[str, Any]] = []
+    for it in iterators.values():
+        records += streams.get_records(ShardIterator=it, Limit=1000)["Records"]
+    return records, arn
+
+
+def cold_starts(endpoint: str, runs: int, tmp: Path) -> None:
+    table = f"cold{uuid.uuid4().hex[:8]}"
+    _push_schema(endpoint, table)
+    records, arn = _stream_records(endpoint, table)
+    events = {
+        "http": [
+            http_event(
+                "POST",
+                "/api/mutation",
+                {"path": "messages:send", "args": {"channel": "cold", "body": "b"}},
+            )
+        ],
+        "ws": [websocket_event("$connect", uuid.uuid4().hex) for _ in range(2)],
+        "stream": [stream_event(records, arn)],
+    }
+    env = {
+        **os.environ,
+        "PYCONVEX_TABLE": table,
+        "PYCONVEX_FUNCTIONS": str(APP),
+        "PYCONVEX_WS_ENDPOINT": "http://127.0.0.1:9",  # nothing subscribes: never posted to
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_METRICS_NAMESPACE": "pyconvex-bench",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+    floor = []
+    for _ in range(runs):
+        done = subprocess.run(
+            [sys.executable, "-c", _BOTO3_FLOOR],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        floor.append(float(done.stdout.strip()))
+    figure("cold_boto3_client_ms", statistics.median(floor), "ms")
+    for kind, kind_events in events.items():
+        path = tmp / f"{kind}.json"
+        path.write_text(json.dumps(kind_events))
+        imports, firsts = [], []
+        for _ in range(runs):
+            done = subprocess.run(
+                [sys.executable, str(COLD), kind, str(path)],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=ROOT,
+                check=False,
+            )
+            lines = [line for line in done.stdout.splitlines() if line.startswith('{"interp')]
+            if done.returncode != 0 or not lines:
+                raise RuntimeError(f"cold start of {kind} failed:\n{done.stdout}\n{done.stderr}")
+            result = json.loads(lines[-1])
+            imports.append(result["import_ms"])
+            firsts.append(result["first_ms"])
+        figure(f"cold_{kind}_import_ms", statistics.median(imports), "ms")
+        figure(f"cold_{kind}_first_ms", statistics.median(firsts), "ms")
+        figure(
+            f"cold_{kind}_ms",
+            statistics.median([a + b for a, b in zip(imports, firsts, strict=True)]),
+            "ms",
+        )
+
+
+_BOTO3_FLOOR = """
+import time
+t = time.perf_counter()
+import boto3
+boto3.session.Session().client("dynamodb")
+print((time.perf_counter() - t) * 1000)
+"""
+
+
+# ---- warm HTTP mutations -------------------------------------------------------------
+
+
+def http_mutations(url: str, n: int) -> list[float]:
+    session = requests.Session()
+    body = {"path": "messages:send", "args": {"channel": "warm", "body": "w"}}
+    for _ in range(5):  # warm-up
+        session.post(url + "/api/mutation", json=body, timeout=30).raise_for_status()
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        r = session.post(url + "/api/mutation", json=body, timeout=30)
+        times.append((time.perf_counter() - t) * 1000)
+        assert r.json()["status"] == "success", r.text
+    return times
+
+
+def inprocess_mutations(endpoint: str, n: int) -> list[float]:
+    from runtime.backend import Backend
+    from runtime.store.dynamodb import DynamoDBStore
+
+    table = f"inproc{uuid.uuid4().hex[:8]}"
+    _push_schema(endpoint, table)
+    backend = Backend(
+        DynamoDBStore(table, client=dynamodb_local_client(endpoint)), APP, admin_key="bench"
+    )
+    backend.reload(push_schema=False)
+    times = []
+    for _ in range(n + 5):
+        t = time.perf_counter()
+        assert backend.executor.call("messages:send", {"channel": "warm", "body": "w"}).ok
+        times.append((time.perf_counter() - t) * 1000)
+    return times[5:]
+
+
+# ---- write-to-push -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _watch(url: str, channel: str) -> Iterator[ClientConnection]:
+    with connect(url.replace("http", "ws", 1) + "/api/1.0.0/sync", open_timeout=10) as ws:
+        _subscribe(ws, channel)
+        yield ws
+
+
+def _subscribe(ws: ClientConnection, channel: str) -> None:
+    ws.send(json.dumps({"type": "Connect", "sessionId": uuid.uuid4().hex, "connectionCount": 0}))
+    ws.send(
+        json.dumps(
+            {
+                "type": "ModifyQuerySet",
+                "baseVersion": 0,
+                "newVersion": 1,
+                "modifications": [
+                    {
+                        "type": "Add",
+                        "queryId": 0,
+                        "udfPath": "messages:latest",
+                        "args": [{"channel": channel, "n": 1.0}],
+                    }
+                ],
+            }
+        )
+    )
+    _until(ws, lambda m: m["type"] == "Transition" and m["endVersion"]["querySet"] == 1)
+
+
+def _until(ws: ClientConnection, match: Any, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        message: dict[str, Any] = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+        if match(message):
+            return message
+
+
+def _has(body: str) -> Any:
+    def match(m: dict[str, Any]) -> bool:
+        return m["type"] == "Transition" and any(
+            mod.get("value") == [body] for mod in m["modifications"]
+        )
+
+    return match
+
+
+def stream_pushes(url: str, n: int) -> list[float]:
+    session = requests.Session()
+    channel = f"push{uuid.uuid4().hex[:6]}"
+    times = []
+    with _watch(url, channel) as ws:
+        for i in range(n):
+            body = f"m{i}"
+            t = time.perf_counter()
+            r = session.post(
+                url + "/api/mutation",
+                json={"path": "messages:send", "args": {"channel": channel, "body": body}},
+                timeout=30,
+            )
+            assert r.json()["status"] == "success"
+            _until(ws, _has(body))
+            times.append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def socket_pushes(url: str, n: int) -> list[float]:
+    channel = f"sock{uuid.uuid4().hex[:6]}"
+    times = []
+    with (
+        _watch(url, channel) as ws,
+        connect(url.replace("http", "ws", 1) + "/api/1.0.0/sync", open_timeout=10) as writer,
+    ):
+        writer.send(
+            json.dumps({"type": "Connect", "sessionId": uuid.uuid4().hex, "connectionCount": 0})
+        )
+        for i in range(n):
+            body = f"s{i}"
+            t = time.perf_counter()
+            writer.send(
+                json.dumps(
+                    {
+                        "type": "Mutation",
+                        "requestId": i,
+                        "udfPath": "messages:send",
+                        "args": [{"channel": channel, "body": body}],
+                    }
+                )
+            )
+            _until(ws, _has(body))
+            times.append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (under a minute)")
+    options = parser.parse_args()
+    runs, n = (3, 40) if options.quick else (7, 200)
+    with tempfile.TemporaryDirectory() as tmp_name, running_dynamodb_local() as endpoint:
+        tmp = Path(tmp_name)
+        progress(f"cold starts: {runs} fresh processes per handler")
+        cold_starts(endpoint, runs, tmp)
+        progress(f"warm mutations: {n} each, harness / dev server / in-process")
+        harness = start_aws_local(APP, tmp / "aws", table="bench", dynamodb_endpoint=endpoint)
+        dev = start_dev_server(APP, tmp / "dev")
+        try:
+            aws_times = http_mutations(harness.url, n)
+            dev_times = http_mutations(dev.url, n)
+            local_times = inprocess_mutations(endpoint, n)
+            aws_p50, dev_p50 = statistics.median(aws_times), statistics.median(dev_times)
+            figure("http_mutation_aws_p50_ms", aws_p50, "ms")
+            figure("http_mutation_aws_p99_ms", percentile(aws_times, 0.99), "ms")
+            figure("http_mutation_dev_p50_ms", dev_p50, "ms")
+            figure("http_mutation_aws_dev_ratio", aws_p50 / dev_p50, "x")
+            figure("inprocess_mutation_dynamodb_p50_ms", statistics.median(local_times), "ms")
+            progress(f"write-to-push: {n // 2} writes each, stream path / socket path")
+            pushes = stream_pushes(harness.url, n // 2)
+            figure("stream_push_p50_ms", statistics.median(pushes), "ms")
+            figure("stream_push_p99_ms", percentile(pushes, 0.99), "ms")
+            sockets = socket_pushes(harness.url, n // 2)
+            figure("socket_push_p50_ms", statistics.median(sockets), "ms")
+            figure("socket_push_p99_ms", percentile(sockets, 0.99), "ms")
+        finally:
+            harness.stop()
+            dev.stop()
+
+
+if __name__ == "__main__":
+    main()

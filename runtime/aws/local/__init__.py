@@ -1,0 +1,27 @@
+"""`aws-local`: the Lambda handlers of `runtime/aws/` served on loopback, fed
+the events AWS would send them.
+
+- `gateway.py`: API Gateway's HTTP API (payload 2.0 events), WebSocket API
+  (`$connect`/`$default`/`$disconnect`) and Management API (`/@connections`)
+  on one port; `websocket.py` the connections; `events.py` the event shapes.
+- `streams.py`: Lambda's event source mapping on a DynamoDB stream.
+- `functions.py`: handlers, their context objects, the worker threads.
+- `dynamodb_local.py`: starting DynamoDB Local; `main.py`: the wiring.
+"""
+
+from .functions import LambdaContext, LambdaFunction, lazy_handler
+from .gateway import GatewayConfig, LocalGateway
+from .limits import GatewayLimits
+from .server import ServerThread
+from .streams import StreamPoller
+
+__all__ = [
+    "GatewayConfig",
+    "GatewayLimits",
+    "LambdaContext",
+    "LambdaFunction",
+    "LocalGateway",
+    "ServerThread",
+    "StreamPoller",
+    "lazy_handler",
+]

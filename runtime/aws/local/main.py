@@ -1,0 +1,213 @@
+"""`python -m runtime aws-local`: the AWS shell on one machine.
+
+The three Lambda handlers (HTTP, WebSocket, stream) run in this process,
+unchanged, behind a local API Gateway (`gateway.py`) and a local event
+source mapping on the table's stream (`streams.py`), on DynamoDB Local, or
+any DynamoDB endpoint given. What a deploy does is done once at start:
+the table is created if missing and the app's schema pushed; the handlers
+then adopt it, as on AWS (so a change to the functions needs a restart).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from runtime.backend import Backend, read_admin_key
+from runtime.store.dynamodb import DynamoDBStore, create_table
+
+from .dynamodb_local import DynamoDBLocalMissing, running_dynamodb_local
+from .functions import REGION, Handler, LambdaFunction, lazy_handler
+from .gateway import LocalGateway
+from .server import BindError, bind, uvicorn_server
+from .streams import StreamPoller
+
+__all__ = ["AwsLocalOptions", "Handlers", "dynamodb_endpoint", "run_aws_local"]
+
+log = logging.getLogger("runtime.aws.local")
+
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+"""DynamoDB Local wants signed requests, and keeps one set of tables per key."""
+
+
+@dataclass
+class Handlers:
+    http: Handler = field(default_factory=lambda: lazy_handler("runtime.aws.http:handler"))
+    ws: Handler = field(default_factory=lambda: lazy_handler("runtime.aws.ws:handler"))
+    stream: Handler = field(default_factory=lambda: lazy_handler("runtime.aws.stream:handler"))
+
+
+@dataclass
+class AwsLocalOptions:
+    functions: Path = Path("functions")
+    data: Path = Path(".data-aws")
+    port: int = 3210
+    host: str = "127.0.0.1"
+    table: str = "pyconvex"
+    dynamodb_endpoint: str | None = None
+    localstack: bool = False
+    prod: bool = False
+    stream_start: Literal["LATEST", "TRIM_HORIZON"] = "LATEST"
+
+
+def dynamodb_endpoint(options: AwsLocalOptions, environ: Mapping[str, str]) -> str | None:
+    """The DynamoDB to use: --dynamodb-endpoint, LocalStack's (--localstack),
+    AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL; None: start DynamoDB Local."""
+    if options.dynamodb_endpoint:
+        return options.dynamodb_endpoint
+    if options.localstack:
+        from localstack_client.config import get_service_endpoint  # type: ignore[import-untyped]
+
+        endpoint: str | None = get_service_endpoint("dynamodb")
+        if not endpoint:
+            raise SystemExit("localstack-client names no DynamoDB endpoint (see its settings)")
+        return endpoint
+    return environ.get("AWS_ENDPOINT_URL_DYNAMODB") or environ.get("AWS_ENDPOINT_URL") or None
+
+
+def _aws_defaults() -> None:
+    """Fake credentials when none are configured, a region when none is."""
+    import boto3
+
+    configured = (
+        any(
+            os.environ.get(v)
+            for v in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE")
+        )
+        or (Path.home() / ".aws" / "credentials").is_file()
+    )
+    if not configured:
+        os.environ.update(FAKE_CREDENTIALS)
+    if boto3.session.Session().region_name is None:
+        os.environ["AWS_DEFAULT_REGION"] = REGION
+
+
+@contextlib.contextmanager
+def _dynamodb(options: AwsLocalOptions) -> Iterator[str]:
+    endpoint = dynamodb_endpoint(options, os.environ)
+    if endpoint:
+        yield endpoint
+        return
+    try:
+        with running_dynamodb_local() as started:
+            print(f"started DynamoDB Local on {started}", file=sys.stderr, flush=True)
+            yield started
+    except DynamoDBLocalMissing as e:
+        raise SystemExit(str(e)) from None
+
+
+def _deploy(options: AwsLocalOptions, functions: Path, admin_key: str, endpoint: str) -> str:
+    """Create the table if missing and push the schema; the stream's ARN."""
+    import boto3
+
+    client = boto3.client("dynamodb", endpoint_url=endpoint)
+    streams = boto3.client("dynamodbstreams", endpoint_url=endpoint)
+    create_table(client, options.table)
+    backend = Backend(
+        DynamoDBStore(options.table, client=client, streams_client=streams),
+        functions,
+        admin_key=admin_key,
+    )
+    try:
+        report = backend.reload()
+    finally:
+        backend.close()
+    if not report.ok:
+        raise SystemExit(f"the functions in {functions} failed to load:\n{report.message}")
+    arn: str = client.describe_table(TableName=options.table)["Table"]["LatestStreamArn"]
+    return arn
+
+
+def _reset_lambda_modules() -> None:
+    """Close the handlers' cached backends (their stores, loops)."""
+    for name in ("runtime.aws.http", "runtime.aws.backend"):
+        module = sys.modules.get(name)
+        reset: Any = getattr(module, "reset", None)
+        if callable(reset):
+            with contextlib.suppress(Exception):
+                reset()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run_aws_local(options: AwsLocalOptions, handlers: Handlers | None = None) -> int:
+    handlers = handlers or Handlers()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("botocore", "boto3", "urllib3", "mangum"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    functions = options.functions.resolve()
+    if not functions.is_dir():
+        raise SystemExit(f"no functions folder at {functions} (pass --functions DIR)")
+    admin_key = read_admin_key(options.data, create=True)
+    assert admin_key is not None
+    try:
+        sock = bind(options.host, options.port)
+    except BindError as e:
+        raise SystemExit(str(e)) from None
+    url = f"http://{options.host}:{sock.getsockname()[1]}"
+    _aws_defaults()
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C (uvicorn re-raises it)
+    with contextlib.suppress(KeyboardInterrupt):
+        _serve(options, handlers, functions, admin_key, sock, url)
+    print("pyconvex aws-local stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def _serve(
+    options: AwsLocalOptions,
+    handlers: Handlers,
+    functions: Path,
+    admin_key: str,
+    sock: socket.socket,
+    url: str,
+) -> None:
+    with contextlib.ExitStack() as stack:
+        stack.callback(sock.close)
+        endpoint = stack.enter_context(_dynamodb(options))
+        os.environ.update(
+            {
+                "PYCONVEX_TABLE": options.table,
+                "PYCONVEX_FUNCTIONS": str(functions),
+                "PYCONVEX_ADMIN_KEY": admin_key,
+                "PYCONVEX_PROD": "1" if options.prod else "0",
+                "PYCONVEX_WS_ENDPOINT": url,
+                "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+                "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": endpoint,
+            }
+        )
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF lines locally
+        stream_arn = _deploy(options, functions, admin_key, endpoint)
+        gateway = LocalGateway(
+            LambdaFunction("pyconvex-http", handlers.http),
+            LambdaFunction("pyconvex-ws", handlers.ws),
+        )
+        stack.callback(_reset_lambda_modules)
+        stack.callback(gateway.close)
+        import boto3
+
+        poller = StreamPoller(
+            boto3.client("dynamodbstreams", endpoint_url=endpoint),
+            stream_arn,
+            LambdaFunction("pyconvex-stream", handlers.stream, timeout=60),
+            start=options.stream_start,
+        )
+        poller.start()
+        stack.callback(poller.stop)
+        server = uvicorn_server(gateway)
+        print(
+            f"pyconvex aws-local ready: {url} (HTTP API, WebSocket {url.replace('http', 'ws', 1)}"
+            f"/api/sync, Management API {url}/@connections), DynamoDB {endpoint} table "
+            f"{options.table}{' (prod mode)' if options.prod else ''}",
+            flush=True,
+        )
+        server.run(sockets=[sock])
