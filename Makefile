@@ -88,9 +88,8 @@ check: venv infra-deps cdk-cli sam-cli lambda-package
 # Deploy with SAM's CLI: build (copies build/lambda per function), then
 # deploy; the first run asks for the stack name, region and parameters
 # (AdminKey) and saves them to samconfig.toml (kept out of git), later runs
-# reuse them. The schema is not pushed here: a Lambda serves the schema the
-# table holds (its first request adopts it), and `python -m runtime deploy`
-# pushes functions/schema.py (building new indexes) against the stack.
+# reuse them. Then the schema is pushed once (new indexes built from the
+# stored documents): the Lambdas serve the schema the table holds.
 deploy: venv sam-cli lambda-package
 	$(OFFLINE) $(SAM) build --template template.yaml
 	@if [ -f samconfig.toml ]; then \
@@ -98,6 +97,7 @@ deploy: venv sam-cli lambda-package
 	else \
 		SAM_CLI_TELEMETRY=0 $(SAM) deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM; \
 	fi
+	$(PY) -m runtime deploy --stack $(STACK)
 
 fmt: venv
 	$(VENV)/bin/ruff check --fix runtime tests bench functions

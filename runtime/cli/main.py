@@ -1,6 +1,8 @@
 """`python -m runtime` / `pyconvex`: the command line.
 
     dev                      run the local backend (see runtime/local/dev.py)
+    aws-local                the Lambda handlers behind a local API Gateway (runtime/aws/local)
+    deploy --stack S         push the schema to a deployed stack's table (runtime/aws/deploy.py)
     aws-local                run the Lambda handlers behind a local API Gateway, on
                              DynamoDB Local (see runtime/aws/local/main.py)
     run FN [ARGS_JSON]       call any function (internal ones too) and print its result
@@ -72,6 +74,16 @@ def _parser() -> argparse.ArgumentParser:
         default="LATEST",
         help="where the stream Lambda starts reading (default LATEST)",
     )
+
+    deploy = sub.add_parser(
+        "deploy", help="push the app's schema to a deployed table (builds new indexes)"
+    )
+    deploy.add_argument(
+        "--functions", type=Path, default=Path("functions"), help="default: functions/"
+    )
+    where = deploy.add_mutually_exclusive_group(required=True)
+    where.add_argument("--stack", help="the CloudFormation stack (its TableName output)")
+    where.add_argument("--table", help="the DynamoDB table")
 
     def remote(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument(
@@ -176,6 +188,19 @@ def _cmd_env(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_deploy(ns: argparse.Namespace) -> int:
+    from runtime.aws.deploy import push_schema, stack_table
+    from runtime.store.port import StoreError
+
+    try:
+        table = ns.table or stack_table(ns.stack)
+        count = push_schema(table, ns.functions)
+    except (RuntimeError, StoreError) as e:
+        raise CliError(str(e)) from None
+    print(f"\npushed the schema of {count} functions to table {table}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
     try:
@@ -199,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                     stream_start=ns.stream_start,
                 )
             )
+        if ns.command == "deploy":
+            return _cmd_deploy(ns)
         if ns.command == "run":
             return _cmd_run(ns)
         if ns.command == "env":

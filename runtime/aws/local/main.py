@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from runtime.backend import Backend, read_admin_key
-from runtime.store.dynamodb import DynamoDBStore, create_table
+from runtime.backend import read_admin_key
+from runtime.store.dynamodb import create_table
 
+from ..deploy import push_schema
 from .dynamodb_local import DynamoDBLocalMissing, running_dynamodb_local
 from .functions import REGION, Handler, LambdaFunction, lazy_handler
 from .gateway import LocalGateway
@@ -104,24 +105,17 @@ def _dynamodb(options: AwsLocalOptions) -> Iterator[str]:
         raise SystemExit(str(e)) from None
 
 
-def _deploy(options: AwsLocalOptions, functions: Path, admin_key: str, endpoint: str) -> str:
+def _deploy(options: AwsLocalOptions, functions: Path, endpoint: str) -> str:
     """Create the table if missing and push the schema; the stream's ARN."""
     import boto3
 
     client = boto3.client("dynamodb", endpoint_url=endpoint)
     streams = boto3.client("dynamodbstreams", endpoint_url=endpoint)
     create_table(client, options.table)
-    backend = Backend(
-        DynamoDBStore(options.table, client=client, streams_client=streams),
-        functions,
-        admin_key=admin_key,
-    )
     try:
-        report = backend.reload()
-    finally:
-        backend.close()
-    if not report.ok:
-        raise SystemExit(f"the functions in {functions} failed to load:\n{report.message}")
+        push_schema(options.table, functions, client=client, streams_client=streams)
+    except RuntimeError as e:
+        raise SystemExit(str(e)) from None
     arn: str = client.describe_table(TableName=options.table)["Table"]["LatestStreamArn"]
     return arn
 
@@ -186,7 +180,7 @@ def _serve(
             }
         )
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF lines locally
-        stream_arn = _deploy(options, functions, admin_key, endpoint)
+        stream_arn = _deploy(options, functions, endpoint)
         gateway = LocalGateway(
             LambdaFunction("pyconvex-http", handlers.http),
             LambdaFunction("pyconvex-ws", handlers.ws),
