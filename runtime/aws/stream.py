@@ -15,8 +15,6 @@ are checkpointed and one bad record does not hold back the shard forever
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Mapping
 from typing import Any, cast
 
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
@@ -25,33 +23,10 @@ from runtime.store.dynamodb import DynamoDBStore
 from runtime.sync.changes import document_change
 
 from .observe import count, logger, metrics
+from .stream_records import from_lambda_record
 from .ws import sync_for
 
-__all__ = ["handler", "lambda_record"]
-
-
-def _attribute(value: Mapping[str, Any]) -> dict[str, Any]:
-    """An attribute value of a Lambda event (binary as base64 text) in
-    boto3's shape (binary as bytes)."""
-    (kind, inner), *_ = value.items()
-    if kind == "B":
-        return {"B": base64.b64decode(inner)}
-    if kind == "BS":
-        return {"BS": [base64.b64decode(b) for b in inner]}
-    if kind == "M":
-        return {"M": {k: _attribute(v) for k, v in inner.items()}}
-    if kind == "L":
-        return {"L": [_attribute(v) for v in inner]}
-    return {kind: inner}
-
-
-def lambda_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A stream record from a Lambda event, as boto3's GetRecords gives it."""
-    data = dict(record["dynamodb"])
-    for image in ("Keys", "NewImage", "OldImage"):
-        if image in data:
-            data[image] = {k: _attribute(v) for k, v in data[image].items()}
-    return {**record, "dynamodb": data}
+__all__ = ["handler"]
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -65,7 +40,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failed: int | None = None
     for i, record in enumerate(records):
         try:
-            change = store.change_of(lambda_record(record.raw_event))
+            change = store.change_of(from_lambda_record(record.raw_event))
             found = document_change(change, sync.table_indexes) if change else None
             owners = sync.touched([found]) if found else set()
         except Exception:

@@ -9,7 +9,6 @@ functions folder is watched and reloaded on every change.
 from __future__ import annotations
 
 import logging
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from runtime.store.sqlite import SqliteStore
 from runtime.sync.hub import SyncHub
 
 from .calllog import CallLog
+from .listen import BindError, listen
 from .watch import Watcher
 
 __all__ = ["DevOptions", "run_dev"]
@@ -53,25 +53,6 @@ class _ByPort:
         server = scope.get("server")
         app = self._apps.get(server[1], self._default) if server else self._default
         await app(scope, receive, send)
-
-
-def _bind(host: str, port: int, what: str) -> socket.socket:
-    # proto=IPPROTO_TCP: asyncio turns Nagle off only on sockets that say TCP;
-    # with proto 0, kept-alive connections stall 40 ms per response.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as e:
-        sock.close()
-        raise SystemExit(
-            f"cannot listen on {host}:{port} for the {what}: {e.strerror}. Is another dev "
-            f"server running? Stop it or pass a different port."
-        ) from None
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
 
 
 def _report(log: CallLog, report: ReloadReport, what: str) -> None:
@@ -103,8 +84,11 @@ def run_dev(options: DevOptions) -> int:
     if not functions.is_dir():
         raise SystemExit(f"no functions folder at {functions} (pass --functions DIR)")
     options.data.mkdir(parents=True, exist_ok=True)
-    api_sock = _bind(options.host, options.port, "HTTP API")
-    site_sock = _bind(options.host, options.site_port, "HTTP actions")
+    try:
+        api_sock = listen(options.host, options.port, "HTTP API")
+        site_sock = listen(options.host, options.site_port, "HTTP actions")
+    except BindError as e:
+        raise SystemExit(str(e)) from None
     log = CallLog()
     admin_key = read_admin_key(options.data, create=True)
     assert admin_key is not None

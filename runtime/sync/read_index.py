@@ -29,7 +29,7 @@ from typing import TypeVar
 from runtime.database.readwrite import ReadSet
 from runtime.values import component_prefixes, prefix_end
 
-__all__ = ["ReadIndex"]
+__all__ = ["ReadIndex", "bucket"]
 
 IndexId = tuple[str, str]
 """(table, index name)."""
@@ -42,7 +42,8 @@ class _Filed:
     intervals: list[tuple[IndexId, bytes, tuple[bytes, bytes | None]]] = field(default_factory=list)
 
 
-def _bucket(lo: bytes, hi: bytes | None) -> bytes:
+def bucket(lo: bytes, hi: bytes | None) -> bytes:
+    """The longest element prefix of `lo` that `hi` also starts with."""
     if hi is None:
         return b""
     best = b""
@@ -81,11 +82,11 @@ class ReadIndex:
                 self._prefixes.setdefault(index, {}).setdefault(r.lo, set()).add(owner)
                 filed.prefixes.append((index, r.lo))
             else:
-                bucket = _bucket(r.lo, r.hi)
+                where = bucket(r.lo, r.hi)
                 span = (r.lo, r.hi)
-                by_span = self._intervals.setdefault(index, {}).setdefault(bucket, {})
+                by_span = self._intervals.setdefault(index, {}).setdefault(where, {})
                 by_span.setdefault(span, set()).add(owner)
-                filed.intervals.append((index, bucket, span))
+                filed.intervals.append((index, where, span))
         self._filed[owner] = filed
 
     def remove(self, owner: Hashable) -> None:
@@ -100,13 +101,13 @@ class ReadIndex:
                 _discard(by_prefix, prefix, owner)
                 if not by_prefix:
                     del self._prefixes[index]
-        for index, bucket, span in filed.intervals:
+        for index, where, span in filed.intervals:
             buckets = self._intervals.get(index)
-            if buckets is None or bucket not in buckets:
+            if buckets is None or where not in buckets:
                 continue
-            _discard(buckets[bucket], span, owner)
-            if not buckets[bucket]:
-                del buckets[bucket]
+            _discard(buckets[where], span, owner)
+            if not buckets[where]:
+                del buckets[where]
             if not buckets:
                 del self._intervals[index]
 

@@ -30,7 +30,7 @@ from runtime.database.readwrite import ReadSet
 from runtime.store.port import Delete, Key, Op, Put, Store, scan_all
 from runtime.values import component_prefixes, prefix_end
 
-from .read_index import IndexId
+from .read_index import IndexId, bucket
 
 __all__ = ["OWNER_BYTES", "file_reads", "filings", "touched_owners", "unfile"]
 
@@ -51,18 +51,6 @@ def _index_partition(index: IndexId, prefix: bytes) -> str:
     return f"s:ri:{digest.hexdigest()}"
 
 
-def _bucket(lo: bytes, hi: bytes | None) -> bytes:
-    if hi is None:
-        return b""
-    best = b""
-    for p in component_prefixes(lo):
-        if hi.startswith(p):
-            best = p
-        else:
-            break
-    return best
-
-
 def filings(owner: bytes, generation: bytes, reads: ReadSet) -> dict[Key, bytes]:
     """The items that file `reads` for `owner` (key -> value)."""
     tag = owner + generation
@@ -78,7 +66,7 @@ def filings(owner: bytes, generation: bytes, reads: ReadSet) -> dict[Key, bytes]
         else:
             bounds = json.dumps([r.lo.hex(), r.hi.hex() if r.hi is not None else None]).encode()
             span = hashlib.blake2b(bounds, digest_size=8).digest()
-            out[(_index_partition(index, _bucket(r.lo, r.hi)), tag + span)] = bounds
+            out[(_index_partition(index, bucket(r.lo, r.hi)), tag + span)] = bounds
     return out
 
 

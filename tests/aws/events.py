@@ -133,44 +133,9 @@ def websocket_event(
     return event
 
 
-def _lambda_attribute(value: dict[str, Any]) -> dict[str, Any]:
-    """boto3's attribute value (binary as bytes) as Lambda events carry it
-    (binary as base64 text)."""
-    (kind, inner), *_ = value.items()
-    if kind == "B":
-        return {"B": base64.b64encode(inner).decode()}
-    if kind == "BS":
-        return {"BS": [base64.b64encode(b).decode() for b in inner]}
-    if kind == "M":
-        return {"M": {k: _lambda_attribute(v) for k, v in inner.items()}}
-    if kind == "L":
-        return {"L": [_lambda_attribute(v) for v in inner]}
-    if kind == "N":
-        return {"N": str(inner)}
-    return {kind: inner}
-
-
 def stream_event(records: list[dict[str, Any]], stream_arn: str) -> dict[str, Any]:
     """A DynamoDB Streams event for Lambda from records read with boto3's
     GetRecords (as the event source mapping delivers them)."""
-    out = []
-    for rec in records:
-        data = dict(rec["dynamodb"])
-        approx = data.get("ApproximateCreationDateTime")
-        if hasattr(approx, "timestamp"):
-            data["ApproximateCreationDateTime"] = approx.timestamp()
-        for image in ("Keys", "NewImage", "OldImage"):
-            if image in data:
-                data[image] = {k: _lambda_attribute(v) for k, v in data[image].items()}
-        out.append(
-            {
-                "eventID": rec["eventID"],
-                "eventName": rec["eventName"],
-                "eventVersion": "1.1",
-                "eventSource": "aws:dynamodb",
-                "awsRegion": "us-east-1",
-                "dynamodb": data,
-                "eventSourceARN": stream_arn,
-            }
-        )
-    return {"Records": out}
+    from runtime.aws.stream_records import to_lambda_event
+
+    return to_lambda_event(records, stream_arn)

@@ -8,13 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.devserver import free_port
+from tests.support.devserver import free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,19 +88,8 @@ def start_aws_local(
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=child_env)
     log.close()
     server = AwsLocal(f"http://127.0.0.1:{port}", data, functions, table, process, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"aws-local exited with {process.returncode}:\n{server.log()}")
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(server.url + "/version", timeout=2) as answer,
-        ):
-            if answer.status == 200:
-                return server
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"aws-local did not answer within {timeout} s:\n{server.log()}")
+    wait_until_up(server, "aws-local", timeout)
+    return server
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_FUNCTIONS = ROOT / "functions"
@@ -95,19 +96,35 @@ def start_dev_server(
         process,
         log_path,
     )
+    wait_until_up(server, "the dev server", timeout)
+    return server
+
+
+class _Started(Protocol):
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def log(self) -> str: ...
+
+    def stop(self, timeout: float = ...) -> int: ...
+
+
+def wait_until_up(server: _Started, what: str, timeout: float) -> None:
+    """Wait until `GET <url>/version` answers 200; else stop it and raise
+    with its log (also if it exits first)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the dev server exited with {process.returncode}:\n{server.log()}")
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {server.process.returncode}:\n{server.log()}")
         with (
             contextlib.suppress(OSError),
-            urllib.request.urlopen(server.url + "/version", timeout=1) as answer,
+            urllib.request.urlopen(server.url + "/version", timeout=2) as answer,
         ):
             if answer.status == 200:
-                return server
+                return
         time.sleep(0.05)
     server.stop()
-    raise RuntimeError(f"the dev server did not answer within {timeout} s:\n{server.log()}")
+    raise RuntimeError(f"{what} did not answer within {timeout} s:\n{server.log()}")
 
 
 @contextlib.contextmanager

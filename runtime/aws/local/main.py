@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from runtime.backend import read_admin_key
+from runtime.local.listen import BindError, listen
 from runtime.store.dynamodb import create_table
 
 from ..deploy import push_schema
 from .dynamodb_local import DynamoDBLocalMissing, running_dynamodb_local
 from .functions import REGION, Handler, LambdaFunction, lazy_handler
 from .gateway import LocalGateway
-from .server import BindError, bind, uvicorn_server
+from .server import uvicorn_server
 from .streams import StreamPoller
 
 __all__ = ["AwsLocalOptions", "Handlers", "dynamodb_endpoint", "run_aws_local"]
@@ -145,7 +146,7 @@ def run_aws_local(options: AwsLocalOptions, handlers: Handlers | None = None) ->
     admin_key = read_admin_key(options.data, create=True)
     assert admin_key is not None
     try:
-        sock = bind(options.host, options.port)
+        sock = listen(options.host, options.port, "gateway")
     except BindError as e:
         raise SystemExit(str(e)) from None
     url = f"http://{options.host}:{sock.getsockname()[1]}"

@@ -3,40 +3,18 @@ in the foreground (the CLI) or in a thread (tests, embedding)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from typing import Any
 
 import uvicorn
 
-__all__ = ["BindError", "ServerThread", "bind", "uvicorn_server"]
+from runtime.local.listen import BindError, listen
+
+__all__ = ["BindError", "ServerThread", "uvicorn_server"]
 
 SHUTDOWN_SECONDS = 5
 """How long a stopping server waits for open requests and sockets."""
-
-
-class BindError(RuntimeError):
-    pass
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on host:port (port 0: a free one)."""
-    # IPPROTO_TCP: asyncio turns Nagle off only on sockets that say TCP.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as e:
-        sock.close()
-        raise BindError(
-            f"cannot listen on {host}:{port}: {e.strerror}. Is another backend running there? "
-            "Stop it or pass another --port."
-        ) from None
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
 
 
 def uvicorn_server(app: Any) -> uvicorn.Server:
@@ -56,7 +34,7 @@ class ServerThread:
     """uvicorn serving `app` on a loopback socket from a background thread."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._sock = bind(host, port)
+        self._sock = listen(host, port, "gateway")
         self.host = host
         self.port = int(self._sock.getsockname()[1])
         self.url = f"http://{host}:{self.port}"

@@ -17,68 +17,22 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
+from ..stream_records import to_lambda_event
 from .functions import REGION, LambdaFunction
 
-__all__ = ["StreamPoller", "lambda_stream_event", "lambda_stream_record"]
+__all__ = ["StreamPoller"]
 
 log = logging.getLogger("runtime.aws.local")
 
 SHARD_LIST_SECONDS = 1.0
 """How often the shard list is re-read (new shards appear as old ones close)."""
-
-
-def _attribute(value: Mapping[str, Any]) -> dict[str, Any]:
-    """boto3's attribute value (binary as bytes) as Lambda events carry it
-    (binary as base64 text)."""
-    (kind, inner), *_ = value.items()
-    if kind == "B":
-        return {"B": base64.b64encode(inner).decode()}
-    if kind == "BS":
-        return {"BS": [base64.b64encode(b).decode() for b in inner]}
-    if kind == "M":
-        return {"M": {k: _attribute(v) for k, v in inner.items()}}
-    if kind == "L":
-        return {"L": [_attribute(v) for v in inner]}
-    return {kind: inner}
-
-
-def lambda_stream_record(record: Mapping[str, Any], arn: str, region: str) -> dict[str, Any]:
-    """One GetRecords record (boto3's shape) as a record of a Lambda event."""
-    data = dict(record["dynamodb"])
-    approx = data.get("ApproximateCreationDateTime")
-    if isinstance(approx, datetime):
-        seconds = approx.timestamp()
-        data["ApproximateCreationDateTime"] = int(seconds) if seconds.is_integer() else seconds
-    for image in ("Keys", "NewImage", "OldImage"):
-        if image in data:
-            data[image] = {k: _attribute(v) for k, v in data[image].items()}
-    out = {
-        "eventID": record["eventID"],
-        "eventName": record["eventName"],
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": region,  # the table's (DynamoDB Local says "ddblocal")
-        "dynamodb": data,
-        "eventSourceARN": arn,
-    }
-    if "userIdentity" in record:  # TTL deletions say who
-        out["userIdentity"] = record["userIdentity"]
-    return out
-
-
-def lambda_stream_event(
-    records: list[Mapping[str, Any]], arn: str, region: str = REGION
-) -> dict[str, Any]:
-    return {"Records": [lambda_stream_record(r, arn, region) for r in records]}
 
 
 def _code(error: Exception) -> str:
@@ -266,7 +220,7 @@ class StreamPoller:
         while batch:
             self.invocations += 1
             try:
-                answer = self._function.invoke(lambda_stream_event(batch, self.arn, self._region))
+                answer = self._function.invoke(to_lambda_event(batch, self.arn, self._region))
                 failed = self._first_failure(batch, answer)
             except Exception:
                 log.exception("the stream handler failed on %d records of %s", len(batch), shard.id)
