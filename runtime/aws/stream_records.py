@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-__all__ = ["from_lambda_record", "to_lambda_event", "to_lambda_record"]
+__all__ = ["document_write", "from_lambda_record", "to_lambda_event", "to_lambda_record"]
 
 _IMAGES = ("Keys", "NewImage", "OldImage")
 
@@ -38,6 +38,20 @@ def _images(data: dict[str, Any], binary: Callable[[Any], Any]) -> dict[str, Any
         if image in data:
             data[image] = {k: _convert(v, binary) for k, v in data[image].items()}
     return data
+
+
+def document_write(record: Mapping[str, Any]) -> bool:
+    """The stream mapping's filter (template.yaml, `FilterCriteria`): a write
+    of an item with the feed marker `f` (a document), or the removal of one.
+    The platform's own items (sessions, leases, filings) do not pass."""
+    data = record.get("dynamodb", {})
+    if record.get("eventName") == "REMOVE":
+        return _marked(data.get("OldImage"))
+    return _marked(data.get("NewImage"))
+
+
+def _marked(image: Mapping[str, Any] | None) -> bool:
+    return image is not None and image.get("f") == {"BOOL": True}
 
 
 def from_lambda_record(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from runtime.local.listen import BindError, listen
 from runtime.store.dynamodb import create_table
 
 from ..deploy import push_schema
+from ..stream_records import document_write
 from .dynamodb_local import DynamoDBLocalMissing, running_dynamodb_local
 from .functions import REGION, Handler, LambdaFunction, lazy_handler
 from .gateway import LocalGateway
@@ -195,6 +196,7 @@ def _serve(
             stream_arn,
             LambdaFunction("pyconvex-stream", handlers.stream, timeout=60),
             start=options.stream_start,
+            keep=document_write,  # the template's FilterCriteria
         )
         poller.start()
         stack.callback(poller.stop)

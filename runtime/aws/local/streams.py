@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -65,7 +65,10 @@ class StreamPoller:
         backoff: float = 0.1,
         max_backoff: float = 2.0,
         region: str = REGION,
+        keep: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> None:
+        """`keep`: the event source mapping's filter (records it drops are
+        acknowledged without an invocation); None delivers every record."""
         if not 1 <= batch_size <= 1000:
             raise ValueError(f"batch_size must be 1 to 1000 (GetRecords' limit), not {batch_size}")
         if start not in ("LATEST", "TRIM_HORIZON"):
@@ -73,6 +76,7 @@ class StreamPoller:
         self._streams = streams
         self.arn = stream_arn
         self._function = function
+        self._keep = keep
         self._batch_size = batch_size
         self._start = start
         self._poll_interval = poll_interval
@@ -207,7 +211,11 @@ class StreamPoller:
             shard.iterator = page.get("NextShardIterator")
             if records:
                 busy = True
-                self._deliver(shard, records)
+                kept = [r for r in records if self._keep(r)] if self._keep else records
+                if kept:
+                    self._deliver(shard, kept)
+                if not self._stop.is_set():  # the filtered-out records are done too
+                    shard.last = _sequence(records[-1])
             if shard.iterator is None:
                 shard.done = True
                 self._listed_at = -SHARD_LIST_SECONDS  # look for its children now
