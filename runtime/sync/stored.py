@@ -49,13 +49,23 @@ from runtime.values import decode_json, dumps, encode_json
 
 from .changes import document_change, written_documents
 from .lease import Busy, Held, Leases
-from .messages import ProtocolError, encode_ts, parse_client_message
+from .messages import (
+    Authenticate,
+    ClientMessage,
+    ModifyQuerySet,
+    ProtocolError,
+    encode_ts,
+    parse_client_message,
+)
 from .read_index import IndexId
 from .results import decode_journal, request_key, respond, run_subscription
 from .session import Fatal, QueryResult, QuerySetChanged, Reply, RunAction, RunMutation, SyncSession
 from .stored_index import file_reads, filings, touched_owners, unfile
 
 __all__ = ["Poster", "StoredSync"]
+
+REORDER_WAIT = 5.0
+"""Seconds a message that overtook an earlier one waits for it."""
 
 _MAX_REFRESHES = 8
 """Runs of one query in one refresh while its reads keep moving."""
@@ -93,6 +103,15 @@ def _subscribers(owner: bytes) -> str:
 
 def _subscriber_key(owner: bytes, conn_id: str, query_id: int) -> Key:
     return (_subscribers(owner), conn_id.encode() + b"\0" + query_id.to_bytes(8, "big"))
+
+
+def _ahead(message: ClientMessage | None, session: SyncSession) -> bool:
+    """Whether a versioned message is based on a version not reached yet."""
+    if isinstance(message, ModifyQuerySet):
+        return message.base_version > session.query_set
+    if isinstance(message, Authenticate):
+        return message.base_version > session.identity
+    return False
 
 
 def owner_of(path: str, args: Any, identity: str, journal: str | None) -> bytes:
@@ -152,17 +171,35 @@ class StoredSync:
                 return
 
     def receive(self, conn_id: str, text: str | bytes) -> None:
-        """One client message, handled under the connection's lease."""
-        held = self._leases.acquire_waiting(
-            _conn_key(conn_id), _conn_mark(conn_id), timeout=self._wait
-        )
-        if held is None:
-            self._poster.post(conn_id, {"type": "FatalError", "error": "unknown connection"})
-            self._poster.close(conn_id)
-            return
-        session = SyncSession.from_json(held.data["session"])
+        """One client message, handled under the connection's lease.
+
+        API Gateway may run a connection's messages in concurrent Lambdas,
+        so one can overtake another: a ModifyQuerySet or Authenticate whose
+        base version is ahead of the session waits (up to REORDER_WAIT
+        seconds) for the ones before it."""
         try:
-            commands = session.receive(parse_client_message(text))
+            message: ClientMessage | None = parse_client_message(text)
+            refused = ""
+        except ProtocolError as e:
+            message, refused = None, e.message
+        deadline = time.monotonic() + REORDER_WAIT
+        while True:
+            held = self._leases.acquire_waiting(
+                _conn_key(conn_id), _conn_mark(conn_id), timeout=self._wait
+            )
+            if held is None:
+                self._poster.post(conn_id, {"type": "FatalError", "error": "unknown connection"})
+                self._poster.close(conn_id)
+                return
+            session = SyncSession.from_json(held.data["session"])
+            if not _ahead(message, session) or time.monotonic() > deadline:
+                break
+            self._push_held(conn_id, held, session)  # lets go (serving any mark)
+            time.sleep(0.02)
+        try:
+            if message is None:
+                raise ProtocolError(refused)
+            commands = session.receive(message)
         except ProtocolError as e:
             commands = [Fatal(e.message)]
         actions: list[RunAction] = []

@@ -11,6 +11,7 @@ import base64
 import json
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -275,3 +276,26 @@ def test_the_transition_after_a_mutation_waits_for_a_busy_refresh(store: Store, 
     response, transition = a.take()[:2]
     assert response["type"] == "MutationResponse"
     assert transition["modifications"][0]["value"] == ["now"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "dynamodb_local"])
+def test_a_message_that_overtook_the_one_before_it_waits_for_it(store: Store, shell: Any) -> None:
+    """Concurrent Lambdas may run a connection's messages out of order: the
+    second ModifyQuerySet, handled first, waits for the first."""
+    sync, poster, _ = shell
+    a = Client(sync, poster, "conn-order")
+
+    def modify(base: int, query_id: int) -> dict[str, Any]:
+        add = {"type": "Add", "queryId": query_id, "udfPath": "messages:list",
+               "args": [{"channel": f"o{query_id}"}]}  # fmt: skip
+        return {"type": "ModifyQuerySet", "baseVersion": base, "newVersion": base + 1,
+                "modifications": [add]}  # fmt: skip
+
+    second = threading.Thread(target=a.send, args=(modify(1, 1),))
+    second.start()
+    time.sleep(0.2)
+    a.send(modify(0, 0))
+    second.join(10)
+    out = a.take()
+    assert not [m for m in out if m["type"] == "FatalError"]
+    assert a.version["querySet"] == 2 and a.values == {0: [], 1: []}
