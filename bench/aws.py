@@ -22,6 +22,9 @@ Figures:
 - socket_push_p50_ms: the same write sent over another client's socket
   (the WebSocket Lambda refreshes what the mutation touched and pushes at
   once, without the stream).
+- socket_mutation_dynamodb_calls: the DynamoDB requests one such mutation
+  makes (one watcher subscribed), counted in-process on the store-backed
+  sync (median over repeats).
 
 Run: `python bench/aws.py [--quick]`.
 """
@@ -219,6 +222,62 @@ def inprocess_mutations(endpoint: str, n: int) -> list[float]:
     return times[5:]
 
 
+class _Inbox:
+    """A Poster that keeps what it would send (no Management API here)."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def post(self, connection_id: str, message: dict[str, Any]) -> bool:
+        self.sent.append(message)
+        return True
+
+    def close(self, connection_id: str) -> None:
+        pass
+
+
+def socket_mutation_calls(endpoint: str, n: int) -> list[int]:
+    from runtime.database import Database
+    from runtime.functions import load_functions
+    from runtime.functions.executor import Executor
+    from runtime.functions.platform_store import PlatformStore
+    from runtime.store.dynamodb import DynamoDBStore
+    from runtime.sync.stored import StoredSync
+
+    table = f"calls{uuid.uuid4().hex[:8]}"
+    _push_schema(endpoint, table)
+    client = dynamodb_local_client(endpoint)
+    store = DynamoDBStore(table, client=client)
+    registry = load_functions(APP, namespace="_bench_calls")
+    db = Database(PlatformStore(store))
+    db.adopt_schema(registry.schema)
+    sync = StoredSync(db, Executor(db, registry), store, _Inbox(), holder="bench")
+    calls = [0]
+
+    def count(**_: Any) -> None:
+        calls[0] += 1
+
+    client.meta.events.register("before-call.dynamodb", count)
+    for conn in ("watcher", "writer"):
+        sync.connect(conn)
+        sync.receive(conn, json.dumps({"type": "Connect", "sessionId": conn, "connectionCount": 0}))
+    watch = {"type": "Add", "queryId": 0, "udfPath": "messages:latest",
+             "args": [{"channel": "calls", "n": 1.0}]}  # fmt: skip
+    sync.receive(
+        "watcher",
+        json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
+                    "modifications": [watch]}),
+    )  # fmt: skip
+    out = []
+    for i in range(n):
+        mutation = {"type": "Mutation", "requestId": i, "udfPath": "messages:send",
+                    "args": [{"channel": "calls", "body": f"c{i}"}]}  # fmt: skip
+        calls[0] = 0
+        sync.receive("writer", json.dumps(mutation))
+        out.append(calls[0])
+    return out
+
+
 # ---- write-to-push -----------------------------------------------------------------------
 
 
@@ -344,6 +403,8 @@ def main() -> None:
             sockets = socket_pushes(harness.url, n // 2)
             figure("socket_push_p50_ms", statistics.median(sockets), "ms")
             figure("socket_push_p99_ms", percentile(sockets, 0.99), "ms")
+            counted = socket_mutation_calls(endpoint, 10 if options.quick else 30)
+            figure("socket_mutation_dynamodb_calls", statistics.median(counted), "calls")
         finally:
             harness.stop()
             dev.stop()

@@ -24,7 +24,7 @@ from runtime.sync.changes import document_change
 
 from .observe import count, logger, metrics
 from .stream_records import from_lambda_record
-from .ws import sync_for
+from .sync import sync_for
 
 __all__ = ["handler"]
 

@@ -14,31 +14,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent
 
-from runtime.sync.stored import StoredSync
+from .observe import count, logger, metrics
+from .sync import sync_for
 
-from .backend import lambda_backend
-from .connections import ManagementApiPoster
-from .observe import count, log_call, logger, metrics
-
-__all__ = ["handler", "sync_for"]
-
-
-def sync_for(endpoint: str | None, holder: str) -> StoredSync:
-    """The store-backed sync over this container's backend, posting to `endpoint`."""
-    backend, settings = lambda_backend(on_call=log_call)
-    endpoint = settings.ws_endpoint or endpoint
-    if not endpoint:
-        raise RuntimeError(
-            "PYCONVEX_WS_ENDPOINT is not set: name the WebSocket API's Management API "
-            "endpoint (https://<api id>.execute-api.<region>.amazonaws.com/<stage>)"
-        )
-    return StoredSync(
-        backend.database,
-        backend.executor,
-        backend.store,
-        ManagementApiPoster(endpoint),
-        holder=holder,
-    )
+__all__ = ["handler"]
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -117,14 +117,16 @@ class Leases:
     def mark(self, mark_key: Key) -> None:
         self.store.transact([Bump(mark_key)])
 
-    def acquire_or_mark(self, key: Key, mark_key: Key) -> Held | None:
-        """The record under our lease, or None: it does not exist, or its
-        holder was marked and will do the work."""
-        got = self.acquire(key, mark_key)
+    def acquire_or_mark(
+        self, key: Key, mark_key: Key, *, create: dict[str, Any] | None = None
+    ) -> Held | None:
+        """The record under our lease, or None: it does not exist (and
+        `create` is None), or its holder was marked and will do the work."""
+        got = self.acquire(key, mark_key, create=create)
         if not isinstance(got, Busy):
             return got
         self.mark(mark_key)
-        got = self.acquire(key, mark_key)
+        got = self.acquire(key, mark_key, create=create)
         return None if isinstance(got, Busy) else got
 
     def release(self, held: Held) -> bool:

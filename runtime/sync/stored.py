@@ -48,7 +48,7 @@ from runtime.store.port import Bump, Change, Key, Put, Store, scan_all
 from runtime.values import decode_json, dumps, encode_json
 
 from .changes import document_change, written_documents
-from .lease import Busy, Held, Leases
+from .lease import Held, Leases
 from .messages import (
     Authenticate,
     ClientMessage,
@@ -259,10 +259,10 @@ class StoredSync:
                 "filed": [],
             }
             added.append((owner, record))
-        for owner, record in added:
-            existing = self._store.get([_query_key(owner)])[0]
+        stored = self._store.get([_query_key(owner) for owner, _ in added])
+        for (owner, record), existing in zip(added, stored, strict=True):
             if existing is not None and existing.value and json.loads(existing.value)["result"]:
-                continue
+                continue  # shared with another subscriber, and current
             if self.refresh(owner, create=record):
                 for other in self.subscribers(owner) - {conn_id}:
                     self.push(other)
@@ -283,14 +283,8 @@ class StoredSync:
         key, mark = _query_key(owner), _query_mark(owner)
         if wait:
             held = self._leases.acquire_waiting(key, mark, timeout=self._wait)
-        elif create is None:
-            held = self._leases.acquire_or_mark(key, mark)
         else:
-            got = self._leases.acquire(key, mark, create=create)
-            if isinstance(got, Busy):
-                self._leases.mark(mark)
-                got = self._leases.acquire(key, mark, create=create)
-            held = None if isinstance(got, Busy) else got
+            held = self._leases.acquire_or_mark(key, mark, create=create)
         if held is None:
             return False
         changed = False

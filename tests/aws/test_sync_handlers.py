@@ -18,7 +18,7 @@ from websockets.sync.client import ClientConnection, connect
 from runtime.aws.local import LambdaFunction, LocalGateway, ServerThread
 from runtime.backend import Backend
 from runtime.store.dynamodb import DynamoDBStore, create_table
-from tests.aws.events import LambdaContext, stream_event, websocket_event
+from tests.aws.events import LambdaContext, http_event, stream_event, websocket_event
 from tests.support.aws import dynamodb_local_client, fake_aws_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,6 +128,15 @@ def stream_call(harness: Harness, records: list[dict[str, Any]]) -> dict[str, An
     return response
 
 
+def send_over_http(channel: str, body: str) -> None:
+    """A mutation through the HTTP Lambda (its writes reach the stream)."""
+    from runtime.aws.http import handler
+
+    call = {"path": "messages:send", "args": {"channel": channel, "body": body}}
+    response = handler(http_event("POST", "/api/mutation", call), LambdaContext())
+    assert response["statusCode"] == 200 and json.loads(response["body"])["status"] == "success"
+
+
 def subscribe(conn_id: str, channel: str) -> None:
     ws_call(
         "$default", conn_id, {"type": "Connect", "sessionId": f"s-{conn_id}", "connectionCount": 0}
@@ -174,20 +183,13 @@ def test_routes_subscribe_and_mutate(harness: Harness) -> None:
 
 
 def test_the_stream_pushes_a_write_made_elsewhere(harness: Harness) -> None:
-    from runtime.aws.http import handler as http_handler
-    from tests.aws.events import http_event
-
     ws, conn = harness.socket()
     with ws:
         ws_call("$connect", conn)
         subscribe(conn, "s")
         received(ws)
         harness.records(drain=True)
-        body = {"path": "messages:send", "args": {"channel": "s", "body": "from http"}}
-        assert (
-            http_handler(http_event("POST", "/api/mutation", body), LambdaContext())["statusCode"]
-            == 200
-        )
+        send_over_http("s", "from http")
         records = harness.records()
         assert records, "the mutation's writes are on the stream"
         assert stream_call(harness, records) == {"batchItemFailures": []}
@@ -209,11 +211,7 @@ def test_a_post_to_a_gone_connection_cleans_up(harness: Harness) -> None:
     (owner,) = [item.key[1] for item in store.scan("s:query", limit=10)]
     assert store.scan(f"s:qsub:{owner.hex()}", limit=10)
     harness.records(drain=True)
-    from runtime.aws.http import handler as http_handler
-    from tests.aws.events import http_event
-
-    body = {"path": "messages:send", "args": {"channel": "gone", "body": "x"}}
-    http_handler(http_event("POST", "/api/mutation", body), LambdaContext())
+    send_over_http("gone", "x")
     assert stream_call(harness, harness.records()) == {"batchItemFailures": []}
     # The post answered 410: the connection and its subscription are forgotten.
     assert store.get([("s:conn", conn.encode())]) == [None]
@@ -223,9 +221,6 @@ def test_a_post_to_a_gone_connection_cleans_up(harness: Harness) -> None:
 def test_a_bad_record_is_reported_and_the_ones_before_it_are_processed(
     harness: Harness,
 ) -> None:
-    from runtime.aws.http import handler as http_handler
-    from tests.aws.events import http_event
-
     ws, conn = harness.socket()
     with ws:
         ws_call("$connect", conn)
@@ -233,8 +228,7 @@ def test_a_bad_record_is_reported_and_the_ones_before_it_are_processed(
         received(ws)
         harness.records(drain=True)
         for text in ("one", "two"):
-            body = {"path": "messages:send", "args": {"channel": "bad", "body": text}}
-            http_handler(http_event("POST", "/api/mutation", body), LambdaContext())
+            send_over_http("bad", text)
         records = harness.records()
         feed = [r for r in records if "f" in r["dynamodb"].get("NewImage", {})]
         assert len(feed) == 2
