@@ -79,6 +79,7 @@ check: venv infra-deps cdk-cli sam-cli lambda-package
 	$(VENV)/bin/ruff check runtime tests bench functions infra
 	$(VENV)/bin/ruff format --check runtime tests bench functions infra
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(VENV)/bin/cfn-lint template.yaml
 	$(OFFLINE) $(SAM) validate --lint --template template.yaml
 	cd infra && $(OFFLINE) ./node_modules/.bin/cdk synth --no-notices --quiet \

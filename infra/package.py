@@ -3,7 +3,8 @@ template.yaml runs (its Globals CodeUri, build/lambda) and that infra/app.py
 uploads as the code asset.
 
     build/lambda/
-      runtime/  functions/        copied from the repository
+      runtime/  functions/        copied from the repository (less EXCLUDED:
+                                  the local AWS harness, runtime/emulator)
       boto3/ starlette/ ...       pyproject.toml's dependencies, as wheels for
                                   the template's Lambda runtime and architecture
 
@@ -33,6 +34,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 SOURCES = ("runtime", "functions")
+# Copied sources that are not Lambda code: the local AWS harness is a command
+# for the developer's machine (`python -m runtime aws-local`); an import-linter
+# contract (pyproject.toml) keeps the handlers from importing it.
+EXCLUDED = ("runtime/emulator",)
 STAMP = ".deps.json"
 
 # Lambda architecture -> the manylinux tag of its wheels (Amazon Linux 2023
@@ -59,8 +64,15 @@ def lambda_target(template: dict[str, Any]) -> tuple[str, str]:
 
 
 def copy_sources(dest: Path, root: Path = ROOT) -> None:
-    """Replace dest/runtime and dest/functions with fresh copies (no caches)."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache")
+    """Replace dest/runtime and dest/functions with fresh copies (no caches,
+    nothing under EXCLUDED)."""
+    caches = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache")
+    excluded = {(root / path).resolve() for path in EXCLUDED}
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skipped = set(caches(directory, names))
+        return skipped | {n for n in names if (Path(directory) / n).resolve() in excluded}
+
     for name in SOURCES:
         target = dest / name
         if target.exists():

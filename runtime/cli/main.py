@@ -1,10 +1,10 @@
 """`python -m runtime` / `pyconvex`: the command line.
 
     dev                      run the local backend (see runtime/local/dev.py)
-    aws-local                the Lambda handlers behind a local API Gateway (runtime/aws/local)
+    aws-local                the Lambda handlers behind a local API Gateway (runtime/emulator)
     deploy --stack S         push the schema to a deployed stack's table (runtime/aws/deploy.py)
     aws-local                run the Lambda handlers behind a local API Gateway, on
-                             DynamoDB Local (see runtime/aws/local/main.py)
+                             DynamoDB Local (see runtime/emulator/main.py)
     run FN [ARGS_JSON]       call any function (internal ones too) and print its result
     env list|get|set|remove  the backend's environment variables
     export --path FILE.zip   a snapshot of every table
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_dev(DevOptions(ns.functions, ns.data, ns.port, ns.site_port, prod=ns.prod))
         if ns.command == "aws-local":
-            from runtime.aws.local.main import AwsLocalOptions, run_aws_local
+            from runtime.emulator.main import AwsLocalOptions, run_aws_local
 
             return run_aws_local(
                 AwsLocalOptions(

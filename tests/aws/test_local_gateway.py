@@ -1,4 +1,4 @@
-"""The AWS harness (`runtime/aws/local`): a local API Gateway and event source
+"""The AWS harness (`runtime/emulator`): a local API Gateway and event source
 mapping in front of Lambda handlers, over real sockets on 127.0.0.1, with
 boto3's own Management API client, a real WebSocket client, DynamoDB Local's
 stream, and `python -m runtime aws-local` under the official Python client.
@@ -34,7 +34,7 @@ from convex.http_client import ConvexHttpClient
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from runtime.aws.local import (
+from runtime.emulator import (
     GatewayConfig,
     GatewayLimits,
     LambdaFunction,
@@ -42,7 +42,7 @@ from runtime.aws.local import (
     ServerThread,
     StreamPoller,
 )
-from runtime.aws.local.main import AwsLocalOptions, dynamodb_endpoint
+from runtime.emulator.main import AwsLocalOptions, dynamodb_endpoint
 from tests.support.aws import dynamodb_local_client
 from tests.support.awslocal import aws_local
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from runtime.aws.local import LambdaFunction, LocalGateway, ServerThread
 from runtime.backend import Backend
+from runtime.emulator import LambdaFunction, LocalGateway, ServerThread
 from runtime.store.dynamodb import DynamoDBStore, create_table
 from tests.aws.events import LambdaContext, http_event, stream_event, websocket_event
 from tests.support.aws import dynamodb_local_client, fake_aws_env

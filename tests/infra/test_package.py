@@ -55,3 +55,16 @@ def test_sources_are_copied_afresh_without_caches(tmp_path: Path) -> None:
     files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     assert files == ["functions/bank.py", "runtime/aws/http.py"]
     assert (dest / "boto3").is_dir()
+
+
+def test_the_local_aws_harness_is_left_out_of_the_lambda_package(tmp_path: Path) -> None:
+    """`python -m runtime aws-local` (runtime/emulator) is a developer's command,
+    not Lambda code: the package copies the handlers but not the harness."""
+    dest = tmp_path / "pkg"
+    copy_sources(dest)
+
+    assert (dest / "runtime" / "aws" / "http.py").is_file()
+    assert (dest / "runtime" / "aws" / "settings.py").is_file()
+    assert (ROOT / "runtime" / "emulator" / "main.py").is_file()
+    assert not (dest / "runtime" / "emulator").exists()
+    assert not any(p.name == "emulator" for p in dest.rglob("*"))

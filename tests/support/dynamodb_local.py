@@ -1,6 +1,6 @@
 """Run DynamoDB Local (AWS's emulator) for the tests, on a free loopback port.
 
-The launcher is `runtime.aws.local.dynamodb_local` (`aws-local` starts one
+The launcher is `runtime.emulator.dynamodb_local` (`aws-local` starts one
 the same way); this module adds what only tests do: the jar is looked up
 under `$PYCONVEX_CACHE/dynamodb-local` (default `<repo>/.cache`, wherever
 pytest runs from), and if it is missing and `npm` is on PATH, the Makefile's
@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from runtime.aws.local import dynamodb_local as launcher
+from runtime.emulator import dynamodb_local as launcher
 
 __all__ = ["cache_dir", "find_jar", "install_dynamodb_local", "running_dynamodb_local"]
 

@@ -36,7 +36,7 @@ from .limits import GatewayLimits
 
 __all__ = ["Gone", "PayloadTooLarge", "WebSocketApi"]
 
-log = logging.getLogger("runtime.aws.local")
+log = logging.getLogger("runtime.emulator")
 
 CLOSE_WAIT_SECONDS = 5.0
 """How long a connection the server closed waits for the client's close frame."""

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from runtime.aws.deploy import push_schema
+from runtime.aws.stream_records import document_write
 from runtime.backend import read_admin_key
 from runtime.local.listen import BindError, listen
 from runtime.store.dynamodb import create_table
 
-from ..deploy import push_schema
-from ..stream_records import document_write
 from .dynamodb_local import DynamoDBLocalMissing, running_dynamodb_local
 from .functions import REGION, Handler, LambdaFunction, lazy_handler
 from .gateway import LocalGateway
@@ -35,7 +35,7 @@ from .streams import StreamPoller
 
 __all__ = ["AwsLocalOptions", "Handlers", "dynamodb_endpoint", "run_aws_local"]
 
-log = logging.getLogger("runtime.aws.local")
+log = logging.getLogger("runtime.emulator")
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 """DynamoDB Local wants signed requests, and keeps one set of tables per key."""

@@ -33,7 +33,7 @@ from .websocket import Gone, PayloadTooLarge, WebSocketApi
 
 __all__ = ["GatewayConfig", "LocalGateway"]
 
-log = logging.getLogger("runtime.aws.local")
+log = logging.getLogger("runtime.emulator")
 
 SYNC_PATH = re.compile(r"/api(?:/[^/]+)?/sync")
 CONNECTIONS_PATH = re.compile(r"(?:/[^/@]+)?/@connections/([^/]+)")

@@ -24,12 +24,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..stream_records import to_lambda_event
+from runtime.aws.stream_records import to_lambda_event
+
 from .functions import REGION, LambdaFunction
 
 __all__ = ["StreamPoller"]
 
-log = logging.getLogger("runtime.aws.local")
+log = logging.getLogger("runtime.emulator")
 
 SHARD_LIST_SECONDS = 1.0
 """How often the shard list is re-read (new shards appear as old ones close)."""

@@ -1,6 +1,10 @@
 """`aws-local`: the Lambda handlers of `runtime/aws/` served on loopback, fed
 the events AWS would send them.
 
+A command for the developer's machine, not Lambda code: it lives beside the
+AWS shell rather than in it, so the Lambda package (infra/package.py) leaves
+it out and the handlers cannot come to depend on it.
+
 - `gateway.py`: API Gateway's HTTP API (payload 2.0 events), WebSocket API
   (`$connect`/`$default`/`$disconnect`) and Management API (`/@connections`)
   on one port; `websocket.py` the connections; `events.py` the event shapes.
