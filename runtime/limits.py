@@ -171,3 +171,18 @@ IMPORT_BYTES = 256 << 20
 """An import file is at most 256 MiB: it is validated whole before anything
 is written. Split bigger data into several files (each import is all or
 nothing on its own)."""
+
+# --- client input (HTTP API, sync messages, imports) ------------------------------
+
+CLIENT_JSON_DEPTH = 32
+"""JSON from a client nests at most 32 levels. Values nest at most
+NESTING_DEPTH (16); the envelope around them adds a few (a sync message puts
+arguments 4 levels down, a tagged `{"$integer": ...}` one more), so 32 leaves
+room for every legitimate message while the parser's recursion stays small.
+Deeper JSON is refused with a 4xx, never a RecursionError."""
+
+CLIENT_JSON_INT_DIGITS = 400
+"""An integer literal in client JSON has at most 400 digits. A float64 holds
+at most 309 integer digits, and an int64 is 19; longer literals serve no
+value and cost quadratic time to convert (Python's own guard,
+`sys.set_int_max_str_digits`, is 4,300 and raises a bare ValueError)."""

@@ -1,5 +1,6 @@
 """Convex values in Python: the model, the wire codec, the order, index keys, ids, validators."""
 
+from .client_json import ClientJsonError, loads_client, loads_client_value
 from .ids import InvalidTableNameError, check_table_name, is_id_for, make_id, parse_id, table_tag
 from .json_codec import decode_json, dumps, encode_json, encode_plain_json, loads
 from .keys import component_prefixes, decode_key, encode_key, prefix_end, successor
@@ -12,6 +13,7 @@ from .model import (
     Value,
     check_value,
     describe,
+    has_lone_surrogate,
     kind_of,
 )
 from .order import compare, values_equal
@@ -21,6 +23,7 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "UNDEFINED",
+    "ClientJsonError",
     "InvalidTableNameError",
     "InvalidValueError",
     "Undefined",
@@ -38,9 +41,12 @@ __all__ = [
     "encode_json",
     "encode_key",
     "encode_plain_json",
+    "has_lone_surrogate",
     "is_id_for",
     "kind_of",
     "loads",
+    "loads_client",
+    "loads_client_value",
     "make_id",
     "parse_id",
     "prefix_end",

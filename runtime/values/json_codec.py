@@ -16,7 +16,7 @@ from typing import Any
 
 from .model import INT64_MAX, INT64_MIN, InvalidValueError, Value
 
-__all__ = ["decode_json", "dumps", "encode_json", "encode_plain_json", "loads"]
+__all__ = ["decode_json", "dumps", "encode_json", "encode_plain_json", "loads", "object_hook"]
 
 _I64 = struct.Struct("<q")
 _F64 = struct.Struct("<d")
@@ -98,7 +98,12 @@ def decode_json(obj: Any) -> Value:
     if obj is None or t is bool or t is str or t is float:
         return obj
     if t is int:
-        return float(obj)
+        try:
+            return float(obj)
+        except OverflowError:
+            raise InvalidValueError(
+                f"the number {str(obj)[:20]}... is too large for a float64"
+            ) from None
     if t is list:
         return [decode_json(x) for x in obj]
     if t is dict:
@@ -126,7 +131,8 @@ def dumps(value: Value) -> bytes:
     ).encode("utf-8")
 
 
-def _hook(obj: dict[str, Any]) -> Any:
+def object_hook(obj: dict[str, Any]) -> Any:
+    """`json` decoder hook: decode tagged objects, refuse other `$` keys."""
     if len(obj) == 1:
         k = next(iter(obj))
         if k == "$integer":
@@ -157,5 +163,5 @@ def _int64(text: str) -> int:
     return n
 
 
-_DECODER = json.JSONDecoder(object_hook=_hook, parse_int=float)
-_INT64_DECODER = json.JSONDecoder(object_hook=_hook, parse_int=_int64)
+_DECODER = json.JSONDecoder(object_hook=object_hook, parse_int=float)
+_INT64_DECODER = json.JSONDecoder(object_hook=object_hook, parse_int=_int64)

@@ -17,6 +17,7 @@ before everything, as in Convex) and, in `db.patch`, removes a field.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final, TypeAlias
 
 from runtime.errors import PlatformError
@@ -30,6 +31,7 @@ __all__ = [
     "Value",
     "check_value",
     "describe",
+    "has_lone_surrogate",
     "kind_of",
 ]
 
@@ -64,6 +66,16 @@ UNDEFINED: Final = Undefined()
 
 class InvalidValueError(PlatformError):
     code = "INVALID_VALUE"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """True if `text` holds a surrogate code point. Text decoded from UTF-8
+    never does, but a JSON `\\ud800` escape or Python code can make one, and
+    no UTF-8 encoder (the store, the wire) accepts it."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
 
 
 def kind_of(value: object) -> str:
@@ -112,6 +124,12 @@ def describe(value: object) -> str:
     return kind
 
 
+_SURROGATE_ADVICE = (
+    "holds a lone surrogate (a code point in U+D800..U+DFFF without its pair), "
+    "which is not valid Unicode; strings must encode as UTF-8"
+)
+
+
 def check_value(value: object, *, max_depth: int = 16, path: str = "value") -> None:
     """Raise InvalidValueError unless `value` is a Convex value nested at most `max_depth` deep."""
     _check(value, path, 0, max_depth)
@@ -129,8 +147,12 @@ def _check(value: object, path: str, depth: int, max_depth: int) -> None:
             for k, item in value.items():
                 if type(k) is not str:
                     raise InvalidValueError(f"{path}: object keys must be strings, got {k!r}")
+                if has_lone_surrogate(k):
+                    raise InvalidValueError(f"{path}: an object key {_SURROGATE_ADVICE}")
                 _check(item, f"{path}.{k}", depth + 1, max_depth)
         return
+    if t is str and has_lone_surrogate(value):  # type: ignore[arg-type]
+        raise InvalidValueError(f"{path}: the string {_SURROGATE_ADVICE}")
     try:
         kind_of(value)
     except TypeError as e:
