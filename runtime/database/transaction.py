@@ -92,10 +92,11 @@ class Transaction:
         """`doc_id` if it is an id of `table`, else None."""
         return doc_id if is_id_for(table, doc_id) else None
 
-    def query(self, table: str) -> Any:
+    def query(self, table: str, *, system: bool = False) -> Any:
+        """`system`: `table` may be a system table ("_storage"; `ctx.db.system`)."""
         from .query import QueryInitializer
 
-        self._check_table(table, writing=False)
+        self._check_table(table, writing=False, system=system)
         return QueryInitializer(self, table)
 
     # ---- public API: writes ------------------------------------------------
@@ -462,10 +463,12 @@ class Transaction:
                 f"db.{op} in a query: queries are read-only; write from a mutation instead"
             )
 
-    def _check_table(self, table: str, *, writing: bool) -> None:
+    def _check_table(self, table: str, *, writing: bool, system: bool = False) -> None:
         if not isinstance(table, str):
             raise InvalidDocumentError(f"table names are strings, got {type(table).__name__}")
-        check_table_name(table)
+        check_table_name(table, system_ok=system)
+        if system:
+            return  # the platform's tables are not in the app's schema
         s = self._schema
         if s is not None and s.strict_table_name_types and s.table(table) is None:
             raise TableNotInSchemaError(

@@ -6,8 +6,9 @@
 | mutation | read/write | yes  | yes     | yes       |                                       |
 | action   |            | yes  | yes     | yes       | yes                                   |
 
-Storage and the scheduler raise NOT_AVAILABLE until their issue lands; the
-attributes exist so code can be written against them.
+`db` is a facade over the call's transaction (`db.py`), never the
+transaction itself. Storage and the scheduler raise NOT_AVAILABLE until their
+issue lands; the attributes exist so code can be written against them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import PlatformError
+
+from .db import DatabaseReader, DatabaseWriter
 
 if TYPE_CHECKING:
     from runtime.database.transaction import Transaction
@@ -64,15 +67,16 @@ class Auth:
 
 
 class QueryCtx:
-    def __init__(self, db: Transaction, auth: Auth) -> None:
-        self.db = db
+    def __init__(self, tx: Transaction, auth: Auth) -> None:
+        self.db: DatabaseReader = DatabaseReader(tx)
         self.auth = auth
         self.storage = _storage()
 
 
 class MutationCtx(QueryCtx):
-    def __init__(self, db: Transaction, auth: Auth) -> None:
-        super().__init__(db, auth)
+    def __init__(self, tx: Transaction, auth: Auth) -> None:
+        super().__init__(tx, auth)
+        self.db: DatabaseWriter = DatabaseWriter(tx)
         self.scheduler = _scheduler()
 
 

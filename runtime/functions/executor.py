@@ -39,7 +39,7 @@ from runtime.limits import ACTION_TIMEOUT_SECONDS, ARGUMENTS_BYTES
 from runtime.store.port import Key
 from runtime.values import UNDEFINED, InvalidValueError, check_value, dumps, loads
 
-from . import determinism
+from . import determinism, logs
 from .context import ActionCtx, AsyncActionCtx, Auth, MutationCtx, QueryCtx
 from .logs import LogLines, capture
 from .registry import FunctionDefinition, FunctionRegistry, Kind, normalize_path
@@ -215,9 +215,10 @@ class Executor:
         started = time.perf_counter()
         result = CallResult(path, defn.kind, nested=True)
         try:
-            value, result.ts, result.reads, _, result.writes = self._invoke(defn, checked, identity)
-            result.value = value
-            return value
+            invoked = self._invoke(defn, checked, identity)
+            result.ts, result.reads, result.writes = invoked.ts, invoked.reads, invoked.writes
+            result.value = invoked.value
+            return invoked.value
         except BaseException as e:
             result.error, result.error_message = e, _message(e)
             result.logged_message = result.error_message
@@ -240,9 +241,10 @@ class Executor:
     ) -> CallResult:
         result = CallResult(path, defn.kind)
         with self.observe(result):
-            value, result.ts, result.reads, result.journal, result.writes = self._invoke(
-                defn, args, identity, database, request_key, journal
-            )
+            invoked = self._invoke(defn, args, identity, database, request_key, journal)
+            result.ts, result.reads, result.writes = invoked.ts, invoked.reads, invoked.writes
+            result.journal = invoked.journal
+            value = invoked.value
             if isinstance(value, _Replayed):
                 result.replayed = True
                 value = value.value
@@ -307,31 +309,39 @@ class Executor:
         database: Database | None = None,
         request_key: Key | None = None,
         journal: list[str | None] | None = None,
-    ) -> tuple[Any, int | None, ReadSet | None, list[str | None] | None, WriteSet | None]:
+    ) -> _Invoked:
+        """Run the function once for the caller (a query or mutation perhaps
+        in several attempts: only the last attempt's log lines are kept)."""
         if defn.kind == "action":
-            return self._action(defn, args, identity), None, None, None, None
+            return _Invoked(self._action(defn, args, identity))
         auth = Auth(identity)
         started = time.time()
         seed = int.from_bytes(determinism.real_urandom(8), "little")
+        last_lines: LogLines | None = None
 
         def body(tx: Transaction) -> Any:
-            if request_key is not None:
-                prior = tx.system_get(request_key)
-                if prior is not None:
-                    return _Replayed(loads(prior))
-            ctx = QueryCtx(tx, auth) if defn.kind == "query" else MutationCtx(tx, auth)
-            with determinism.frozen(started, seed, defn.kind):
-                value = defn.handler(ctx, args)
-            value = _checked_return(defn, value)
-            if request_key is not None:
-                tx.system_put(request_key, dumps(value))
-            return value
+            nonlocal last_lines
+            with logs.attempt() as last_lines:
+                if request_key is not None:
+                    prior = tx.system_get(request_key)
+                    if prior is not None:
+                        return _Replayed(loads(prior))
+                ctx = QueryCtx(tx, auth) if defn.kind == "query" else MutationCtx(tx, auth)
+                with determinism.frozen(started, seed, defn.kind):
+                    value = defn.handler(ctx, args)
+                value = _checked_return(defn, value)
+                if request_key is not None:
+                    tx.system_put(request_key, dumps(value))
+                return value
 
-        if defn.kind == "query":
-            outcome = (database or self.database).query(body, journal=journal)
-        else:
-            outcome = self.database.mutation(body)
-        return outcome.value, outcome.ts, outcome.reads, outcome.journal, outcome.writes
+        try:
+            if defn.kind == "query":
+                outcome = (database or self.database).query(body, journal=journal)
+            else:
+                outcome = self.database.mutation(body)
+        finally:
+            logs.keep(last_lines)
+        return _Invoked(outcome.value, outcome.ts, outcome.reads, outcome.journal, outcome.writes)
 
     def _action(
         self, defn: FunctionDefinition, args: dict[str, Any], identity: dict[str, Any] | None
@@ -351,6 +361,18 @@ class Executor:
                 lambda: defn.handler(ActionCtx(self, identity), args), self.action_timeout
             )
         return _checked_return(defn, value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Invoked:
+    """What running a function produced, for `CallResult`."""
+
+    value: Any
+    ts: int | None = None
+    """Commit timestamp of a mutation that wrote."""
+    reads: ReadSet | None = None
+    journal: list[str | None] | None = None
+    writes: WriteSet | None = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@ lines; elsewhere it goes to the real stream. Records reaching the root logger
 are collected the same way (the platform's and the AWS SDK's own loggers are
 left out). The caller gets the lines as `logLines` and the dev server prints
 them under the call's log line.
+
+A query or mutation may run several times for one call (OCC conflicts);
+each run logs into lines of its own (`attempt()`), and only the run that
+produced the result keeps them (`keep`), so a caller reads one run's lines.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import IO, Any
 
 from runtime.limits import LOG_LINE_CHARS, LOG_LINES_PER_FUNCTION
 
-__all__ = ["LogLines", "capture", "capturing", "install"]
+__all__ = ["LogLines", "attempt", "capture", "capturing", "install", "keep"]
 
 _LEVELS = {"WARNING": "WARN", "CRITICAL": "ERROR"}
 _PLATFORM_LOGGERS = ("runtime", "botocore", "boto3", "urllib3", "s3transfer", "uvicorn", "asyncio")
@@ -50,10 +54,24 @@ class LogLines:
         if rest:
             self._partial[level] = rest
 
-    def finish(self) -> list[str]:
+    def flush(self) -> None:
+        """Add the text still waiting for its newline as lines of their own."""
         for level, rest in list(self._partial.items()):
             self.add(level, rest)
         self._partial.clear()
+
+    def extend(self, other: LogLines) -> None:
+        """Append `other`'s lines (and its drop count) under this one's bound."""
+        other.flush()
+        for line in other.lines:
+            if len(self.lines) >= LOG_LINES_PER_FUNCTION:
+                self.dropped += 1
+            else:
+                self.lines.append(line)
+        self.dropped += other.dropped
+
+    def finish(self) -> list[str]:
+        self.flush()
         if self.dropped:
             self.lines.append(
                 f"[WARN] {self.dropped} more log lines dropped "
@@ -82,6 +100,24 @@ def capture(lines: LogLines) -> Iterator[LogLines]:
         yield lines
     finally:
         _current.reset(token)
+
+
+@contextlib.contextmanager
+def attempt() -> Iterator[LogLines | None]:
+    """Capture one run of a function apart from the call's lines; yields None
+    (and captures nothing) when no call is capturing on this thread."""
+    if _current.get() is None:
+        yield None
+        return
+    with capture(LogLines()) as lines:
+        yield lines
+
+
+def keep(lines: LogLines | None) -> None:
+    """Add a run's lines (from `attempt()`) to the call's."""
+    current = _current.get()
+    if current is not None and lines is not None:
+        current.extend(lines)
 
 
 class _Router:
