@@ -70,7 +70,8 @@ def plan_commit(
             continue  # inserted and deleted in one transaction
         dkey = layout.doc_key(doc_id)
         if w.new_bytes is not None:
-            ops[dkey] = Put(dkey, w.new_bytes, expect=w.old_version, feed=True)
+            recreate = w.recreate and w.old_version == 0
+            ops[dkey] = Put(dkey, w.new_bytes, expect=w.old_version, feed=True, recreate=recreate)
             size += len(w.new_bytes)
             extra_chunks += _chunks(w.new_bytes) - 1
         else:
@@ -115,7 +116,13 @@ def plan_commit(
             # version first read (they agree unless the store moved under
             # us, in which case the commit must fail; the older one ensures it).
             ops[key] = (
-                Put(key, op.value, expect=version, feed=op.feed)
+                Put(
+                    key,
+                    op.value,
+                    expect=version,
+                    feed=op.feed,
+                    recreate=op.recreate and not version,
+                )
                 if isinstance(op, Put)
                 else Delete(key, expect=version, feed=op.feed)
             )

@@ -29,10 +29,11 @@ from typing import Generic, TypeVar
 from runtime.limits import OCC_MAX_ATTEMPTS
 from runtime.schema import SchemaDefinition
 from runtime.store.port import Key, Put, Store, TransactionConflict, scan_all
+from runtime.values import table_tag
 
 from . import backfill, layout, schema_check
 from .commit import CommitPlan, plan_commit
-from .errors import OccConflictError
+from .errors import OccConflictError, TransactionTooLargeError
 from .indexes import TableIndexes
 from .readwrite import ReadSet, WriteSet
 from .transaction import Transaction
@@ -93,6 +94,7 @@ class Database:
         self._closed = False
         self._local = threading.local()
         self._known_tables: set[str] | None = None
+        self._tag_names: dict[bytes, str] = {}
         self.conflicts = 0
         """Conflicts seen (each one cost a re-run); read by benchmarks."""
 
@@ -233,7 +235,25 @@ class Database:
             now_ms=self._clock() * 1000.0,
             random_bytes=self._random_bytes,
             read_only=read_only,
+            table_of_tag=self._table_of_tag,
         )
+
+    def _table_of_tag(self, tag: bytes) -> str | None:
+        """The table whose ids carry `tag`: a schema table, or one that has
+        had documents (as this process last read the table registry)."""
+        if self._schema is not None:
+            name = self._schema.table_of_tag(tag)
+            if name is not None:
+                return name
+        known = self._known()
+        if len(self._tag_names) != len(known):
+            self._tag_names = {table_tag(t): t for t in known}
+        return self._tag_names.get(tag)
+
+    def _known(self) -> set[str]:
+        if self._known_tables is None:
+            self._known_tables = {it.key[1].decode() for it in scan_all(self.store, _TABLES)}
+        return self._known_tables
 
     def _backoff(self, attempt: int) -> None:
         delay = min(self._backoff_cap, self._backoff_base * (2**attempt))
@@ -305,7 +325,15 @@ class Database:
             if not tx.record_point_reads(compact=True):
                 self._note_conflict(attempt)
                 continue
-            plan = plan_commit(tx.reads, tx.writes, self.table_indexes)
+            try:
+                plan = plan_commit(tx.reads, tx.writes, self.table_indexes)
+            except TransactionTooLargeError:
+                # Planned from what this attempt read: if that moved, the
+                # size came from a stale view and a re-run may fit.
+                if self.still_valid(tx.reads):
+                    raise
+                self._note_conflict(attempt)
+                continue
             self._register_tables(tx)
             try:
                 result = self.store.transact(plan.ops)
@@ -332,13 +360,11 @@ class Database:
         """Record tables receiving their first documents (in `m:tables`), in a
         write of its own before the commit: a registered table that stays
         empty is harmless, and the commit's item count is untouched."""
-        if self._known_tables is None:
-            self._known_tables = {it.key[1].decode() for it in scan_all(self.store, _TABLES)}
         new = {w.table for w in tx.writes.writes.values() if w.new is not None}
-        new -= self._known_tables
+        new -= self._known()
         if new:
             self.store.transact([Put((_TABLES, t.encode()), b"") for t in sorted(new)])
-            self._known_tables |= new
+            self._known().update(new)
 
     def _note_conflict(self, attempt: int) -> None:
         with self._lock:

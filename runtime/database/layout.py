@@ -7,7 +7,7 @@ Partitions (the store's partition strings):
 | `d:<id>`             | b""                                        | the stored document    |
 | `i:<table>:<index>`  | encode_key(indexed values, _creationTime, _id) | the document id (UTF-8) |
 | `v:<table>`          | one byte: the shard number                 | b"" (a range version)  |
-| `f:<table>:<field>`  | encode_key((value of field,))              | b"" (a range version)  |
+| `f:<table>:<field>`  | encode_key((value of field,)), hashed when long | b"" (a range version)  |
 
 Documents are keyed by id alone (the id encodes its table, and the stored
 value names it), so a point read is one get. `by_creation_time` is an ordinary
@@ -31,6 +31,7 @@ from runtime.store.port import Key
 from runtime.values import dumps, encode_key, loads
 
 __all__ = [
+    "FIELD_VERSION_KEY_BYTES",
     "StoredDocument",
     "decode_document",
     "doc_key",
@@ -69,8 +70,26 @@ def table_shard_key(table: str, doc_id: str) -> Key:
     return (f"v:{table}", bytes([table_shard_of(doc_id)]))
 
 
+FIELD_VERSION_KEY_BYTES = 256
+"""Field-version sort keys longer than this are hashed (see `field_version_key`)."""
+
+_HASHED = b"\xfe"
+"""First byte of a hashed field-version key: no `encode_key` output starts
+with it (its type tags are 0x01..0x0A), so a hashed key never equals a plain one."""
+
+
 def field_version_key(table: str, field: str, value: Any) -> Key:
-    return (f"f:{table}:{field}", encode_key([value]))
+    """The range version of one value of an index's first field.
+
+    Field versions are only ever read and written at a point (an equality),
+    never scanned, so a long value's key can be its digest: an `eq` on a
+    2 KB string then needs no sort key longer than DynamoDB's 1,024 bytes,
+    and behaves the same on every store. Writes and reads go through this
+    one function, so both sides always agree on the key."""
+    sort = encode_key([value])
+    if len(sort) > FIELD_VERSION_KEY_BYTES:
+        sort = _HASHED + hashlib.blake2b(sort, digest_size=32).digest()
+    return (f"f:{table}:{field}", sort)
 
 
 @dataclass(frozen=True, slots=True)

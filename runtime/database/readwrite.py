@@ -53,6 +53,9 @@ class PendingWrite:
     """`new` in its stored form (reads decode it afresh)."""
     new_keys: dict[str, Key] | None
     """Index name -> the key of `new` in that index."""
+    recreate: bool = False
+    """A deleted id written anew (`Transaction.restore`): its version must not
+    restart (see `runtime.store.port.Put.recreate`)."""
 
 
 @dataclass

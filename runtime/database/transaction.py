@@ -8,6 +8,7 @@ makes a fresh one for every attempt.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -53,8 +54,11 @@ class Transaction:
         now_ms: float,
         random_bytes: Callable[[int], bytes],
         read_only: bool,
+        table_of_tag: Callable[[bytes], str | None] | None = None,
     ) -> None:
         self._store = store
+        self._table_of_tag = table_of_tag or (lambda tag: None)
+        """The table an id's tag names, when it is known (for absent ids)."""
         self._schema = schema
         self._indexes = indexes
         self._now_ms = now_ms
@@ -65,6 +69,9 @@ class Transaction:
         self._cache: dict[str, tuple[bytes | None, int]] = {}
         """id -> (stored value or None when absent, version) as first read."""
         self._inserts = 0
+        self._write_generation = 0
+        """Bumped by every staged write (invalidates `_pending_cache`)."""
+        self._pending_cache: dict[str, tuple[int, list[tuple[bytes, str]]]] = {}
         self.journal_in: list[str | None] | None = None
         """End cursors of this query's paginate calls in an earlier run (a
         live query's journal), in call order; None entries are open ends."""
@@ -141,6 +148,10 @@ class Transaction:
         if exists:
             raise InvalidDocumentError(f"document {doc_id} already exists", id=doc_id)
         self._stage(doc_id, table, old, version, {"_id": doc_id, "_creationTime": created, **user})
+        # The id may have lived before (import --replace, its undo): its
+        # version must not restart at 1, or a transaction that read the old
+        # document would pass its check (ABA).
+        self.writes.writes[doc_id].recreate = True
         return doc_id
 
     def patch(self, doc_id: str, fields: dict[str, Any]) -> None:
@@ -212,30 +223,35 @@ class Transaction:
     ) -> Generator[tuple[bytes, dict[str, Any]], None, None]:
         """(sort key, document) over [rng.lo, rng.hi) in index order, merged
         with this transaction's own writes. Records the range version it
-        relies on before reading, and the range it consumed when closed."""
+        relies on before reading, and the range it consumed when closed.
+
+        The merge reflects writes made while the scan is being consumed (a
+        mutation that patches or inserts while it iterates): each step takes
+        the next entry past the cursor among the stored ones and the write
+        set as it is then. A document written during the scan is yielded at
+        its new position if that is still ahead of the cursor (an insert
+        ahead is yielded, a delete ahead is not), and no document is yielded
+        twice by one scan (a patch that moves one ahead of the cursor does
+        not bring it back)."""
         self._record_range_version(spec, rng)
         lo, hi = rng.lo, rng.hi
-        pending = []
-        for doc_id, w in self.writes.writes.items():
-            if w.table == spec.table and w.new_keys is not None:
-                k = w.new_keys[spec.name][1]
-                if k >= lo and (hi is None or k < hi):
-                    pending.append((k, doc_id))
-        pending.sort(reverse=reverse)
         last: bytes | None = None
+        yielded: set[str] = set()
         exhausted = False
         try:
             stored = self._stored_entries(spec.partition, lo, hi, reverse, page_hint)
             # Fetched only when needed: a consumer that stops after n entries
             # must not make the store read a page beyond them.
-            nxt: tuple[bytes, bytes | None] | None = None
+            nxt: tuple[bytes, str, bytes | None] | None = None
             stored_done = False
-            i = 0
             while True:
                 if nxt is None and not stored_done:
                     nxt = next(stored, None)
                     stored_done = nxt is None
-                p = pending[i] if i < len(pending) else None
+                if nxt is not None and nxt[1] in self.writes.writes:
+                    nxt = None  # written since it was fetched: the write set has it
+                    continue
+                p = self._next_pending(spec, lo, hi, last, reverse, yielded)
                 if nxt is None and p is None:
                     exhausted = True
                     return
@@ -251,18 +267,18 @@ class Transaction:
                 )
                 if take_pending:
                     assert p is not None
-                    i += 1
-                    last = p[0]
-                    w = self.writes.writes[p[1]]
+                    key, doc_id = p
+                    w = self.writes.writes[doc_id]
                     assert w.new_bytes is not None
-                    yield p[0], self._fresh(w.new_bytes)
+                    value: bytes | None = w.new_bytes
                 else:
                     assert nxt is not None
-                    key, value = nxt
-                    last = key
+                    key, doc_id, value = nxt
                     nxt = None
-                    if value is not None:
-                        yield key, self._fresh(value)
+                last = key
+                if value is not None and doc_id not in yielded:
+                    yielded.add(doc_id)
+                    yield key, self._fresh(value)
         finally:
             if exhausted or last is None:
                 r_lo, r_hi = lo, hi
@@ -274,10 +290,60 @@ class Transaction:
                 r_lo, r_hi = lo, successor(last)
             self.reads.ranges.append(IndexRange(spec.table, spec.name, r_lo, r_hi))
 
+    def _next_pending(
+        self,
+        spec: IndexSpec,
+        lo: bytes,
+        hi: bytes | None,
+        last: bytes | None,
+        reverse: bool,
+        yielded: set[str],
+    ) -> tuple[bytes, str] | None:
+        """The write-set entry of `spec` in [lo, hi) next past `last` in scan
+        order, skipping documents already yielded."""
+        entries = self._pending_entries(spec)
+        if reverse:
+            i = len(entries) if last is None else bisect.bisect_left(entries, (last, ""))
+            while i > 0:
+                i -= 1
+                key, doc_id = entries[i]
+                if hi is not None and key >= hi:
+                    continue
+                if key < lo:
+                    return None
+                if doc_id not in yielded:
+                    return key, doc_id
+            return None
+        i = (
+            bisect.bisect_left(entries, (lo, ""))
+            if last is None
+            else bisect.bisect_right(entries, (last, "\uffff"))
+        )
+        for key, doc_id in entries[i:]:
+            if hi is not None and key >= hi:
+                return None
+            if key >= lo and doc_id not in yielded:
+                return key, doc_id
+        return None
+
+    def _pending_entries(self, spec: IndexSpec) -> list[tuple[bytes, str]]:
+        """(key in `spec`, id) of every written document that is in it, sorted;
+        cached until the write set changes."""
+        cached = self._pending_cache.get(spec.name)
+        if cached is not None and cached[0] == self._write_generation:
+            return cached[1]
+        entries = sorted(
+            (w.new_keys[spec.name][1], doc_id)
+            for doc_id, w in self.writes.writes.items()
+            if w.table == spec.table and w.new_keys is not None
+        )
+        self._pending_cache[spec.name] = (self._write_generation, entries)
+        return entries
+
     def _stored_entries(
         self, partition: str, lo: bytes, hi: bytes | None, reverse: bool, page_hint: int
-    ) -> Iterator[tuple[bytes, bytes | None]]:
-        """(sort key, stored document or None) from the store, skipping
+    ) -> Iterator[tuple[bytes, str, bytes | None]]:
+        """(sort key, id, stored document or None) from the store, skipping
         documents this transaction wrote (the write set has their truth)."""
         size = max(1, min(page_hint, _PAGE_MAX))
         while True:
@@ -288,7 +354,7 @@ class Transaction:
             for it, doc_id in zip(items, ids, strict=True):
                 if doc_id in self.writes.writes:
                     continue
-                yield it.key[1], docs[doc_id][0]
+                yield it.key[1], doc_id, docs[doc_id][0]
             if len(items) < size:
                 return
             last = items[-1].key[1]
@@ -366,7 +432,14 @@ class Transaction:
                     self.reads.record(layout.doc_key(doc_id), entry[1])
                 continue
             value = entry[0]
-            table = value.partition(b"\n")[0].decode() if value is not None else ""
+            if value is not None:
+                table = value.partition(b"\n")[0].decode()
+            else:
+                # An absent id folds into its table's shards like a present
+                # one: creating it (insert, restore) bumps the shard its id
+                # picks. An id of a table nobody knows keeps its own check.
+                parsed = parse_id(doc_id)
+                table = (self._table_of_tag(parsed[1]) if parsed else None) or ""
             by_table.setdefault(table, []).append(doc_id)
         for table, ids in by_table.items():
             if not compact or not table or len(ids) <= TABLE_VERSION_SHARDS:
@@ -455,7 +528,11 @@ class Transaction:
             BYTES_WRITTEN_PER_MUTATION,
             "Write less data per mutation; schedule the rest in follow-up mutations.",
         )
-        self.writes.writes[doc_id] = PendingWrite(table, old, old_version, new, new_bytes, new_keys)
+        prior = self.writes.writes.get(doc_id)
+        self.writes.writes[doc_id] = PendingWrite(
+            table, old, old_version, new, new_bytes, new_keys, prior is not None and prior.recreate
+        )
+        self._write_generation += 1
 
     def _writable(self, op: str) -> None:
         if self.read_only:

@@ -170,6 +170,10 @@ class SchemaDefinition:
     def table(self, name: str) -> TableDefinition | None:
         return self.tables.get(name)
 
+    def table_of_tag(self, tag: bytes) -> str | None:
+        """The schema's table whose document ids carry `tag` (see `table_tag`)."""
+        return self._tags.get(tag)
+
     def validate_document(self, table: str, doc: dict[str, Any]) -> None:
         if not self.schema_validation:
             return

@@ -168,7 +168,8 @@ def _put(table: str, op: Put, ts: int, pinned: ChunkRef | None, extra: list[Attr
         attrs["ts"] = {"N": str(ts)}
     cond, values = _condition(op.expect, guard_chunks=True, pinned=pinned)
     if op.expect is not None:
-        item = {**encode_key(op.key), **attrs, "n": {"N": str(op.expect + 1)}}
+        version = ts if op.recreate else op.expect + 1
+        item = {**encode_key(op.key), **attrs, "n": {"N": str(version)}}
         entry: AttrMap = {"Put": {"TableName": table, "Item": item}}
         _with_condition(entry["Put"], cond, values, _NAMES, return_old=True)
         return entry

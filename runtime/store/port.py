@@ -4,8 +4,11 @@ An ordered key-value store. Every item lives at a `Key` = (partition, sort):
 the partition is a short string, the sort key is bytes compared bytewise.
 Every item carries a version, a positive integer the store bumps on every
 write; version 0 means "absent". Versions only ever grow for a key that is not
-deleted, and the core never re-creates a deleted key, so an unchanged version
-means an unchanged item (no ABA).
+deleted. A key created anew starts at version 1, except a `Put` with
+`recreate` (the core re-creating a deleted document id: snapshot import), whose
+version starts at the commit timestamp: larger than any version the key's
+earlier life reached (that would take more writes than nanoseconds passed), so
+an unchanged version means an unchanged item (no ABA) across a re-creation too.
 
 Operations (all strongly consistent):
 - `get(keys)`: batch point read.
@@ -74,12 +77,19 @@ class Put:
 
     `expect`: None = unconditional; an int = the item must be at that version
     (0 = must be absent). `feed`: record this write in the change feed.
+    `recreate` (only with expect=0): the key may have existed before; its new
+    version is the commit timestamp instead of 1 (see the module docstring).
     """
 
     key: Key
     value: bytes
     expect: int | None = None
     feed: bool = False
+    recreate: bool = False
+
+    def __post_init__(self) -> None:
+        if self.recreate and self.expect != 0:
+            raise ValueError("Put(recreate=True) needs expect=0: it creates the item")
 
 
 @dataclass(frozen=True, slots=True)
