@@ -5,19 +5,20 @@ query), so it must compute the same result from the same reads. While one
 runs on a thread:
 
 - the wall clock is frozen at the call's start: `time.time`, `time.time_ns`,
-  `datetime.datetime.now/utcnow/today`;
-- `random`'s module functions and `os.urandom` (hence `uuid.uuid4`) draw from
-  a generator seeded per call (one seed for all attempts of the call);
-- opening a network connection raises `NonDeterministicError`, pointing to
-  actions. The guard is an audit hook on socket events (`sys.addaudithook`);
+  `datetime.datetime.now/utcnow/today`, and `time.localtime/gmtime/ctime/
+  asctime/strftime` called without an explicit time;
+- `random`'s module functions, `random.SystemRandom` (hence `secrets`),
+  `os.urandom` (hence `uuid.uuid4`) and `os.getrandom` draw from a generator
+  seeded per call (one seed for all attempts of the call);
+- the network, other processes and file writes are refused with
+  `NonDeterministicError`, pointing to actions (`guard.py`: one audit hook);
   the platform's own store calls run inside `platform_io()`, which lifts it.
 
 The patches are process-wide but act only on threads inside `frozen(...)`;
-every other thread (actions, the server) sees the real clock and network.
-`install()` runs before the app's modules are imported, so their
+every other thread (actions, the server) sees the real clock, randomness and
+I/O. `install()` runs before the app's modules are imported, so their
 `from datetime import datetime` binds the patched class. Known gaps:
-`datetime.date.today()`, `time.monotonic/perf_counter` and `secrets` are not
-frozen or seeded.
+`datetime.date.today()` and `time.monotonic/perf_counter` are not frozen.
 """
 
 from __future__ import annotations
@@ -30,15 +31,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, SupportsIndex
 
-from runtime.errors import PlatformError
+from . import guard
+from .guard import NonDeterministicError
 
 __all__ = ["NonDeterministicError", "frozen", "install", "platform_io", "real_urandom"]
-
-
-class NonDeterministicError(PlatformError):
-    code = "NON_DETERMINISTIC"
 
 
 class _State(threading.local):
@@ -55,12 +53,15 @@ _install_lock = threading.Lock()
 _real_time = time.time
 _real_time_ns = time.time_ns
 _real_urandom = os.urandom
+_real_getrandom = getattr(os, "getrandom", None)
+_real_localtime = time.localtime
+_real_gmtime = time.gmtime
+_real_ctime = time.ctime
+_real_asctime = time.asctime
+_real_strftime = time.strftime
 _real_datetime = _dt.datetime
 real_urandom = _real_urandom
 """The operating system's randomness, whatever thread asks."""
-_NETWORK_EVENTS = frozenset(
-    {"socket.connect", "socket.getaddrinfo", "socket.sendto", "socket.sendmsg", "socket.bind"}
-)
 
 
 @contextlib.contextmanager
@@ -99,6 +100,39 @@ def _time_ns() -> int:
 def _urandom(n: int) -> bytes:
     rng = _state.rng
     return _real_urandom(n) if rng is None else rng.randbytes(n)
+
+
+def _getrandom(size: int, flags: int = 0) -> bytes:
+    rng = _state.rng
+    if rng is None:
+        assert _real_getrandom is not None
+        real: bytes = _real_getrandom(size, flags)
+        return real
+    return rng.randbytes(size)
+
+
+# The struct_time functions read the clock only when given no time: then
+# they read the frozen one.
+
+
+def _localtime(secs: float | SupportsIndex | None = None) -> time.struct_time:
+    return _real_localtime(_state.now if secs is None else secs)
+
+
+def _gmtime(secs: float | SupportsIndex | None = None) -> time.struct_time:
+    return _real_gmtime(_state.now if secs is None else secs)
+
+
+def _ctime(secs: float | SupportsIndex | None = None) -> str:
+    return _real_ctime(_state.now if secs is None else secs)
+
+
+def _asctime(t: Any = None) -> str:
+    return _real_asctime(_localtime() if t is None else t)
+
+
+def _strftime(format: str, t: Any = None) -> str:
+    return _real_strftime(format, _localtime() if t is None else t)
 
 
 class _DatetimeMeta(type):
@@ -147,13 +181,8 @@ def _seeded(name: str, real: Any) -> Any:
     return call
 
 
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if _state.guarded and event in _NETWORK_EVENTS:
-        raise NonDeterministicError(
-            f"a {_state.kind} cannot use the network ({event}): queries and mutations "
-            "are deterministic transactions. Call external services from an action "
-            "(@action), and pass results to a mutation with ctx.run_mutation."
-        )
+def _guarded_kind() -> str | None:
+    return _state.kind if _state.guarded else None
 
 
 def install() -> None:
@@ -164,7 +193,17 @@ def install() -> None:
             return
         time.time = _time
         time.time_ns = _time_ns
+        time.localtime = _localtime
+        time.gmtime = _gmtime
+        time.ctime = _ctime
+        time.asctime = _asctime
+        time.strftime = _strftime
         os.urandom = _urandom
+        if _real_getrandom is not None:
+            os.getrandom = _getrandom
+        # SystemRandom (and `secrets`, built on it) draws from `random._urandom`,
+        # bound when `random` was imported.
+        random._urandom = _urandom  # type: ignore[attr-defined]
         _dt.datetime = _Datetime  # type: ignore[misc]
         instance = random._inst
         for name in dir(random.Random):
@@ -173,5 +212,5 @@ def install() -> None:
             real = getattr(random, name, None)
             if getattr(real, "__self__", None) is instance:
                 setattr(random, name, _seeded(name, real))
-        sys.addaudithook(_audit)
+        sys.addaudithook(guard.hook(_guarded_kind))
         _installed = True
