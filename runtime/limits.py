@@ -186,3 +186,76 @@ CLIENT_JSON_INT_DIGITS = 400
 at most 309 integer digits, and an int64 is 19; longer literals serve no
 value and cost quadratic time to convert (Python's own guard,
 `sys.set_int_max_str_digits`, is 4,300 and raises a bare ValueError)."""
+
+# --- the sync protocol (WebSocket) ------------------------------------------------
+
+SYNC_MESSAGE_BYTES = 128 * 1024
+"""A server message on the sync socket is at most 128 KiB: API Gateway carries
+WebSocket messages of at most 128 KiB, so larger Transitions are split into
+several chained ones (PROTOCOL rule 5: never TransitionChunk)."""
+
+SYNC_CONNECTIONS = 1000
+"""Sync sockets one dev server holds open at once. Each costs a session, its
+subscriptions and an outbox; past this a new socket gets a FatalError and is
+closed (code 1013, try again later) instead of growing memory without bound.
+(On AWS, API Gateway and the WebSocket Lambda's reserved concurrency bound it.)"""
+
+SYNC_QUERIES_PER_CONNECTION = 1000
+"""Subscriptions one connection may hold: more ends it with a FatalError.
+Every subscription is a query re-run on writes it read; a page of an app
+subscribes to tens, not thousands."""
+
+SYNC_UNSENT_BYTES = 16 << 20
+"""Bytes queued for one connection and not yet written to its socket. A client
+that subscribes to large results and does not read would otherwise hold the
+server's memory; past 16 MiB (over a hundred full-size messages) it is closed
+as a slow consumer (code 1008) and may reconnect and resync."""
+
+SYNC_UNSENT_MESSAGES = 10_000
+"""Messages queued for one connection (small ones too) before it is closed as
+a slow consumer, like SYNC_UNSENT_BYTES."""
+
+SYNC_PING_SECONDS = 15.0
+"""Seconds of silence on a socket before the server sends a Ping (PROTOCOL
+rule 6: clients reconnect when a socket stays silent); PYCONVEX_PING_SECONDS
+overrides it on the dev server."""
+
+SYNC_REORDER_WAIT_SECONDS = 5.0
+"""On AWS one connection's messages may run in concurrent Lambdas: a
+ModifyQuerySet or Authenticate that overtook the one before it waits up to
+this long for it, then the connection ends with a FatalError."""
+
+SYNC_ID_MAX = 2**53 - 1
+"""Request ids, query ids and version numbers in sync messages are integers in
+0..2^53-1 (what a JavaScript client can count exactly); anything else (-1,
+2^64, 1e999, NaN) ends the connection with a FatalError."""
+
+SYNC_SESSION_ID_CHARS = 128
+"""A sync session id (the client's `Connect.sessionId`, a UUID in the official
+clients) is 1..128 printable ASCII characters: it names store records."""
+
+MUTATION_RECORD_RETENTION_SECONDS = 24 * 3600.0
+"""How long the record of a mutation sent over the socket (its result under
+(session, request id), for a reconnecting client that re-sends it) is kept.
+A client re-sends only mutations it has no answer for, when it reconnects;
+one that comes back after a day (a laptop asleep) would get its mutation
+applied again. Records are trimmed as new ones are written (see
+`runtime/sync/dedupe.py`), so they take space for one day of socket
+mutations."""
+
+MUTATION_RECORD_SWEEP = 4
+"""Expired mutation records deleted after each new one (at most): more than
+one per record, so expired records never pile up."""
+
+ACTION_WORKERS = 16
+"""Actions (over HTTP and the socket) running at once in one server process:
+they run in a pool of their own, so slow actions (an action may take 5
+minutes) queue behind each other and never hold the threads that queries and
+mutations run on. More wait for a free worker."""
+
+CHANGE_LOG_ENTRIES = 100_000
+"""The SQLite change log (the feed the dev server's sync hub tails) keeps at
+least the last 100,000 committed writes; older ones are deleted as new ones
+are written. A reader that falls further behind than that (a hub step stuck
+for a long import) gets `FeedTrimmed` and resyncs: it re-runs every live
+query instead of missing a change."""

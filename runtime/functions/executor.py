@@ -8,7 +8,9 @@ Lambda handlers all call it; actions reach it again through `run_nested`.
 - A query runs read-only at one snapshot; a mutation is one serializable
   transaction, re-run on conflict (the database core's `Database`). Both run
   deterministically (`determinism.frozen`): the clock frozen at the start,
-  `random` seeded once per call, the network refused. The `returns`
+  randomness seeded once per call, the network, processes and file writes
+  refused. `ctx.db` is a facade over the attempt's transaction (`db.py`).
+  Only the final attempt's log lines reach the caller. The `returns`
   validator runs inside the transaction, so a mutation whose result it
   rejects commits nothing.
 - An action runs with the real clock and network, as `async def` on its own

@@ -1,10 +1,13 @@
 """The sync WebSocket (`/api/sync`, `/api/<client version>/sync`): a thin
 loop between a socket and the sync hub.
 
-The hub calls `send` from any thread; messages queue per connection and a
-writer task sends them in order. A connection whose queue passes
-OUTBOX_LIMIT is closed (a slow consumer) rather than buffered without bound;
-a `Ping` goes out after PING_AFTER seconds without traffic.
+The hub calls `send` from any thread; messages are encoded there and queue
+per connection, and a writer task sends them in order. A connection whose
+unsent messages pass SYNC_UNSENT_BYTES (or SYNC_UNSENT_MESSAGES) is a slow
+consumer: the hub forgets it at once and the socket is closed (code 1008)
+rather than buffered without bound. A `Ping` goes out after PING_AFTER
+seconds without traffic. Past the hub's connection cap a new socket gets a
+FatalError and is closed (code 1013, try again later).
 """
 
 from __future__ import annotations
@@ -18,14 +21,17 @@ from typing import Any
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from runtime.sync.hub import SyncHub
+from runtime.limits import SYNC_PING_SECONDS, SYNC_UNSENT_MESSAGES
+from runtime.sync.hub import SyncHub, TooManyConnections
 
 __all__ = ["OUTBOX_LIMIT", "PING_AFTER", "sync_routes"]
 
-PING_AFTER = float(os.environ.get("PYCONVEX_PING_SECONDS", "15"))
+PING_AFTER = float(os.environ.get("PYCONVEX_PING_SECONDS", SYNC_PING_SECONDS))
 """Seconds of silence before a Ping (PYCONVEX_PING_SECONDS overrides it)."""
-OUTBOX_LIMIT = 10_000
+OUTBOX_LIMIT = SYNC_UNSENT_MESSAGES
 """Messages queued for one connection before it is closed as too slow."""
+CLOSE_TIMEOUT = 5.0
+"""Seconds a closing handshake may take before the socket is dropped."""
 
 
 class _Close:
@@ -35,32 +41,43 @@ class _Close:
 
 
 def sync_routes(hub: SyncHub) -> list[WebSocketRoute]:
+    max_unsent_bytes = hub.max_unsent_bytes
+
     async def endpoint(ws: WebSocket) -> None:
         await ws.accept()
         loop = asyncio.get_running_loop()
-        outbox: asyncio.Queue[dict[str, Any] | _Close] = asyncio.Queue()
+        outbox: asyncio.Queue[str | _Close] = asyncio.Queue()
         closing = False
+        unsent = 0
+        """Bytes queued and not yet handed to the socket."""
+        slow: asyncio.Event = asyncio.Event()
 
-        def put(item: dict[str, Any] | _Close) -> None:
-            nonlocal closing
+        def put(item: str | _Close) -> None:
+            nonlocal closing, unsent
             if closing:
                 return
             if isinstance(item, _Close):
                 closing = True
-            elif outbox.qsize() >= OUTBOX_LIMIT:
+                outbox.put_nowait(item)
+                return
+            unsent += len(item)
+            if unsent > max_unsent_bytes or outbox.qsize() >= OUTBOX_LIMIT:
+                # The writer may be stuck on a client that does not read: the
+                # close cannot wait in the queue behind what it would send.
                 closing = True
-                item = _Close(
-                    f"slow consumer: {OUTBOX_LIMIT} messages were waiting to be sent", 1008
-                )
+                slow.set()
+                return
             outbox.put_nowait(item)
 
         def send(message: dict[str, Any]) -> None:
-            loop.call_soon_threadsafe(put, message)
+            text = json.dumps(message, separators=(",", ":"))
+            loop.call_soon_threadsafe(put, text)
 
         def close(reason: str) -> None:
             loop.call_soon_threadsafe(put, _Close(reason[:120], 1000))
 
         async def writer() -> None:
+            nonlocal unsent
             while True:
                 try:
                     item = await asyncio.wait_for(outbox.get(), PING_AFTER)
@@ -70,24 +87,33 @@ def sync_routes(hub: SyncHub) -> list[WebSocketRoute]:
                 if isinstance(item, _Close):
                     await ws.close(code=item.code, reason=item.reason)
                     return
-                await ws.send_text(json.dumps(item, separators=(",", ":")))
+                await ws.send_text(item)
+                unsent -= len(item)
 
-        conn_id = hub.connect(send, close)
-        task = asyncio.create_task(writer())
         try:
-            while True:
-                frame = await ws.receive()
-                if frame["type"] == "websocket.disconnect":
-                    break
-                data = frame.get("text")
-                if data is None:
-                    data = frame.get("bytes") or b""
-                hub.receive(conn_id, data)
-        except (WebSocketDisconnect, RuntimeError):
-            pass
+            conn_id = hub.connect(send, close)
+        except TooManyConnections as e:
+            await ws.send_text(json.dumps({"type": "FatalError", "error": e.message}))
+            await ws.close(code=1013, reason="too many connections")
+            return
+        task = asyncio.create_task(writer())
+        reader = asyncio.create_task(_read(ws, hub, conn_id))
+        waiter = asyncio.create_task(slow.wait())
+        try:
+            await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             hub.disconnect(conn_id)
-            if not task.done():
+            waiter.cancel()
+            if slow.is_set():
+                task.cancel()
+                reader.cancel()
+                limit = f"{max_unsent_bytes:,} bytes or {OUTBOX_LIMIT:,} messages"
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        ws.close(code=1008, reason=f"slow consumer: over {limit} unsent"),
+                        CLOSE_TIMEOUT,
+                    )
+            elif not task.done():
                 # Let queued messages (a FatalError, a close) go out first.
                 with contextlib.suppress(asyncio.TimeoutError, Exception):
                     await asyncio.wait_for(asyncio.shield(task), 0.5)
@@ -97,3 +123,18 @@ def sync_routes(hub: SyncHub) -> list[WebSocketRoute]:
         WebSocketRoute("/api/sync", endpoint),
         WebSocketRoute("/api/{version}/sync", endpoint),
     ]
+
+
+async def _read(ws: WebSocket, hub: SyncHub, conn_id: int) -> None:
+    """Hand each client message to the hub until the socket closes."""
+    try:
+        while True:
+            frame = await ws.receive()
+            if frame["type"] == "websocket.disconnect":
+                return
+            data = frame.get("text")
+            if data is None:
+                data = frame.get("bytes") or b""
+            hub.receive(conn_id, data)
+    except (WebSocketDisconnect, RuntimeError):
+        return

@@ -41,6 +41,7 @@ __all__ = [
     "Check",
     "CommitResult",
     "Delete",
+    "FeedTrimmed",
     "Item",
     "Key",
     "Op",
@@ -145,6 +146,12 @@ class ChangeBatch:
 class StoreError(Exception):
     """The store failed for a reason that is not a conflict (bad request,
     unreachable endpoint, a limit of the backing service)."""
+
+
+class FeedTrimmed(StoreError):
+    """`read_changes` was asked for changes after a position the feed no
+    longer holds (trimmed to bound its size): the reader missed changes and
+    must resync (a sync hub re-runs every live query) from a fresh position."""
 
 
 class TransactionConflict(Exception):

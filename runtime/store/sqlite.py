@@ -3,6 +3,9 @@
 One table of items keyed by (partition, sort key), a change-log table written
 in the same transaction as the items (the change feed), and a meta row with
 the last commit timestamp so timestamps keep increasing across restarts.
+The change log keeps the last `change_log_entries` changes (older ones are
+deleted as commits add new ones); a reader asking for changes after a
+position that was trimmed gets `FeedTrimmed` and resyncs, never a silent gap.
 Commits run under `BEGIN IMMEDIATE`, so SQLite serializes writers; the
 expectations are checked inside that transaction. One connection, guarded by
 a lock (correct for `:memory:` too; the GIL serializes Python anyway); WAL and
@@ -16,6 +19,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from runtime.limits import CHANGE_LOG_ENTRIES
+
 from .port import (
     Bump,
     Change,
@@ -23,6 +28,7 @@ from .port import (
     Check,
     CommitResult,
     Delete,
+    FeedTrimmed,
     Item,
     Key,
     Op,
@@ -54,8 +60,11 @@ class SqliteStore:
         *,
         max_transaction_items: int = 100,
         clock: Callable[[], int] = time.time_ns,
+        change_log_entries: int = CHANGE_LOG_ENTRIES,
     ) -> None:
         self.path = path
+        self.change_log_entries = max(1, change_log_entries)
+        """Changes kept at least (the last one always: it is the feed's position)."""
         self.max_transaction_items = max_transaction_items
         self._clock = clock
         self._lock = threading.RLock()
@@ -190,6 +199,7 @@ class SqliteStore:
                     "INSERT INTO changes (ts, pk, sk, old_value, new_value) VALUES (?, ?, ?, ?, ?)",
                     changes,
                 )
+                self._trim_changes()
             conn.execute(
                 "INSERT INTO meta (name, value) VALUES ('ts', ?) "
                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -199,7 +209,27 @@ class SqliteStore:
             raise StoreError(f"SQLite failed to apply a transaction: {e}") from e
         return CommitResult(ts)
 
+    def _trim_changes(self) -> None:
+        """Delete changes older than the last `change_log_entries`, a tenth
+        of them at a time (so a commit rarely pays for it), recording the
+        last position deleted for `read_changes` to detect readers that fell
+        behind. Runs in the committing transaction."""
+        conn, keep = self._conn, self.change_log_entries
+        (last,) = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()
+        trimmed = _trimmed(conn)
+        if last - trimmed <= keep + max(1, keep // 10):
+            return
+        upto = last - keep
+        conn.execute("DELETE FROM changes WHERE seq <= ?", (upto,))
+        conn.execute(
+            "INSERT INTO meta (name, value) VALUES ('trimmed', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (upto,),
+        )
+
     def read_changes(self, after: str | None = None, limit: int = 1000) -> ChangeBatch:
+        """Changes after `after` (None: the oldest the log still holds).
+        Raises `FeedTrimmed` if changes after `after` were trimmed."""
         with self._lock:
             return _read_changes(self._conn, after, limit)
 
@@ -270,6 +300,14 @@ def _read_changes(
     conn: sqlite3.Connection, after: str | None, limit: int, upto: int | None = None
 ) -> ChangeBatch:
     seq = int(after) if after else 0
+    trimmed = _trimmed(conn)
+    if after and seq < trimmed:
+        raise FeedTrimmed(
+            f"the change log no longer holds the changes after position {seq} (it keeps the "
+            f"last {CHANGE_LOG_ENTRIES:,} by default, CHANGE_LOG_ENTRIES, and was trimmed up "
+            f"to {trimmed}): resync from a fresh position"
+        )
+    seq = max(seq, trimmed)
     rows = conn.execute(
         "SELECT seq, ts, pk, sk, old_value, new_value FROM changes "
         "WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
@@ -277,6 +315,14 @@ def _read_changes(
     ).fetchall()
     changes = [Change((pk, bytes(sk)), old, new, ts) for _, ts, pk, sk, old, new in rows]
     return ChangeBatch(changes, str(rows[-1][0]) if rows else str(seq))
+
+
+def _trimmed(conn: sqlite3.Connection) -> int:
+    """The last change-log position deleted (0: none)."""
+    (trimmed,) = conn.execute(
+        "SELECT coalesce(max(value), 0) FROM meta WHERE name = 'trimmed'"
+    ).fetchone()
+    return int(trimmed)
 
 
 class SqliteSnapshot:

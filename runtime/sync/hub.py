@@ -18,12 +18,17 @@ One loop thread does the reactive work, a step at a time:
 A step runs when something happened (a commit, a subscription, a reload) or
 every `poll` seconds (writes from elsewhere, such as another process).
 
-Mutations and actions sent over the socket run on a worker pool.
+Mutations sent over the socket run on the hub's worker pool, actions on
+the backend's action pool (`calls.py`), so slow actions never delay
+mutations. A client's message that breaks anything ends only its own
+connection, with a FatalError.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
+import json
 import threading
 import time
 import traceback
@@ -37,13 +42,17 @@ from runtime.database import Database
 from runtime.functions.executor import CallResult, Executor
 from runtime.functions.platform_store import PlatformStore
 from runtime.functions.registry import normalize_path
-from runtime.store.port import ChangeBatch, Store
+from runtime.limits import SYNC_CONNECTIONS, SYNC_QUERIES_PER_CONNECTION, SYNC_UNSENT_BYTES
+from runtime.store.port import ChangeBatch, FeedTrimmed, Store
 from runtime.values import dumps
 
+from . import dedupe
+from .calls import action_pool
 from .changes import document_change
+from .journal import journals_for
 from .messages import ProtocolError, encode_ts, parse_client_message
 from .read_index import ReadIndex
-from .results import decode_journal, request_key, respond, run_subscription
+from .results import respond, run_subscription
 from .session import (
     Fatal,
     QueryResult,
@@ -54,11 +63,17 @@ from .session import (
     SyncSession,
 )
 
-__all__ = ["SyncHub"]
+__all__ = ["SyncHub", "TooManyConnections"]
 
 QueryKey = tuple[str, bytes, str, str]
-"""(function path, encoded args, identity, journal the client sent):
-queries equal on these share a run."""
+"""(function path, encoded args, identity, the verified journal's cursors
+as JSON, "" for none): queries equal on these share a run. A journal the
+server did not sign counts as none (`journal.py`), so made-up journals
+cannot multiply runs."""
+
+
+class TooManyConnections(ProtocolError):
+    code = "TOO_MANY_CONNECTIONS"
 
 
 class Snapshot(Store, Protocol):
@@ -104,6 +119,9 @@ class SyncHub:
         *,
         poll: float = 0.05,
         workers: int = 16,
+        max_connections: int = SYNC_CONNECTIONS,
+        max_queries: int = SYNC_QUERIES_PER_CONNECTION,
+        max_unsent_bytes: int = SYNC_UNSENT_BYTES,
     ) -> None:
         self._db = database
         self._executor = executor
@@ -125,6 +143,17 @@ class SyncHub:
         self._position: str | None = None
         self._ts = 0
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="sync-call")
+        """Mutations over the socket (actions run on the action pool)."""
+        self._actions = action_pool(executor)
+        self._journals = journals_for(database.store)
+        self.max_connections = max_connections
+        self.max_queries = max_queries
+        self.max_unsent_bytes = max_unsent_bytes
+        """Read by the socket loop (`runtime/http/sync_ws.py`): past it, a
+        connection is closed as a slow consumer."""
+        self.resyncs = 0
+        """Steps that found the change feed trimmed past their position and
+        re-ran every live query (tests read it)."""
         self._thread = threading.Thread(target=self._run, name="sync-hub", daemon=True)
         self.runs = 0
         """Query runs made by the hub (tests and benchmarks read it)."""
@@ -161,10 +190,24 @@ class SyncHub:
     # ---- connections -------------------------------------------------------------
 
     def connect(self, send: Callable[[dict[str, Any]], None], close: Callable[[str], None]) -> int:
+        """A new connection's id; raises TooManyConnections past
+        `max_connections` (SYNC_CONNECTIONS)."""
         conn_id = next(self._ids)
         with self._lock:
-            self._connections[conn_id] = _Connection(conn_id, SyncSession(), send, close)
+            if len(self._connections) >= self.max_connections:
+                raise TooManyConnections(
+                    f"this server holds its limit of {self.max_connections} sync connections "
+                    "(SYNC_CONNECTIONS); try again later"
+                )
+            session = SyncSession(max_queries=self.max_queries)
+            self._connections[conn_id] = _Connection(conn_id, session, send, close)
         return conn_id
+
+    @property
+    def connections(self) -> int:
+        """Connections open now."""
+        with self._lock:
+            return len(self._connections)
 
     def disconnect(self, conn_id: int) -> None:
         with self._lock:
@@ -184,32 +227,44 @@ class SyncHub:
             if conn is None:
                 return
             try:
-                commands = conn.session.receive(parse_client_message(text))
-            except ProtocolError as e:
-                commands = [Fatal(e.message)]
-            for command in commands:
-                if isinstance(command, Fatal):
-                    self._fatal(conn_id, conn, command.reason)
-                    return
-                if isinstance(command, Reply):
-                    conn.send(command.message)
-                elif isinstance(command, QuerySetChanged):
-                    self._sync_subscriptions(conn_id, conn)
-                    self._dirty.add(conn_id)
-                    self._wake.set()
-                elif isinstance(command, RunMutation):
-                    # The session id is read now: the socket may be gone by
-                    # the time the mutation runs, and its record must still
-                    # be keyed by it.
-                    session_id = conn.session.session_id
-                    self._pool.submit(self._mutation, conn_id, session_id, command)
-                elif isinstance(command, RunAction):
-                    self._pool.submit(self._action, conn_id, command)
+                self._receive(conn_id, conn, text)
+            except Exception as e:  # a bug must not outlive one connection
+                traceback.print_exc()
+                reason = f"the server failed to handle a message ({type(e).__name__})"
+                self._fatal(conn_id, conn, reason)
+
+    def _receive(self, conn_id: int, conn: _Connection, text: str | bytes) -> None:
+        try:
+            commands = conn.session.receive(parse_client_message(text))
+        except ProtocolError as e:
+            commands = [Fatal(e.message)]
+        for command in commands:
+            if isinstance(command, Fatal):
+                self._fatal(conn_id, conn, command.reason)
+                return
+            if isinstance(command, Reply):
+                conn.send(command.message)
+            elif isinstance(command, QuerySetChanged):
+                self._sync_subscriptions(conn_id, conn)
+                self._dirty.add(conn_id)
+                self._wake.set()
+            elif isinstance(command, RunMutation):
+                # The session id is read now: the socket may be gone by
+                # the time the mutation runs, and its record must still
+                # be keyed by it.
+                session_id = conn.session.session_id
+                self._pool.submit(self._mutation, conn_id, session_id, command)
+            elif isinstance(command, RunAction):
+                self._actions.submit(functools.partial(self._action, conn_id, command))
 
     def _fatal(self, conn_id: int, conn: _Connection, reason: str) -> None:
-        conn.send({"type": "FatalError", "error": reason})
-        conn.close(reason)
-        self.disconnect(conn_id)
+        if conn.closed:
+            return
+        try:
+            conn.send({"type": "FatalError", "error": reason})
+            conn.close(reason)
+        finally:
+            self.disconnect(conn_id)
 
     def _sync_subscriptions(self, conn_id: int, conn: _Connection) -> None:
         queries = conn.session.queries
@@ -219,10 +274,10 @@ class SyncHub:
             if query_id in conn.keys:
                 continue
             path = normalize_path(sub.udf_path)
-            key: QueryKey = (path, dumps(sub.args), "", sub.journal or "")
+            journal = self._journals.verify(path, sub.args, sub.journal)
+            key: QueryKey = (path, dumps(sub.args), "", json.dumps(journal) if journal else "")
             shared = self._shared.get(key)
             if shared is None:
-                journal = decode_journal(sub.journal)
                 shared = self._shared[key] = _Shared(path, sub.args, None, journal)
                 self._stale.add(key)
             shared.subscribers.add((conn_id, query_id))
@@ -241,14 +296,17 @@ class SyncHub:
     # ---- mutations and actions -------------------------------------------------------
 
     def _mutation(self, conn_id: int, session_id: str | None, command: RunMutation) -> None:
-        key = request_key(session_id, command.request_id) if session_id else None
+        key = dedupe.request_key(session_id, command.request_id) if session_id else None
         message, call = respond(
             "MutationResponse",
             command.request_id,
             lambda: self._executor.call(
                 command.udf_path, command.args, kind="mutation", request_key=key
             ),
+            prod=self._executor.prod,
         )
+        if session_id is not None and call is not None and call.ok and not call.replayed:
+            dedupe.sweep(self._db.store, session_id)  # trims expired records
         if call is None or not call.ok:
             self._send(conn_id, message)
             return
@@ -265,6 +323,7 @@ class SyncHub:
             "ActionResponse",
             command.request_id,
             lambda: self._executor.call(command.udf_path, command.args, kind="action"),
+            prod=self._executor.prod,
         )
         self._send(conn_id, message)
 
@@ -309,12 +368,19 @@ class SyncHub:
             touched: set[Hashable] = set()
             position = self._position
             with self._lock:
-                for batch in self._changes(snap):
-                    for change in batch.changes:
-                        found = document_change(change, self._db.table_indexes)
-                        if found is not None:
-                            touched |= self._index.touched(*found)
-                    position = batch.position
+                try:
+                    for batch in self._changes(snap):
+                        for change in batch.changes:
+                            found = document_change(change, self._db.table_indexes)
+                            if found is not None:
+                                touched |= self._index.touched(*found)
+                        position = batch.position
+                except FeedTrimmed:
+                    # Fell behind the change log's window: which queries the
+                    # missed writes touched is unknown, so all run again.
+                    self.resyncs += 1
+                    touched = set(self._shared)
+                    position = snap.position
                 self._stale |= {k for k in touched if k in self._shared}
                 runs = [
                     (k, s.path, s.args, s.identity, s.journal)
@@ -368,7 +434,7 @@ class SyncHub:
         journal: list[str | None] | None,
     ) -> tuple[QueryResult, Any, list[str | None] | None]:
         self.runs += 1
-        return run_subscription(self._executor, view, path, args, identity, journal)
+        return run_subscription(self._executor, view, path, args, identity, journal, self._journals)
 
     def _push(self, conn: _Connection, ts: int) -> None:
         ready = [(t, m) for t, m in conn.pending if t <= ts]

@@ -4,13 +4,15 @@ clients send, building what the server sends. Pure; no I/O."""
 from __future__ import annotations
 
 import base64
-import json
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any
 
 from runtime.errors import PlatformError
+from runtime.limits import SYNC_ID_MAX, SYNC_SESSION_ID_CHARS
 from runtime.values import InvalidValueError, decode_json
+from runtime.values.client_json import ClientJsonError, loads_client
 
 __all__ = [
     "Action",
@@ -118,11 +120,35 @@ class Event:
 ClientMessage = Connect | Authenticate | ModifyQuerySet | Mutation | Action | Event
 
 
+_SESSION_ID = re.compile(rf"[!-~]{{1,{SYNC_SESSION_ID_CHARS}}}")
+
+
 def _int(obj: dict[str, Any], name: str) -> int:
+    """A request id, query id or version: an integer in 0..SYNC_ID_MAX (the
+    JSON may spell it 7 or 7.0). Anything else, 1e999 and NaN included, is
+    refused here rather than breaking the code that uses it."""
     value = obj.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-        raise ProtocolError(f"{obj.get('type')}.{name} must be an integer, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= SYNC_ID_MAX  # False for NaN
+        or value != int(value)
+    ):
+        shown = repr(value)[:40]
+        raise ProtocolError(
+            f"{obj.get('type')}.{name} must be an integer from 0 to {SYNC_ID_MAX}, got {shown}"
+        )
     return int(value)
+
+
+def _session_id(obj: dict[str, Any]) -> str:
+    value = _str(obj, "sessionId")
+    if not _SESSION_ID.fullmatch(value):
+        raise ProtocolError(
+            f"Connect.sessionId must be 1 to {SYNC_SESSION_ID_CHARS} printable ASCII "
+            "characters (the official clients send a UUID)"
+        )
+    return value
 
 
 def _str(obj: dict[str, Any], name: str) -> str:
@@ -146,16 +172,18 @@ def _args(obj: dict[str, Any]) -> Any:
 
 def parse_client_message(text: str | bytes) -> ClientMessage:
     try:
-        obj = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ProtocolError(f"a message is one JSON object; this one is not JSON: {e}") from None
+        obj = loads_client(text)
+    except ClientJsonError as e:
+        raise ProtocolError(
+            f"a message is one JSON object; this one is not JSON we accept: {e}"
+        ) from None
     if not isinstance(obj, dict):
         raise ProtocolError("a message is one JSON object")
     kind = obj.get("type")
     if kind == "Connect":
         observed = obj.get("maxObservedTimestamp")
         return Connect(
-            _str(obj, "sessionId"),
+            _session_id(obj),
             _int(obj, "connectionCount") if "connectionCount" in obj else 0,
             decode_ts(observed) if observed else None,
         )

@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.limits import SYNC_MESSAGE_BYTES, SYNC_QUERIES_PER_CONNECTION
 from runtime.values import decode_json, encode_json
 
 from .messages import (
@@ -45,12 +46,8 @@ __all__ = [
     "SyncSession",
 ]
 
-MAX_MESSAGE_BYTES = 128 * 1024
-"""API Gateway carries WebSocket messages of at most 128 KiB; larger
-Transitions are split (PROTOCOL rule 5: never TransitionChunk)."""
-
-MAX_QUERIES_PER_CONNECTION = 1000
-"""More subscriptions than this from one connection end it with FatalError."""
+MAX_MESSAGE_BYTES = SYNC_MESSAGE_BYTES
+"""The split size of Transitions (see `runtime.limits.SYNC_MESSAGE_BYTES`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +173,8 @@ class SyncSession:
     """The endVersion of the last Transition sent."""
     removed: list[tuple[int, int]] = field(default_factory=list)
     """(query id, version) removed and not yet acknowledged."""
+    max_queries: int = field(default=SYNC_QUERIES_PER_CONNECTION, compare=False, repr=False)
+    """Subscriptions allowed at once (SYNC_QUERIES_PER_CONNECTION); not state."""
     _tail: int = field(default=0, compare=False, repr=False)
     """How many modifications at the end of the last Transition must arrive
     with its end version (results of newly acknowledged queries, removals)."""
@@ -326,11 +325,12 @@ class SyncSession:
                 if self.queries.pop(mod.query_id, None) is None:
                     return [Fatal(f"query {mod.query_id} is not in the query set")]
                 self.removed.append((mod.query_id, message.new_version))
-        if len(self.queries) > MAX_QUERIES_PER_CONNECTION:
+        if len(self.queries) > self.max_queries:
             return [
                 Fatal(
-                    f"too many subscriptions on one connection ({len(self.queries)}; "
-                    f"at most {MAX_QUERIES_PER_CONNECTION})"
+                    f"too many subscriptions on one connection ({len(self.queries)}; at most "
+                    f"{self.max_queries}, SYNC_QUERIES_PER_CONNECTION): unsubscribe from "
+                    "queries the page no longer shows"
                 )
             ]
         self.query_set = message.new_version

@@ -38,16 +38,20 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from runtime.database import Database
 from runtime.functions.executor import Executor
 from runtime.functions.registry import normalize_path
+from runtime.limits import SYNC_REORDER_WAIT_SECONDS
 from runtime.store.port import Bump, Change, Key, Put, Store, scan_all
 from runtime.values import decode_json, dumps, encode_json
 
+from . import dedupe
 from .changes import document_change, written_documents
+from .journal import Journals, journals_for
 from .lease import Held, Leases
 from .messages import (
     Authenticate,
@@ -58,13 +62,13 @@ from .messages import (
     parse_client_message,
 )
 from .read_index import IndexId
-from .results import decode_journal, request_key, respond, run_subscription
+from .results import respond, run_subscription
 from .session import Fatal, QueryResult, QuerySetChanged, Reply, RunAction, RunMutation, SyncSession
 from .stored_index import file_reads, filings, touched_owners, unfile
 
 __all__ = ["Poster", "StoredSync"]
 
-REORDER_WAIT = 5.0
+REORDER_WAIT = SYNC_REORDER_WAIT_SECONDS
 """Seconds a message that overtook an earlier one waits for it."""
 
 _MAX_REFRESHES = 8
@@ -144,6 +148,10 @@ class StoredSync:
         self.runs = 0
         """Query runs made (tests and benchmarks read it)."""
 
+    @property
+    def _journals(self) -> Journals:
+        return journals_for(self._store)
+
     # ---- connections -------------------------------------------------------------
 
     def connect(self, conn_id: str) -> None:
@@ -202,6 +210,16 @@ class StoredSync:
             commands = session.receive(message)
         except ProtocolError as e:
             commands = [Fatal(e.message)]
+        try:
+            self._handle(conn_id, held, session, commands)
+        except Exception as e:  # a bug must end this connection only, with a FatalError
+            traceback.print_exc()
+            reason = f"the server failed to handle a message ({type(e).__name__})"
+            self._poster.post(conn_id, {"type": "FatalError", "error": reason})
+            self._poster.close(conn_id)
+            self._drop(conn_id, held)
+
+    def _handle(self, conn_id: str, held: Held, session: SyncSession, commands: list[Any]) -> None:
         actions: list[RunAction] = []
         floor, force = 0, False
         for command in commands:
@@ -244,7 +262,10 @@ class StoredSync:
             if str(query_id) in keys:
                 continue
             path = normalize_path(sub.udf_path)
-            owner = owner_of(path, sub.args, "", sub.journal)
+            # A journal the server did not sign counts as none (journal.py):
+            # made-up journals share the run of the query without one.
+            journal = self._journals.verify(path, sub.args, sub.journal)
+            owner = owner_of(path, sub.args, "", json.dumps(journal) if journal else None)
             self._store.transact(
                 [Put(_subscriber_key(owner, conn_id, query_id), b""), Bump(_query_mark(owner))]
             )
@@ -253,7 +274,7 @@ class StoredSync:
                 "path": path,
                 "args": encode_json(sub.args),
                 "identity": None,
-                "journal": decode_journal(sub.journal),
+                "journal": journal,
                 "result": None,
                 "gen": self._clock().to_bytes(8, "big").hex(),
                 "filed": [],
@@ -306,6 +327,7 @@ class StoredSync:
                     decode_json(data["args"]),
                     data["identity"],
                     data["journal"],
+                    self._journals,
                 )
                 wanted = filings(owner, bytes.fromhex(data["gen"]), reads) if reads else {}
                 file_reads(self._store, {k: v for k, v in wanted.items() if k not in filed})
@@ -421,14 +443,18 @@ class StoredSync:
         """Run a mutation; refresh what it touched; post its response. Its
         commit timestamp (the next Transition's floor), None if the
         connection is gone."""
-        key = request_key(session.session_id, command.request_id) if session.session_id else None
+        session_id = session.session_id
+        key = dedupe.request_key(session_id, command.request_id) if session_id else None
         message, call = respond(
             "MutationResponse",
             command.request_id,
             lambda: self._executor.call(
                 command.udf_path, command.args, kind="mutation", request_key=key
             ),
+            prod=self._executor.prod,
         )
+        if session_id is not None and call is not None and call.ok and not call.replayed:
+            dedupe.sweep(self._store, session_id)  # trims expired records
         ts = 0
         if call is not None and call.ok:
             ts = call.ts or self._clock()
@@ -447,5 +473,6 @@ class StoredSync:
             "ActionResponse",
             command.request_id,
             lambda: self._executor.call(command.udf_path, command.args, kind="action"),
+            prod=self._executor.prod,
         )
         return message
