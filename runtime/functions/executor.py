@@ -39,7 +39,8 @@ from runtime.database.transaction import Transaction
 from runtime.errors import ConvexError, PlatformError, ValidationError
 from runtime.limits import ACTION_TIMEOUT_SECONDS, ARGUMENTS_BYTES
 from runtime.store.port import Key
-from runtime.values import UNDEFINED, InvalidValueError, check_value, dumps, loads
+from runtime.sync import dedupe
+from runtime.values import UNDEFINED, InvalidValueError, check_value, dumps
 
 from . import determinism, logs
 from .context import ActionCtx, AsyncActionCtx, Auth, MutationCtx, QueryCtx
@@ -247,8 +248,9 @@ class Executor:
             result.ts, result.reads, result.writes = invoked.ts, invoked.reads, invoked.writes
             result.journal = invoked.journal
             value = invoked.value
-            if isinstance(value, _Replayed):
+            if isinstance(value, dedupe.Prior):  # a request recorded before
                 result.replayed = True
+                result.error_message = result.logged_message = value.refused
                 value = value.value
             result.value = value
         return result
@@ -320,20 +322,24 @@ class Executor:
         started = time.time()
         seed = int.from_bytes(determinism.real_urandom(8), "little")
         last_lines: LogLines | None = None
+        # A request's record answers only the same function and arguments.
+        request_fp = b""
+        if request_key is not None:
+            request_fp = dedupe.fingerprint(self.registry.path_of(defn) or "", args)
 
         def body(tx: Transaction) -> Any:
             nonlocal last_lines
             with logs.attempt() as last_lines:
                 if request_key is not None:
-                    prior = tx.system_get(request_key)
+                    prior = dedupe.replay(tx, request_key, request_fp)
                     if prior is not None:
-                        return _Replayed(loads(prior))
+                        return prior
                 ctx = QueryCtx(tx, auth) if defn.kind == "query" else MutationCtx(tx, auth)
                 with determinism.frozen(started, seed, defn.kind):
                     value = defn.handler(ctx, args)
                 value = _checked_return(defn, value)
                 if request_key is not None:
-                    tx.system_put(request_key, dumps(value))
+                    dedupe.record(tx, request_key, request_fp, value)
                 return value
 
         try:
@@ -375,13 +381,6 @@ class _Invoked:
     reads: ReadSet | None = None
     journal: list[str | None] | None = None
     writes: WriteSet | None = None
-
-
-@dataclass(frozen=True)
-class _Replayed:
-    """The recorded result of a mutation request that already committed."""
-
-    value: Any
 
 
 def _checked_return(defn: FunctionDefinition, value: Any) -> Any:
