@@ -30,9 +30,14 @@ from runtime.functions.executor import Executor
 from runtime.functions.guard import refusal
 from runtime.store.sqlite import SqliteStore
 
-install()
-
 FROZEN = 1_500_000_000.5  # 2017-07-14, far from today
+
+
+@pytest.fixture(autouse=True)
+def _installed() -> None:
+    # Not at import: test_function_runtime checks what `from datetime import
+    # datetime` binds before the patches go in.
+    install()
 
 
 # ---- the clock ---------------------------------------------------------------------
