@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -28,6 +27,7 @@ from runtime.backend import Backend
 from runtime.functions.executor import CallResult, RequestError
 from runtime.functions.registry import Kind
 from runtime.limits import RETURN_VALUE_BYTES
+from runtime.sync.calls import call_async
 from runtime.values import UNDEFINED, InvalidValueError, decode_json, encode_json, encode_plain_json
 
 from .admin_routes import admin_routes
@@ -107,13 +107,8 @@ def make_api_app(backend: Backend, hub: SyncHub | None = None) -> Starlette:
                     raise BadRequest(400, "BAD_REQUEST", 'the body needs "path": "module:function"')
             args, fmt = _call_args(payload)
             admin, identity = _identity(backend, request)
-            result = await run_in_threadpool(
-                backend.executor.call,
-                path,
-                args,
-                kind=kind,
-                public_only=not admin,
-                identity=identity,
+            result = await call_async(  # actions in a pool of their own (runtime/sync/calls.py)
+                backend.executor, path, args, kind=kind, public_only=not admin, identity=identity
             )
         except BadRequest as e:
             return error_response(e.status, e.code, e.message)
