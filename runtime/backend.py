@@ -2,7 +2,9 @@
 environment variables and admin key, wired together.
 
 The dev server builds one over SQLite under `--data`; the AWS shell builds
-one over DynamoDB. `reload()` re-imports `functions/` and pushes its schema:
+one over DynamoDB. An admin key is checked by `check_admin_key` wherever one
+is accepted (here, the dev server's key file, the CLI); `admin_key=None`
+means no admin access at all (a deploy, a Lambda without the key). `reload()` re-imports `functions/` and pushes its schema:
 if anything fails (an import error, a schema the stored documents violate),
 the functions and schema in force stay as they were and the error is kept
 in `load_error` for the log and for callers.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -23,11 +26,44 @@ from runtime.functions import FunctionRegistry, load_functions
 from runtime.functions.environment import Environment
 from runtime.functions.executor import CallResult, Executor
 from runtime.functions.platform_store import PlatformStore
+from runtime.limits import ADMIN_KEY_MIN_CHARS
 from runtime.store.port import Store
 
-__all__ = ["Backend", "ReloadReport", "read_admin_key"]
+__all__ = ["AdminKeyError", "Backend", "ReloadReport", "check_admin_key", "read_admin_key"]
 
 ADMIN_KEY_FILE = "admin_key"
+_KEY_CHARS = re.compile(r"[\x21-\x7e]*\Z")
+_MIN_DISTINCT = 10
+MAKE_A_KEY = "python -c 'import secrets; print(secrets.token_hex(32))'"
+
+
+class AdminKeyError(PlatformError):
+    """An admin key too weak to guard the admin routes: refused at start."""
+
+    code = "ADMIN_KEY_INVALID"
+
+
+def check_admin_key(key: str, source: str = "the admin key") -> str:
+    """`key` if it can guard the admin routes, else AdminKeyError naming
+    `source` (where the key came from). A key is at least
+    ADMIN_KEY_MIN_CHARS printable ASCII characters without spaces (it travels
+    in an HTTP header and is compared byte for byte), not a few characters
+    repeated; 32 random bytes in hex or base64url pass."""
+    problem = None
+    if not isinstance(key, str) or not key:
+        problem = "is empty"
+    elif not _KEY_CHARS.match(key):
+        problem = "holds spaces, control or non-ASCII characters"
+    elif len(key) < ADMIN_KEY_MIN_CHARS:
+        problem = f"is {len(key)} characters; it needs at least {ADMIN_KEY_MIN_CHARS}"
+    elif len(set(key)) < _MIN_DISTINCT:
+        problem = f"uses only {len(set(key))} distinct characters: it is not random"
+    if problem is not None:
+        raise AdminKeyError(
+            f"{source} {problem} (ADMIN_KEY_MIN_CHARS). Use 32 random bytes, e.g. the "
+            f"output of {MAKE_A_KEY}"
+        )
+    return key
 
 
 class ReloadReport:
@@ -43,14 +79,15 @@ class Backend:
         store: Store,
         functions_dir: Path,
         *,
-        admin_key: str,
+        admin_key: str | None,
         prod: bool = False,
         on_call: Callable[[CallResult], None] | None = None,
         on_progress: Callable[[str, str, int], None] | None = None,
     ) -> None:
         self.store = store
         self.functions_dir = functions_dir
-        self.admin_key = admin_key
+        self.admin_key = None if admin_key is None else check_admin_key(admin_key)
+        self._admin_header = None if admin_key is None else ("Convex " + admin_key).encode("ascii")
         self.prod = prod
         self.database = Database(PlatformStore(store))
         self.environment = Environment(store)
@@ -102,10 +139,16 @@ class Backend:
         return ReloadReport(True, len(registry.functions), "")
 
     def is_admin(self, authorization: str | None) -> bool:
-        """`Authorization: Convex <admin key>` (what `set_admin_auth` sends)."""
-        if not authorization or not authorization.startswith("Convex "):
+        """`Authorization: Convex <admin key>` (what `set_admin_auth` sends),
+        compared byte for byte: nothing trimmed. ASGI servers decode header
+        bytes as latin-1, so any header (non-ASCII too) compares without error."""
+        if self._admin_header is None or not authorization:
             return False
-        return hmac.compare_digest(authorization[len("Convex ") :].strip(), self.admin_key)
+        try:
+            given = authorization.encode("latin-1")
+        except UnicodeEncodeError:  # not from a header: no key matches it
+            return False
+        return hmac.compare_digest(given, self._admin_header)
 
     def close(self) -> None:
         self.environment.withdraw()
@@ -113,13 +156,25 @@ class Backend:
 
 
 def read_admin_key(data_dir: Path, *, create: bool = False) -> str | None:
-    """The dev backend's admin key, kept in `<data>/admin_key` (mode 0600)."""
+    """The dev backend's admin key, kept in `<data>/admin_key` (mode 0600;
+    `create`: made, with the folder (0700), if missing). A key there that
+    `check_admin_key` refuses raises AdminKeyError saying how to fix it."""
     path = data_dir / ADMIN_KEY_FILE
     if path.exists():
-        return path.read_text().strip()
+        raw = path.read_bytes()
+        text = raw.removesuffix(b"\n").removesuffix(b"\r")  # the line end editors add
+        fix = f"Delete {path} (the dev server then makes a new key) or write a new one there."
+        try:
+            key = text.decode("ascii")
+        except UnicodeDecodeError:
+            raise AdminKeyError(f"{path} holds non-ASCII bytes, not an admin key. {fix}") from None
+        try:
+            return check_admin_key(key, f"the admin key in {path}")
+        except AdminKeyError as e:
+            raise AdminKeyError(f"{e.message} {fix}") from None
     if not create:
         return None
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -187,6 +187,12 @@ at most 309 integer digits, and an int64 is 19; longer literals serve no
 value and cost quadratic time to convert (Python's own guard,
 `sys.set_int_max_str_digits`, is 4,300 and raises a bare ValueError)."""
 
+ADMIN_KEY_MIN_CHARS = 43
+"""An admin key is at least 43 printable ASCII characters (no spaces): 32
+random bytes, the least a key should hold, take 43 characters in base64url
+(`secrets.token_urlsafe(32)`) and 64 in hex (`secrets.token_hex(32)`, what the
+dev server generates). A shorter key cannot hold 32 random bytes."""
+
 # --- the sync protocol (WebSocket) ------------------------------------------------
 
 SYNC_MESSAGE_BYTES = 128 * 1024
@@ -259,3 +265,11 @@ least the last 100,000 committed writes; older ones are deleted as new ones
 are written. A reader that falls further behind than that (a hub step stuck
 for a long import) gets `FeedTrimmed` and resyncs: it re-runs every live
 query instead of missing a change."""
+
+IMPORT_LINE_BYTES = 2 * DOCUMENT_BYTES
+"""A line of an import file is at most 2 MiB. An exported line is one
+document in compact JSON, so under DOCUMENT_BYTES (1 MiB) plus its system
+fields; twice that leaves room for files written with spaces or `\\u`
+escapes. Lines are read with this cap, so a line past it (a zip that
+inflates to one huge line) is refused, naming it, after 2 MiB is read. The
+lines of one import add up to at most IMPORT_BYTES uncompressed."""

@@ -1,16 +1,25 @@
-"""The CLI's connection to a running backend: JSON over HTTP with the admin key."""
+"""The CLI's connection to a running backend: JSON over HTTP with the admin key.
+
+The key is a password for every admin route, so it only travels where it
+was meant to go: plain http is refused unless the backend is on this machine
+(a loopback address or `localhost`: use https elsewhere), and redirects are
+not followed (urllib would re-send the header to wherever a redirect points,
+another host or plain http); a redirect is reported with its target instead.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NoReturn
 
-from runtime.backend import read_admin_key
+from runtime.backend import AdminKeyError, check_admin_key, read_admin_key
 
 __all__ = ["BackendClient", "CliError"]
 
@@ -21,15 +30,64 @@ class CliError(Exception):
     """A failure to report in one line and exit 1."""
 
 
+def is_loopback_url(url: str) -> bool:
+    """Whether `url`'s host is this machine: `localhost` or a loopback address."""
+    host = (urllib.parse.urlsplit(url).hostname or "").lower().removesuffix(".")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> NoReturn:
+        fp.close()
+        raise CliError(
+            f"{req.get_method()} {req.full_url} answered HTTP {code}, a redirect to {newurl}. "
+            "The CLI does not follow redirects (the admin key would go along): if that is "
+            "the backend, pass its address with --url"
+        )
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 class BackendClient:
     def __init__(self, url: str, admin_key: str | None) -> None:
         self.url = url.rstrip("/")
+        scheme = urllib.parse.urlsplit(self.url).scheme
+        if scheme not in ("http", "https"):
+            raise CliError(f"the backend URL must start with https:// or http://, not {url!r}")
+        if admin_key is not None:
+            try:
+                check_admin_key(admin_key, "the admin key")
+            except AdminKeyError as e:
+                raise CliError(e.message) from None
+            if scheme == "http" and not is_loopback_url(self.url):
+                raise CliError(
+                    f"refusing to send the admin key over plain http to {self.url}: anyone on "
+                    "the way could read it. Use https:// (plain http is for a backend on this "
+                    "machine: localhost or 127.0.0.1)"
+                )
         self.admin_key = admin_key
 
     @classmethod
     def from_options(cls, url: str | None, admin_key: str | None, data: Path) -> BackendClient:
         url = url or os.environ.get("PYCONVEX_URL") or DEFAULT_URL
-        key = admin_key or os.environ.get("PYCONVEX_ADMIN_KEY") or read_admin_key(data)
+        try:
+            key = admin_key or os.environ.get("PYCONVEX_ADMIN_KEY") or read_admin_key(data)
+        except AdminKeyError as e:
+            raise CliError(e.message) from None
         return cls(url, key)
 
     def _open(
@@ -45,7 +103,7 @@ class BackendClient:
             headers = {**headers, "Authorization": f"Convex {self.admin_key}"}
         req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
         try:
-            answer = urllib.request.urlopen(req, timeout=timeout)
+            answer = _OPENER.open(req, timeout=timeout)
         except urllib.error.HTTPError as e:
             return e.code, e
         except urllib.error.URLError as e:

@@ -26,6 +26,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runtime.functions.environment import EnvVarError
+from runtime.functions.environment import check_name as check_env_name
+from runtime.functions.environment import check_value as check_env_value
 from runtime.values import InvalidValueError, decode_json, encode_json, encode_plain_json, loads
 
 from .client import BackendClient, CliError
@@ -183,6 +186,12 @@ def _cmd_env(ns: argparse.Namespace) -> int:
         print(variables[ns.name])
         return 0
     value = ns.value if ns.env_command == "set" else None
+    if value is not None:
+        try:  # the server checks again; here a bad name or value fails with no request
+            check_env_name(ns.name)
+            check_env_value(ns.name, value)
+        except EnvVarError as e:
+            raise CliError(f"{e.code}: {e.message}") from None
     client.json("POST", "/api/admin/env", {"changes": {ns.name: value}})
     print(f"{'set' if value is not None else 'removed'} {ns.name}", file=sys.stderr)
     return 0

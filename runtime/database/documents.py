@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.limits import ARRAY_ELEMENTS, FIELD_NAME_CHARS, FIELDS_PER_OBJECT, NESTING_DEPTH
+from runtime.values.model import has_lone_surrogate
 
 from .errors import InvalidDocumentError
 
@@ -47,7 +48,11 @@ def _check_name(path: str, name: object, top: bool) -> None:
 
 def _walk(value: Any, path: str, depth: int) -> None:
     t = type(value)
-    if value is None or t is bool or t is str or t is bytes:
+    if value is None or t is bool or t is bytes:
+        return
+    if t is str:
+        if has_lone_surrogate(value):  # no UTF-8 encoder (the store's) accepts one
+            raise _fail(path, "the string holds a lone surrogate (U+D800..U+DFFF without its pair)")
         return
     if t is int:
         if not _INT64_MIN <= value <= _INT64_MAX:

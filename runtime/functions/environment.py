@@ -4,10 +4,19 @@ They live in the store (partition `s:env`, one item per name), so every
 process serving the app reads the same set; `apply()` copies them into
 `os.environ` and removes the ones that were unset since, which is how a
 change reaches running functions without a restart.
+
+Because they land in the process's own environment, names the process or
+its platform reads are reserved (`PATH`, `PYTHON*`, `LD_*`, `AWS_*`, ...:
+they could change how Python, the loader or boto3 behave), and values must
+be text `os.environ` can hold (no NUL, no lone surrogates). Both are refused
+when set; a stored variable that breaks them (stored before these checks)
+is skipped with a warning when applied, so it can never stop a server or a
+Lambda from starting. It stays listed so that it can be removed.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -17,11 +26,22 @@ from collections.abc import Mapping
 from runtime.errors import PlatformError
 from runtime.limits import ENV_NAME_CHARS, ENV_VALUE_BYTES, ENV_VARS
 from runtime.store.port import Delete, Op, Put, Store, scan_all
+from runtime.values import has_lone_surrogate
 
-__all__ = ["EnvVarError", "Environment"]
+__all__ = ["RESERVED_NAMES", "RESERVED_PREFIXES", "EnvVarError", "Environment"]
 
 PARTITION = "s:env"
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_log = logging.getLogger(__name__)
+
+RESERVED_NAMES = frozenset({"PATH", "TZ", "HOME"})
+"""Read by the process itself: where programs are found, the local time
+zone (queries and mutations must not depend on it), the user's home."""
+
+RESERVED_PREFIXES = ("PYTHON", "LD_", "AWS_", "LAMBDA_", "PYCONVEX_", "POWERTOOLS_")
+"""The interpreter (PYTHONPATH, PYTHONSTARTUP...), the dynamic loader
+(LD_PRELOAD), AWS SDK credentials and endpoints, Lambda's own variables,
+this platform's settings and the Powertools settings of the AWS shell."""
 
 
 class EnvVarError(PlatformError):
@@ -29,9 +49,10 @@ class EnvVarError(PlatformError):
 
 
 def check_name(name: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not name.isascii() or not _NAME.match(name):
+        shown = ascii(name)[:60] if isinstance(name, str) else type(name).__name__
         raise EnvVarError(
-            f"invalid environment variable name {name!r}: start with a letter, then "
+            f"invalid environment variable name {shown}: start with a letter, then "
             "letters, digits and underscores"
         )
     if len(name) > ENV_NAME_CHARS:
@@ -39,11 +60,25 @@ def check_name(name: str) -> None:
             f"environment variable name {name[:20]}... is {len(name)} characters; "
             f"the limit is {ENV_NAME_CHARS}"
         )
+    upper = name.upper()
+    if upper in RESERVED_NAMES or upper.startswith(RESERVED_PREFIXES):
+        raise EnvVarError(
+            f"{name} is a reserved name: the platform or the Python process reads it "
+            f"(reserved: {', '.join(sorted(RESERVED_NAMES))} and names starting with "
+            f"{', '.join(RESERVED_PREFIXES)}); choose another name"
+        )
 
 
 def check_value(name: str, value: str) -> None:
     if not isinstance(value, str):
         raise EnvVarError(f"the value of {name} must be a string")
+    if "\x00" in value:
+        raise EnvVarError(f"the value of {name} holds a NUL character, which no environment can")
+    if has_lone_surrogate(value):
+        raise EnvVarError(
+            f"the value of {name} holds a lone surrogate (U+D800..U+DFFF without its "
+            "pair): values must be valid Unicode"
+        )
     size = len(value.encode())
     if size > ENV_VALUE_BYTES:
         raise EnvVarError(
@@ -56,19 +91,28 @@ class Environment:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._applied: dict[str, str] = {}
+        self._warned: set[tuple[str, str]] = set()
         self._read_at = float("-inf")
         self._lock = threading.Lock()
 
     def list(self) -> dict[str, str]:
-        return {it.key[1].decode(): it.value.decode() for it in scan_all(self._store, PARTITION)}
+        """Every stored variable, the ones `apply` skips too (so they can be seen
+        and removed); bytes that are not UTF-8 show as U+FFFD."""
+        return {
+            it.key[1].decode(errors="replace"): it.value.decode(errors="replace")
+            for it in scan_all(self._store, PARTITION)
+        }
 
     def update(self, changes: Mapping[str, str | None]) -> dict[str, str]:
         """Set (a string) or remove (None) variables; all or nothing. Returns
-        the new set, already applied to this process's `os.environ`."""
+        the new set, already applied to this process's `os.environ`. Any
+        stored name may be removed, a reserved one too."""
         for name, value in changes.items():
-            check_name(name)
             if value is not None:
+                check_name(name)
                 check_value(name, value)
+            elif not isinstance(name, str) or not name or has_lone_surrogate(name):
+                raise EnvVarError(f"invalid environment variable name {ascii(name)[:60]}")
         current = self.list()
         after = {**current}
         for name, value in changes.items():
@@ -106,9 +150,11 @@ class Environment:
             self._applied = {}
 
     def apply(self, variables: Mapping[str, str] | None = None) -> None:
-        """Make `os.environ` show the stored variables (read them if not given)."""
+        """Make `os.environ` show the stored variables (read them if not given);
+        one that is not valid now is skipped with a warning."""
         if variables is None:
             variables = self.list()
+        variables = {n: x for n, x in variables.items() if self._usable(n, x)}
         self._read_at = time.monotonic()
         with self._lock:
             for name in set(self._applied) - set(variables):
@@ -117,3 +163,18 @@ class Environment:
             for name, value in variables.items():
                 os.environ[name] = value
             self._applied = dict(variables)
+
+    def _usable(self, name: str, value: str) -> bool:
+        try:
+            check_name(name)
+            check_value(name, value)
+        except EnvVarError as e:
+            if (name, value) not in self._warned:  # once, not at every refresh
+                self._warned.add((name, value))
+                _log.warning(
+                    "environment variable skipped: %s (remove it with `env remove %s`)",
+                    e.message,
+                    name,
+                )
+            return False
+        return True

@@ -1,5 +1,7 @@
 """Admin routes (need `Authorization: Convex <admin key>`): environment
-variables, snapshot export and import. The CLI is their client."""
+variables, snapshot export and import. The CLI is their client. Refusals
+are raised (`BadRequest`, `PlatformError`) and answered by the app's
+`client_error_handlers`."""
 
 from __future__ import annotations
 
@@ -11,10 +13,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runtime.backend import Backend
-from runtime.errors import PlatformError
 
 from .snapshot_routes import snapshot_routes
-from .wire import BadRequest, error_response, read_json_object
+from .wire import BadRequest, read_json_object
 
 __all__ = ["admin_routes"]
 
@@ -25,7 +26,7 @@ def admin_routes(backend: Backend) -> list[Route]:
     def admin_only(endpoint: Endpoint) -> Endpoint:
         async def guarded(request: Request) -> Response:
             if not backend.is_admin(request.headers.get("authorization")):
-                return error_response(
+                raise BadRequest(
                     401,
                     "ADMIN_KEY_REQUIRED",
                     "this route needs 'Authorization: Convex <admin key>' (the dev server "
@@ -40,18 +41,13 @@ def admin_routes(backend: Backend) -> list[Route]:
         return JSONResponse({"variables": variables})
 
     async def env_update(request: Request) -> Response:
-        try:
-            payload = await read_json_object(request)
-            changes = payload.get("changes")
-            if not isinstance(changes, dict):
-                raise BadRequest(
-                    400, "BAD_REQUEST", 'the body is {"changes": {"NAME": "value" or null}}'
-                )
-            variables = await run_in_threadpool(backend.environment.update, changes)
-        except BadRequest as e:
-            return error_response(e.status, e.code, e.message)
-        except PlatformError as e:
-            return error_response(400, e.code, e.message)
+        payload = await read_json_object(request)
+        changes = payload.get("changes")
+        if not isinstance(changes, dict):
+            raise BadRequest(
+                400, "BAD_REQUEST", 'the body is {"changes": {"NAME": "value" or null}}'
+            )
+        variables = await run_in_threadpool(backend.environment.update, changes)
         return JSONResponse({"variables": variables})
 
     routes = [

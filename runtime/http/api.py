@@ -6,7 +6,8 @@
 
 `args` is an object or a one-element array of one. A function that ran
 answers 200 with `{"status": "success" | "error", ...}`; a request refused
-before running answers 4xx with `{"code", "message"}`. `Authorization:
+before running answers 4xx with `{"code", "message"}` (raised as `BadRequest`
+or `RequestError`, answered by `wire.client_error_handlers`). `Authorization:
 Convex <admin key>` may call internal functions and the admin routes
 (`admin_routes.py`). The same app serves the dev server and, through
 mangum, the AWS shell.
@@ -24,14 +25,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from runtime.backend import Backend
-from runtime.functions.executor import CallResult, RequestError
+from runtime.functions.executor import CallResult
 from runtime.functions.registry import Kind
 from runtime.limits import RETURN_VALUE_BYTES
 from runtime.sync.calls import call_async
 from runtime.values import UNDEFINED, InvalidValueError, decode_json, encode_json, encode_plain_json
 
 from .admin_routes import admin_routes
-from .wire import BadRequest, error_response, json_bytes, read_json_object
+from .wire import BadRequest, client_error_handlers, json_bytes, read_json_object
 
 if TYPE_CHECKING:  # the Lambdas serve no sync socket: they never import the hub
     from runtime.sync.hub import SyncHub
@@ -99,21 +100,16 @@ def _sync_routes(hub: SyncHub) -> list[Any]:
 
 def make_api_app(backend: Backend, hub: SyncHub | None = None) -> Starlette:
     async def call(request: Request, path: str | None, kind: Kind | None) -> Response:
-        try:
-            payload = await read_json_object(request)
-            if path is None:
-                path = payload.get("path")
-                if not isinstance(path, str) or not path:
-                    raise BadRequest(400, "BAD_REQUEST", 'the body needs "path": "module:function"')
-            args, fmt = _call_args(payload)
-            admin, identity = _identity(backend, request)
-            result = await call_async(  # actions in a pool of their own (runtime/sync/calls.py)
-                backend.executor, path, args, kind=kind, public_only=not admin, identity=identity
-            )
-        except BadRequest as e:
-            return error_response(e.status, e.code, e.message)
-        except RequestError as e:
-            return error_response(e.status, e.code, e.message)
+        payload = await read_json_object(request)
+        if path is None:
+            path = payload.get("path")
+            if not isinstance(path, str) or not path:
+                raise BadRequest(400, "BAD_REQUEST", 'the body needs "path": "module:function"')
+        args, fmt = _call_args(payload)
+        admin, identity = _identity(backend, request)
+        result = await call_async(  # actions in a pool of their own (runtime/sync/calls.py)
+            backend.executor, path, args, kind=kind, public_only=not admin, identity=identity
+        )
         data = json_bytes(result_body(result, fmt, prod=backend.prod))
         if len(data) > RETURN_VALUE_BYTES:
             data = json_bytes(
@@ -135,7 +131,7 @@ def make_api_app(backend: Backend, hub: SyncHub | None = None) -> Starlette:
     async def run(request: Request) -> Response:
         module, _, export = request.path_params["fn"].rpartition("/")
         if not module:
-            return error_response(
+            raise BadRequest(
                 404, "FUNCTION_NOT_FOUND", "use /api/run/<module path>/<function name>"
             )
         return await call(request, f"{module}:{export}", None)
@@ -161,4 +157,4 @@ def make_api_app(backend: Backend, hub: SyncHub | None = None) -> Starlette:
         allow_headers=["Content-Type", "Authorization", "Convex-Client"],
         max_age=3600,
     )
-    return Starlette(routes=routes, middleware=[cors])
+    return Starlette(routes=routes, middleware=[cors], exception_handlers=client_error_handlers())

@@ -21,7 +21,7 @@ from runtime.functions.context import ActionCtx, AsyncActionCtx
 from runtime.functions.executor import CallResult, action_timeout
 from runtime.limits import HTTP_ACTION_BODY_BYTES
 
-from .wire import BadRequest, read_body
+from .wire import client_error_handlers, read_body, valid_unicode
 
 __all__ = ["make_site_app"]
 
@@ -45,10 +45,7 @@ def make_site_app(backend: Backend) -> Starlette:
                     headers={"Allow": ", ".join(allowed)},
                 )
             return PlainTextResponse("No matching routes found", status_code=404)
-        try:
-            body = await read_body(request, HTTP_ACTION_BODY_BYTES)
-        except BadRequest as e:
-            return PlainTextResponse(e.message, status_code=e.status)
+        body = await read_body(request, HTTP_ACTION_BODY_BYTES)  # 413: client_error_handlers
         request._body = body  # Starlette's cache: the handler's request.body()/json() read it
 
         result = CallResult(f"{route.method} {path}", "http")
@@ -79,7 +76,10 @@ def make_site_app(backend: Backend) -> Starlette:
             response = answer
         if response is None:
             text = "Server Error" if backend.prod else (result.logged_message or "Server Error")
-            response = PlainTextResponse(text, status_code=500)
+            response = PlainTextResponse(valid_unicode(text), status_code=500)
         return response
 
-    return Starlette(routes=[Route("/{path:path}", handle, methods=_METHODS)])
+    return Starlette(
+        routes=[Route("/{path:path}", handle, methods=_METHODS)],
+        exception_handlers=client_error_handlers(plain_text=True),
+    )

@@ -4,8 +4,10 @@
     POST /api/admin/export/page         {"table", "cursor", "numItems"} ->
                                         {"documents": [...], "cursor", "done"}
     POST /api/admin/import?table=T&mode=create|append|replace&format=jsonl|zip
-         body: the file. A file that fails validation answers 400 (code
-         IMPORT_INVALID, the message names the line) and nothing is written;
+         body: the file, spooled to a temporary file and read line by line
+         with the caps of `runtime.snapshot.format.LineReader`. A file that
+         fails validation answers 400 (code IMPORT_INVALID, the message names
+         the line) and nothing is written;
          otherwise the answer streams NDJSON progress lines
          {"phase", "done", "total"} and ends with {"result": {...}} or
          {"error": {"code", "message"}} (the import was undone).
@@ -40,7 +42,7 @@ from runtime.snapshot import (
 )
 from runtime.values import encode_json
 
-from .wire import BadRequest, error_response, read_body, read_json_object
+from .wire import BadRequest, read_json_object, spool_body
 
 __all__ = ["snapshot_routes"]
 
@@ -54,24 +56,19 @@ def snapshot_routes(backend: Backend) -> list[Route]:
         return JSONResponse({"tables": await run_in_threadpool(db.tables)})
 
     async def export_page(request: Request) -> Response:
-        try:
-            payload = await read_json_object(request)
-            table = payload.get("table")
-            if not isinstance(table, str):
-                raise BadRequest(400, "BAD_REQUEST", 'the body needs "table"')
-            size = payload.get("numItems", 500)
-            if not isinstance(size, int) or not 1 <= size <= 5000:
-                raise BadRequest(400, "BAD_REQUEST", "numItems is 1..5000")
-            cursor = payload.get("cursor")
+        payload = await read_json_object(request)
+        table = payload.get("table")
+        if not isinstance(table, str):
+            raise BadRequest(400, "BAD_REQUEST", 'the body needs "table"')
+        size = payload.get("numItems", 500)
+        if not isinstance(size, int) or not 1 <= size <= 5000:
+            raise BadRequest(400, "BAD_REQUEST", "numItems is 1..5000")
+        cursor = payload.get("cursor")
 
-            def read(tx: Transaction) -> Any:
-                return tx.query(table).paginate({"numItems": size, "cursor": cursor})
+        def read(tx: Transaction) -> Any:
+            return tx.query(table).paginate({"numItems": size, "cursor": cursor})
 
-            page = (await run_in_threadpool(db.query, read)).value
-        except BadRequest as e:
-            return error_response(e.status, e.code, e.message)
-        except PlatformError as e:
-            return error_response(400, e.code, e.message)
+        page = (await run_in_threadpool(db.query, read)).value
         return JSONResponse(
             {
                 "documents": [encode_json(d) for d in page["page"]],
@@ -85,25 +82,20 @@ def snapshot_routes(backend: Backend) -> list[Route]:
         mode = params.get("mode", "create")
         fmt = params.get("format", "jsonl")
         table = params.get("table") or None
-        try:
-            if mode not in _MODES:
-                raise BadRequest(400, "BAD_REQUEST", f"mode is one of {', '.join(_MODES)}")
-            if fmt not in ("jsonl", "zip"):
-                raise BadRequest(400, "BAD_REQUEST", "format is jsonl or zip")
-            if fmt == "jsonl" and table is None:
-                raise BadRequest(400, "BAD_REQUEST", "a .jsonl import needs ?table=")
-            body = await read_body(request, IMPORT_BYTES)
+        if mode not in _MODES:
+            raise BadRequest(400, "BAD_REQUEST", f"mode is one of {', '.join(_MODES)}")
+        if fmt not in ("jsonl", "zip"):
+            raise BadRequest(400, "BAD_REQUEST", "format is jsonl or zip")
+        if fmt == "jsonl" and table is None:
+            raise BadRequest(400, "BAD_REQUEST", "a .jsonl import needs ?table=")
+        with await spool_body(request, IMPORT_BYTES) as upload:
 
             def prepare() -> list[TableImport]:
-                parsed = parse_import(body, fmt, table)  # type: ignore[arg-type]
+                parsed = parse_import(upload, fmt, table)  # type: ignore[arg-type]
                 check_import(db, parsed, mode)  # type: ignore[arg-type]
                 return parsed
 
             parsed = await run_in_threadpool(prepare)
-        except BadRequest as e:
-            return error_response(e.status, e.code, e.message)
-        except PlatformError as e:
-            return error_response(400, e.code, e.message)
         return StreamingResponse(
             _run_import(backend, parsed, mode),  # type: ignore[arg-type]
             media_type="application/x-ndjson",

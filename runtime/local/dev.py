@@ -2,8 +2,10 @@
 
 One uvicorn server listens on two loopback sockets: the Convex HTTP API on
 `--port` and the HTTP actions on `--site-port`; requests are dispatched by
-the port they arrived on. Data is kept in SQLite under `--data`; the
-functions folder is watched and reloaded on every change.
+the port they arrived on, and only those addressed to a loopback name are
+served (`LoopbackHostOnly`: DNS rebinding). Data is kept in SQLite under
+`--data` (the folder 0700, its files 0600); the functions folder is watched
+and reloaded on every change.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any
 
 import uvicorn
 
-from runtime.backend import Backend, ReloadReport, read_admin_key
+from runtime.backend import AdminKeyError, Backend, ReloadReport, read_admin_key
 from runtime.functions import logs
 from runtime.http.api import make_api_app
+from runtime.http.loopback import LoopbackHostOnly
 from runtime.http.site import make_site_app
 from runtime.store.sqlite import SqliteStore
 from runtime.sync.hub import SyncHub
@@ -83,15 +86,18 @@ def run_dev(options: DevOptions) -> int:
     functions = options.functions.resolve()
     if not functions.is_dir():
         raise SystemExit(f"no functions folder at {functions} (pass --functions DIR)")
-    options.data.mkdir(parents=True, exist_ok=True)
+    options.data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        admin_key = read_admin_key(options.data, create=True)
+    except AdminKeyError as e:
+        raise SystemExit(f"cannot start: {e.message}") from None
+    assert admin_key is not None
     try:
         api_sock = listen(options.host, options.port, "HTTP API")
         site_sock = listen(options.host, options.site_port, "HTTP actions")
     except BindError as e:
         raise SystemExit(str(e)) from None
     log = CallLog()
-    admin_key = read_admin_key(options.data, create=True)
-    assert admin_key is not None
 
     def progress(table: str, index: str, done: int) -> None:
         log.write(f"building index {table}.{index}: {done} documents")
@@ -113,11 +119,13 @@ def run_dev(options: DevOptions) -> int:
 
     watcher = Watcher(functions, lambda: _report(log, backend.reload(), "reloaded"))
     watcher.start()
-    app = _ByPort(
-        {
-            api_sock.getsockname()[1]: make_api_app(backend, hub),
-            site_sock.getsockname()[1]: make_site_app(backend),
-        }
+    app = LoopbackHostOnly(
+        _ByPort(
+            {
+                api_sock.getsockname()[1]: make_api_app(backend, hub),
+                site_sock.getsockname()[1]: make_site_app(backend),
+            }
+        )
     )
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)

@@ -11,6 +11,11 @@ Lines are convex_encoded_json, so int64 and bytes survive the round trip
 (`{"$integer": ...}`, `{"$bytes": ...}`); a plain JSON number reads as a
 float64, as from any Convex client. A `.jsonl` file of the same lines can be
 imported into one table.
+
+Reading streams: a line is read up to IMPORT_LINE_BYTES and refused past it
+(naming its line) before more is read, and the lines of one import add up to
+at most IMPORT_BYTES once uncompressed, so a small zip that inflates to a
+huge line or to many lines is refused with memory bounded by the caps.
 """
 
 from __future__ import annotations
@@ -26,12 +31,20 @@ from typing import IO, Any, Literal
 from runtime.database.documents import check_document
 from runtime.database.errors import InvalidDocumentError
 from runtime.errors import PlatformError
-from runtime.limits import DOCUMENT_BYTES
-from runtime.values import InvalidValueError, check_table_name, dumps, is_id_for, loads, make_id
+from runtime.limits import DOCUMENT_BYTES, IMPORT_BYTES, IMPORT_LINE_BYTES
+from runtime.values import (
+    ClientJsonError,
+    check_table_name,
+    dumps,
+    is_id_for,
+    loads_client_value,
+    make_id,
+)
 
 __all__ = [
     "ImportDocument",
     "ImportFormat",
+    "LineReader",
     "SnapshotError",
     "TableImport",
     "check_file",
@@ -79,6 +92,39 @@ class TableImport:
     documents: list[ImportDocument] = field(default_factory=list)
 
 
+class LineReader:
+    """Lines of the files of one import, each at most IMPORT_LINE_BYTES and
+    all together at most IMPORT_BYTES (uncompressed), read with bounded
+    memory: `readline` is given a limit, so a longer line is refused after
+    reading just past the cap."""
+
+    def __init__(self, line_bytes: int = IMPORT_LINE_BYTES, total_bytes: int = IMPORT_BYTES):
+        self.line_bytes = line_bytes
+        self.total_bytes = total_bytes
+        self.read = 0
+
+    def lines(self, file: IO[bytes], source: str) -> Iterator[bytes]:
+        number = 0
+        while line := file.readline(self.line_bytes + 1):
+            number += 1
+            self.read += len(line)
+            if len(line) > self.line_bytes:
+                raise SnapshotError(
+                    f"{source} line {number}: the line is longer than {self.line_bytes:,} bytes "
+                    "(IMPORT_LINE_BYTES), so it cannot hold a document under the "
+                    f"{DOCUMENT_BYTES:,}-byte limit; the import is refused",
+                    line=number,
+                )
+            if self.read > self.total_bytes:
+                raise SnapshotError(
+                    f"{source} line {number}: the import's lines add up to more than "
+                    f"{self.total_bytes:,} bytes uncompressed (IMPORT_BYTES); split it into "
+                    "several imports",
+                    line=number,
+                )
+            yield line
+
+
 def parse_jsonl(lines: Iterable[bytes], table: str, source: str) -> TableImport:
     """Parse and check every line; the first bad one raises SnapshotError
     naming its line. Blank lines are skipped."""
@@ -98,13 +144,18 @@ def iter_jsonl(lines: Iterable[bytes], table: str, source: str) -> Iterator[Impo
     seen: dict[str, int] = {}
     overhead = _system_fields_bytes(table)
     for number, raw in enumerate(lines, start=1):
+        where = f"{source} line {number}"
+        if len(raw) > IMPORT_LINE_BYTES:
+            raise SnapshotError(
+                f"{where}: the line is longer than {IMPORT_LINE_BYTES:,} bytes (IMPORT_LINE_BYTES)",
+                line=number,
+            )
         text = raw.strip()
         if not text:
             continue
-        where = f"{source} line {number}"
         try:
-            doc = loads(text)
-        except (UnicodeDecodeError, ValueError, InvalidValueError) as e:
+            doc = loads_client_value(text)
+        except ClientJsonError as e:
             raise SnapshotError(f"{where}: not a JSON document: {e}", line=number) from None
         if not isinstance(doc, dict):
             raise SnapshotError(f"{where}: a line must be one JSON object", line=number)
@@ -183,22 +234,28 @@ def _zip_tables(archive: zipfile.ZipFile, only: str | None) -> dict[str, str]:
 
 def read_zip_tables(data: bytes | IO[bytes], only: str | None = None) -> list[TableImport]:
     """The tables of a snapshot zip (or just `only`), parsed and checked."""
+    reader = LineReader()
     with _open_zip(data) as archive:
         tables = []
         for table, name in _zip_tables(archive, only).items():
+            source = f"zip:{name}"
             with archive.open(name) as f:
-                tables.append(parse_jsonl(f, table, f"zip:{name}"))
+                tables.append(parse_jsonl(reader.lines(f, source), table, source))
         return tables
 
 
-def parse_import(data: bytes, fmt: ImportFormat, table: str | None) -> list[TableImport]:
-    """An uploaded import file, parsed and checked: a snapshot zip (every
-    table, or only `table`) or the .jsonl lines of `table`."""
+def parse_import(
+    data: bytes | IO[bytes], fmt: ImportFormat, table: str | None
+) -> list[TableImport]:
+    """An uploaded import file (its bytes, or a binary file positioned at its
+    start), parsed and checked: a snapshot zip (every table, or only
+    `table`) or the .jsonl lines of `table`."""
     if fmt == "zip":
         return read_zip_tables(data, table)
     if table is None:
         raise SnapshotError("a .jsonl import needs a table")
-    return [parse_jsonl(data.splitlines(), table, "the file")]
+    file = io.BytesIO(data) if isinstance(data, bytes) else data
+    return [parse_jsonl(LineReader().lines(file, "the file"), table, "the file")]
 
 
 def check_file(
@@ -225,22 +282,22 @@ def check_file(
             yield line
         report(done, total)
 
+    reader = LineReader()
     if fmt == "jsonl":
         if table is None:
             raise SnapshotError("a .jsonl import needs a table")
         with path.open("rb") as file:
-            lines = counted(file, path.stat().st_size)
+            lines = counted(reader.lines(file, path.name), path.stat().st_size)
             counts[table] = sum(1 for _ in iter_jsonl(lines, table, path.name))
         return counts
     with _open_zip(path) as archive:
         members = _zip_tables(archive, table)
         total = sum(archive.getinfo(name).file_size for name in members.values())
         for name_of_table, name in members.items():
+            source = f"zip:{name}"
             with archive.open(name) as member:
-                lines = counted(member, total)
-                counts[name_of_table] = sum(
-                    1 for _ in iter_jsonl(lines, name_of_table, f"zip:{name}")
-                )
+                lines = counted(reader.lines(member, source), total)
+                counts[name_of_table] = sum(1 for _ in iter_jsonl(lines, name_of_table, source))
     return counts
 
 

@@ -3,6 +3,7 @@ and int64 fields in two tables. (The bank app: test_export_import.py.)"""
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import zipfile
@@ -143,12 +144,15 @@ def test_jsonl_modes_and_failures(
     assert everything(server)["files"] == []
 
 
+KEY = secrets.token_hex(32)
+
+
 def test_the_file_is_checked_before_the_backend_is_contacted(tmp_path: Path) -> None:
     nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "runtime", *args, "--url", nobody, "--admin-key", "k"],
+            [sys.executable, "-m", "runtime", *args, "--url", nobody, "--admin-key", KEY],
             capture_output=True,
             text=True,
             timeout=60,

@@ -135,14 +135,14 @@ def test_router_matches_exact_paths_then_the_longest_prefix() -> None:
 
 def test_environment_update_applies_and_removes() -> None:
     env = Environment(SqliteStore(":memory:"))
-    env.update({"PYCONVEX_TEST_A": "1", "PYCONVEX_TEST_B": "2"})
-    assert os.environ["PYCONVEX_TEST_A"] == "1" and env.list()["PYCONVEX_TEST_B"] == "2"
-    env.update({"PYCONVEX_TEST_A": None})
-    assert "PYCONVEX_TEST_A" not in os.environ and env.list() == {"PYCONVEX_TEST_B": "2"}
+    env.update({"APP_TEST_A": "1", "APP_TEST_B": "2"})
+    assert os.environ["APP_TEST_A"] == "1" and env.list()["APP_TEST_B"] == "2"
+    env.update({"APP_TEST_A": None})
+    assert "APP_TEST_A" not in os.environ and env.list() == {"APP_TEST_B": "2"}
     with pytest.raises(EnvVarError):
         env.update({"OK_NAME": "x", "bad-name": "y"})
     assert "OK_NAME" not in env.list()  # all or nothing
-    env.update({"PYCONVEX_TEST_B": None})
+    env.update({"APP_TEST_B": None})
 
 
 # ---- the executor ---------------------------------------------------------------------------
