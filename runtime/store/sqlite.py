@@ -14,6 +14,8 @@ a busy timeout let other processes share a file.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -72,6 +74,8 @@ class SqliteStore:
         """Idle connections kept for snapshots (opening one costs ~0.2 ms)."""
         self._closed = False
         try:
+            if path not in (":memory:", "") and not path.startswith("file:"):
+                _private_files(path)
             self._conn = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=30.0
             )
@@ -79,7 +83,7 @@ class SqliteStore:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open SQLite store at {path}: {e}") from e
 
     def get(self, keys: Sequence[Key]) -> list[Item | None]:
@@ -240,6 +244,18 @@ class SqliteStore:
                 reader.close()
             self._readers.clear()
             self._conn.close()
+
+
+def _private_files(path: str) -> None:
+    """Make the database file readable by its owner only (0600) before SQLite
+    opens it: SQLite creates the -wal and -shm files with the main file's
+    mode, so they follow. Files left by an earlier run are tightened too."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for name in (path, path + "-wal", path + "-shm"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
 
 
 def _versions(
