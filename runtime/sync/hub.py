@@ -305,18 +305,17 @@ class SyncHub:
             ),
             prod=self._executor.prod,
         )
-        if session_id is not None and call is not None and call.ok and not call.replayed:
-            dedupe.sweep(self._db.store, session_id)  # trims expired records
         if call is None or not call.ok:
             self._send(conn_id, message)
             return
         with self._lock:  # sent once a snapshot includes the commit
             conn = self._connections.get(conn_id)
-            if conn is None:
-                return
-            conn.pending.append((call.ts or 0, message))
-            self._waiting.add(conn_id)
+            if conn is not None:
+                conn.pending.append((call.ts or 0, message))
+                self._waiting.add(conn_id)
         self._wake.set()
+        if session_id is not None and not call.replayed:
+            dedupe.sweep(self._db.store, session_id)  # trims expired records (after answering)
 
     def _action(self, conn_id: int, command: RunAction) -> None:
         message, _ = respond(

@@ -453,8 +453,6 @@ class StoredSync:
             ),
             prod=self._executor.prod,
         )
-        if session_id is not None and call is not None and call.ok and not call.replayed:
-            dedupe.sweep(self._store, session_id)  # trims expired records
         ts = 0
         if call is not None and call.ok:
             ts = call.ts or self._clock()
@@ -466,7 +464,10 @@ class StoredSync:
                 # a read that predates the commit).
                 self.on_documents(documents, skip=conn_id, wait=True)
             message["ts"] = encode_ts(ts)
-        return ts if self._poster.post(conn_id, message) else None
+        posted = self._poster.post(conn_id, message)
+        if session_id is not None and call is not None and call.ok and not call.replayed:
+            dedupe.sweep(self._store, session_id)  # trims expired records (after answering)
+        return ts if posted else None
 
     def _action(self, command: RunAction) -> dict[str, Any]:
         message, _ = respond(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,14 @@ def test_a_reused_request_id_answers_only_the_same_mutation(chat: Any) -> None:
     assert ok["success"] is True
 
 
+def settled(check: Callable[[], bool]) -> None:
+    """Wait (bounded) until `check` holds."""
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, "never settled"
+        time.sleep(0.005)
+
+
 def _records(store: SqliteStore) -> list[str]:
     rows = store._conn.execute(  # what the store holds: no API lists partitions
         "SELECT pk FROM items WHERE pk LIKE 's:mutreq%'"
@@ -119,11 +127,12 @@ def test_mutation_records_expire_and_are_swept_as_new_ones_are_written(chat: Any
     fresh = reconnect(hub, session)
     send_mutation(fresh, 100, "messages:send", {"channel": "s", "body": "x"})
     wait_for(fresh, hub, "MutationResponse")
-    # The new record swept up to MUTATION_RECORD_SWEEP expired ones.
-    assert len(_records(store)) == 2 * (6 - dedupe.MUTATION_RECORD_SWEEP) + 2
+    # The new record swept up to MUTATION_RECORD_SWEEP expired ones (just
+    # after the response went out).
+    settled(lambda: len(_records(store)) == 2 * (6 - dedupe.MUTATION_RECORD_SWEEP) + 2)
     send_mutation(fresh, 101, "messages:send", {"channel": "s", "body": "y"})
     wait_for(fresh, hub, "MutationResponse")
-    assert len(_records(store)) == 2 * 2  # only the two live records and their entries
+    settled(lambda: len(_records(store)) == 2 * 2)  # the two live records and their entries
     assert dedupe.sweep(db.store, session) == 0  # nothing expired is left
     later = time.time_ns() + int(dedupe.MUTATION_RECORD_RETENTION_SECONDS * 1e9) + 10**9
     assert dedupe.sweep(db.store, session, now=later) == 2 and _records(store) == []
