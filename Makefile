@@ -88,9 +88,13 @@ check: venv infra-deps cdk-cli sam-cli lambda-package
 
 # Deploy with SAM's CLI: build (copies build/lambda per function), then
 # deploy; the first run asks for the stack name, region and parameters
-# (AdminKey) and saves them to samconfig.toml (kept out of git), later runs
-# reuse them. Then the schema is pushed once (new indexes built from the
-# stored documents): the Lambdas serve the schema the table holds.
+# (throttles, reserved concurrency, log retention: each has a default) and
+# saves them to samconfig.toml (kept out of git), later runs reuse them (a
+# samconfig.toml from before the key moved to Secrets Manager still names
+# an AdminKey parameter: delete that override). The stack generates the
+# admin key (its AdminKeySecretArn output). Then the schema is pushed once
+# (new indexes built from the stored documents): the Lambdas serve the
+# schema the table holds.
 deploy: venv sam-cli lambda-package
 	$(OFFLINE) $(SAM) build --template template.yaml
 	@if [ -f samconfig.toml ]; then \

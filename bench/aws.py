@@ -83,7 +83,7 @@ def _push_schema(endpoint: str, table: str) -> None:
 
     client = dynamodb_local_client(endpoint)
     create_table(client, table)
-    backend = Backend(DynamoDBStore(table, client=client), APP, admin_key="bench")
+    backend = Backend(DynamoDBStore(table, client=client), APP, admin_key=None)
     assert backend.reload().ok, backend.load_error
     backend.close()
 
@@ -103,7 +103,7 @@ def _stream_records(endpoint: str, table: str) -> tuple[list[dict[str, Any]], st
         )["ShardIterator"]
         for s in shards
     }
-    backend = Backend(DynamoDBStore(table, client=client), APP, admin_key="bench")
+    backend = Backend(DynamoDBStore(table, client=client), APP, admin_key=None)
     backend.reload(push_schema=False)
     backend.executor.call("messages:send", {"channel": "cold", "body": "x"})
     records: list[dict[str, Any]] = []
@@ -211,7 +211,7 @@ def inprocess_mutations(endpoint: str, n: int) -> list[float]:
     table = f"inproc{uuid.uuid4().hex[:8]}"
     _push_schema(endpoint, table)
     backend = Backend(
-        DynamoDBStore(table, client=dynamodb_local_client(endpoint)), APP, admin_key="bench"
+        DynamoDBStore(table, client=dynamodb_local_client(endpoint)), APP, admin_key=None
     )
     backend.reload(push_schema=False)
     times = []

@@ -10,7 +10,8 @@ tests/infra checks that the two deploy the same resources.
 
     cd infra && npx cdk synth    (offline: no credentials, no lookups; runs
                                   ../.venv/bin/python, see cdk.json)
-    cd infra && npx cdk deploy --parameters AdminKey=<secret>   (after `cdk bootstrap`)
+    cd infra && npx cdk deploy   (after `cdk bootstrap`; the stack generates
+                                  its admin key in Secrets Manager)
 
 Context: `code` (the package directory, default ../build/lambda) and
 `stack` (the stack name, default pyconvex).

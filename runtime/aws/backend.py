@@ -2,6 +2,10 @@
 
 The schema is served as the store has it (`push_schema=False`): pushing it
 (building indexes) is the deploy's job, done once, not every cold start's.
+
+The admin key is read here, once per container (settings.py: from Secrets
+Manager). A function given none (the WebSocket and stream functions serve no
+admin route, and their roles may not read the secret) has no admin access.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ Lambdas never do this: they serve the schema the table holds.
 `python -m runtime deploy --stack NAME` (what `make deploy` runs after
 `sam deploy`) finds the table in the stack's outputs; `--table` names it
 directly (DynamoDB Local, LocalStack: endpoints follow boto3's settings).
+
+The stack generates its admin key in Secrets Manager (template.yaml,
+AdminKeySecret); `stack_admin_key` reads it for the CLI with the caller's
+own credentials, as `stack_url` finds the deployment's URL.
 """
 
 from __future__ import annotations
@@ -16,20 +20,54 @@ from typing import Any
 from runtime.backend import Backend
 from runtime.store.dynamodb import DynamoDBStore
 
-__all__ = ["push_schema", "stack_table"]
+__all__ = [
+    "ADMIN_KEY_OUTPUT",
+    "push_schema",
+    "stack_admin_key",
+    "stack_output",
+    "stack_table",
+    "stack_url",
+]
+
+ADMIN_KEY_OUTPUT = "AdminKeySecretArn"
+"""The stack output naming the admin key's secret (template.yaml)."""
 
 
-def stack_table(stack: str, cloudformation: Any = None) -> str:
-    """The table a deployed stack made (its `TableName` output)."""
+def stack_output(stack: str, key: str, cloudformation: Any = None) -> str:
+    """One output of a deployed stack."""
     if cloudformation is None:
         import boto3
 
         cloudformation = boto3.client("cloudformation")
     stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
     for output in stacks[0].get("Outputs", []):
-        if output["OutputKey"] == "TableName":
+        if output["OutputKey"] == key:
             return str(output["OutputValue"])
-    raise RuntimeError(f"stack {stack} has no TableName output: was it made from template.yaml?")
+    raise RuntimeError(f"stack {stack} has no {key} output: was it made from template.yaml?")
+
+
+def stack_table(stack: str, cloudformation: Any = None) -> str:
+    """The table a deployed stack made (its `TableName` output)."""
+    return stack_output(stack, "TableName", cloudformation)
+
+
+def stack_url(stack: str, cloudformation: Any = None) -> str:
+    """The one URL of a deployed stack for clients and the CLI (`DeploymentUrl`)."""
+    return stack_output(stack, "DeploymentUrl", cloudformation)
+
+
+def stack_admin_key(stack: str, cloudformation: Any = None, secretsmanager: Any = None) -> str:
+    """A deployed stack's admin key: the secret its `AdminKeySecretArn` output
+    names (the caller needs secretsmanager:GetSecretValue on it)."""
+    arn = stack_output(stack, ADMIN_KEY_OUTPUT, cloudformation)
+    if secretsmanager is None:
+        import boto3
+
+        secretsmanager = boto3.client("secretsmanager")
+    key = secretsmanager.get_secret_value(SecretId=arn).get("SecretString")
+    if not isinstance(key, str):
+        raise RuntimeError(f"the secret {arn} holds no SecretString: it is not an admin key")
+    return key
 
 
 def _progress(table: str, index: str, done: int) -> None:
@@ -41,7 +79,7 @@ def push_schema(
 ) -> int:
     """Load `functions/`, push its schema to `table`; the number of functions."""
     store = DynamoDBStore(table, client=client, streams_client=streams_client)
-    backend = Backend(store, functions, admin_key="", on_progress=_progress)
+    backend = Backend(store, functions, admin_key=None, on_progress=_progress)
     try:
         report = backend.reload()
     finally:

@@ -3,7 +3,14 @@
     PYCONVEX_TABLE       the DynamoDB table (required)
     PYCONVEX_FUNCTIONS   the app's functions folder (default: functions/ in the
                          deployment package, $LAMBDA_TASK_ROOT/functions)
-    PYCONVEX_ADMIN_KEY   the deployment's admin key (for the CLI and admin routes)
+    PYCONVEX_ADMIN_KEY_SECRET
+                         the ARN of the Secrets Manager secret that holds the
+                         deployment's admin key (the CLI and admin routes:
+                         the HTTP function's). Read once per container.
+    PYCONVEX_ADMIN_KEY_FILE
+                         a file that holds the admin key instead (the local
+                         harness, `python -m runtime aws-local`: its
+                         <data>/admin_key)
     PYCONVEX_PROD        "0" shows error messages to callers (default "1": redacted)
     PYCONVEX_ENV_MAX_AGE seconds between re-reads of the app's environment
                          variables (default 2)
@@ -12,6 +19,12 @@
                          <region>.amazonaws.com/<stage>; default: derived from
                          the WebSocket event; the local harness sets its own)
 
+The admin key itself is never an environment variable: the app's functions
+run in the same process and see `os.environ` (and whatever logs or reports
+it), so the environment names only where the key is. A function given
+neither variable holds no admin key (`admin_key` is None): the WebSocket and
+stream functions serve no admin route.
+
 AWS endpoints follow boto3's own settings (AWS_ENDPOINT_URL and friends), so
 the same code reaches AWS, LocalStack or DynamoDB Local.
 """
@@ -19,37 +32,87 @@ the same code reaches AWS, LocalStack or DynamoDB Local.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Settings", "SettingsError"]
+from runtime.backend import check_admin_key
+
+__all__ = ["Settings", "SettingsError", "admin_key_from_env"]
+
+SecretReader = Callable[[str], Any]
+"""Secrets Manager's SecretString of an ARN (Powertools' `parameters.get_secret`)."""
 
 
 class SettingsError(RuntimeError):
     pass
 
 
+def _powertools_get_secret(arn: str) -> Any:
+    from aws_lambda_powertools.utilities import parameters
+
+    # force_fetch: a new container's settings read the secret as it is now,
+    # never a value Powertools cached for the process before.
+    return parameters.get_secret(arn, force_fetch=True)
+
+
+def admin_key_from_env(
+    environ: Mapping[str, str], get_secret: SecretReader = _powertools_get_secret
+) -> str | None:
+    """The admin key the environment points at (a secret's ARN, else a file),
+    or None when it names none. A key too weak to guard the admin routes is
+    refused here, at the container's start (AdminKeyError)."""
+    arn = environ.get("PYCONVEX_ADMIN_KEY_SECRET")
+    if arn:
+        try:
+            value = get_secret(arn)
+        except Exception as e:  # Powertools wraps the client's errors in GetParameterError
+            raise SettingsError(
+                f"cannot read the admin key from the secret {arn} ({e}): the function's "
+                "role needs secretsmanager:GetSecretValue on it (template.yaml grants it)"
+            ) from None
+        if not isinstance(value, str):
+            raise SettingsError(
+                f"the secret {arn} holds binary data: the admin key is a SecretString"
+            )
+        return check_admin_key(value, f"the admin key in the secret {arn}")
+    path = environ.get("PYCONVEX_ADMIN_KEY_FILE")
+    if path:
+        try:
+            key = Path(path).read_text().removesuffix("\n").removesuffix("\r")
+        except (OSError, UnicodeDecodeError) as e:
+            raise SettingsError(f"cannot read the admin key file {path}: {e}") from None
+        return check_admin_key(key, f"the admin key in {path}")
+    return None
+
+
 @dataclass(frozen=True)
 class Settings:
     table: str
     functions: Path
-    admin_key: str
+    admin_key: str | None = field(repr=False)
     prod: bool
     env_max_age: float
     ws_endpoint: str | None = None
 
     @classmethod
-    def from_env(cls) -> Settings:
-        table = os.environ.get("PYCONVEX_TABLE")
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        get_secret: SecretReader = _powertools_get_secret,
+    ) -> Settings:
+        env = os.environ if environ is None else environ
+        table = env.get("PYCONVEX_TABLE")
         if not table:
             raise SettingsError("PYCONVEX_TABLE is not set: name the DynamoDB table")
-        root = Path(os.environ.get("LAMBDA_TASK_ROOT", "."))
-        functions = Path(os.environ.get("PYCONVEX_FUNCTIONS", root / "functions"))
+        root = Path(env.get("LAMBDA_TASK_ROOT", "."))
+        functions = Path(env.get("PYCONVEX_FUNCTIONS", root / "functions"))
         return cls(
             table=table,
             functions=functions,
-            admin_key=os.environ.get("PYCONVEX_ADMIN_KEY", ""),
-            prod=os.environ.get("PYCONVEX_PROD", "1") != "0",
-            env_max_age=float(os.environ.get("PYCONVEX_ENV_MAX_AGE", "2")),
-            ws_endpoint=os.environ.get("PYCONVEX_WS_ENDPOINT") or None,
+            admin_key=admin_key_from_env(env, get_secret),
+            prod=env.get("PYCONVEX_PROD", "1") != "0",
+            env_max_age=float(env.get("PYCONVEX_ENV_MAX_AGE", "2")),
+            ws_endpoint=env.get("PYCONVEX_WS_ENDPOINT") or None,
         )

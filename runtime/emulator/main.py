@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from runtime.aws.deploy import push_schema
 from runtime.aws.stream_records import document_write
-from runtime.backend import read_admin_key
+from runtime.backend import ADMIN_KEY_FILE, read_admin_key
 from runtime.local.listen import BindError, listen
 from runtime.store.dynamodb import create_table
 
@@ -144,8 +144,7 @@ def run_aws_local(options: AwsLocalOptions, handlers: Handlers | None = None) ->
     functions = options.functions.resolve()
     if not functions.is_dir():
         raise SystemExit(f"no functions folder at {functions} (pass --functions DIR)")
-    admin_key = read_admin_key(options.data, create=True)
-    assert admin_key is not None
+    read_admin_key(options.data, create=True)  # made on the first run, kept after
     try:
         sock = listen(options.host, options.port, "gateway")
     except BindError as e:
@@ -154,7 +153,7 @@ def run_aws_local(options: AwsLocalOptions, handlers: Handlers | None = None) ->
     _aws_defaults()
     signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C (uvicorn re-raises it)
     with contextlib.suppress(KeyboardInterrupt):
-        _serve(options, handlers, functions, admin_key, sock, url)
+        _serve(options, handlers, functions, sock, url)
     print("pyconvex aws-local stopped", file=sys.stderr, flush=True)
     return 0
 
@@ -163,7 +162,6 @@ def _serve(
     options: AwsLocalOptions,
     handlers: Handlers,
     functions: Path,
-    admin_key: str,
     sock: socket.socket,
     url: str,
 ) -> None:
@@ -174,7 +172,9 @@ def _serve(
             {
                 "PYCONVEX_TABLE": options.table,
                 "PYCONVEX_FUNCTIONS": str(functions),
-                "PYCONVEX_ADMIN_KEY": admin_key,
+                # Where the key is, as on AWS (there: a secret's ARN), never
+                # the key: the app's functions see os.environ.
+                "PYCONVEX_ADMIN_KEY_FILE": str((options.data / ADMIN_KEY_FILE).resolve()),
                 "PYCONVEX_PROD": "1" if options.prod else "0",
                 "PYCONVEX_WS_ENDPOINT": url,
                 "AWS_ENDPOINT_URL_DYNAMODB": endpoint,

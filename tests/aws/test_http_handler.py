@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import struct
 import uuid
 from collections.abc import Iterator
@@ -16,40 +17,29 @@ import pytest
 from runtime.backend import Backend
 from runtime.store.dynamodb import DynamoDBStore, create_table
 from tests.aws.events import LambdaContext, http_event
-from tests.support.aws import dynamodb_local_client, fake_aws_env
+from tests.support.aws import dynamodb_local_client, http_lambda, secrets_manager
 
 ROOT = Path(__file__).resolve().parents[2]
+ADMIN_KEY = secrets.token_hex(32)
 
 pytestmark = pytest.mark.dynamodb_local
 
 
 @pytest.fixture
 def handler(dynamodb_local_endpoint: str) -> Iterator[Any]:
-    import runtime.aws.http as http_module
-    from runtime.aws import backend as lambda_backend
-
     table = f"h{uuid.uuid4().hex[:12]}"
     client = dynamodb_local_client(dynamodb_local_endpoint)
     create_table(client, table)
     # What a deploy does once: push the schema (build indexes).
-    deploy = Backend(DynamoDBStore(table, client=client), ROOT / "functions", admin_key="k")
+    deploy = Backend(DynamoDBStore(table, client=client), ROOT / "functions", admin_key=None)
     assert deploy.reload().ok
-    env = {
-        "PYCONVEX_TABLE": table,
-        "PYCONVEX_FUNCTIONS": str(ROOT / "functions"),
-        "PYCONVEX_ADMIN_KEY": "admin-key",
-        "PYCONVEX_PROD": "0",
-        "AWS_ENDPOINT_URL": dynamodb_local_endpoint,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "POWERTOOLS_METRICS_NAMESPACE": "pyconvex-tests",
-    }
-    with fake_aws_env(**env):
-        lambda_backend.reset()
-        http_module.reset()
-        yield http_module.handler
-        http_module.reset()
-        lambda_backend.reset()
+    # The admin key as the template keeps it: a secret the function reads.
+    with secrets_manager() as sm:
+        arn = sm.create_secret(Name=f"key-{table}", SecretString=ADMIN_KEY)["ARN"]
+        with http_lambda(
+            dynamodb_local_endpoint, table, ROOT / "functions", PYCONVEX_ADMIN_KEY_SECRET=arn
+        ) as handler:
+            yield handler
     client.delete_table(TableName=table)
 
 
@@ -119,7 +109,7 @@ def test_errors_keep_their_shapes(handler: Any) -> None:
     # The admin key reaches internal functions, as the CLI does.
     status, body, _ = call(
         handler, "POST", "/api/function", {"path": "bank:close", "args": {"owner": "x"}},
-        headers={"authorization": "Convex admin-key"},
+        headers={"authorization": f"Convex {ADMIN_KEY}"},
     )  # fmt: skip
     assert status == 200 and "NO_ACCOUNT" in body["errorMessage"]
 
@@ -139,7 +129,7 @@ def test_environment_variables_reach_running_lambdas(handler: Any) -> None:
     assert body["value"]["name"] == "Example Bank"
     status, _, _ = call(
         handler, "POST", "/api/admin/env", {"changes": {"BANK_NAME": "Lambda Bank"}},
-        headers={"authorization": "Convex admin-key"},
+        headers={"authorization": f"Convex {ADMIN_KEY}"},
     )  # fmt: skip
     assert status == 200
     _, body, _ = call(handler, "POST", "/api/query", {"path": "bank:info", "args": {}})

@@ -78,7 +78,7 @@ def harness(dynamodb_local_endpoint: str) -> Iterator[Harness]:
     table = f"ws{uuid.uuid4().hex[:12]}"
     client = dynamodb_local_client(dynamodb_local_endpoint)
     create_table(client, table)
-    assert Backend(DynamoDBStore(table, client=client), CHAT, admin_key="k").reload().ok
+    assert Backend(DynamoDBStore(table, client=client), CHAT, admin_key=None).reload().ok
     connected: list[str] = []
 
     def on_socket(event: dict[str, Any], context: Any) -> dict[str, Any]:

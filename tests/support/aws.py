@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from runtime.store.port import Store
@@ -19,7 +20,9 @@ __all__ = [
     "dynamodb_local_client",
     "dynamodb_local_store",
     "fake_aws_env",
+    "http_lambda",
     "moto_dynamodb_store",
+    "secrets_manager",
 ]
 
 REGION = "us-east-1"
@@ -62,7 +65,8 @@ def moto_dynamodb_store() -> Iterator[Store]:
         streams = boto3.client("dynamodbstreams", region_name=REGION)
         name = f"t{uuid.uuid4().hex[:12]}"
         create_table(client, name)
-        store = DynamoDBStore(name, client=client, streams_client=streams)
+        # moto caps TransactGetItems at 25 keys (AWS: 100)
+        store = DynamoDBStore(name, client=client, streams_client=streams, transact_get_keys=25)
         try:
             yield store
         finally:
@@ -99,3 +103,53 @@ def dynamodb_local_store(endpoint: str, table_name: str) -> Iterator[Store]:
     finally:
         store.close()
         client.delete_table(TableName=table_name)
+
+
+@contextmanager
+def secrets_manager() -> Iterator[Any]:
+    """Secrets Manager under moto (no real one runs here), while requests to
+    other endpoints, such as DynamoDB Local's, go out as they would: moto
+    answers only AWS's own host names. Yields a secretsmanager client. The
+    credentials stay the caller's (DynamoDB Local keeps tables per key)."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws(config={"core": {"mock_credentials": False}}):
+        yield boto3.client(
+            "secretsmanager",
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+
+@contextmanager
+def http_lambda(
+    endpoint: str, table: str, functions: Path, **env: str
+) -> Iterator[Callable[[dict[str, Any], Any], Any]]:
+    """The HTTP Lambda handler of a fresh container on DynamoDB Local's
+    `table` (the schema pushed already), with the template's settings and
+    `env` in os.environ; the container dropped afterwards."""
+    import runtime.aws.http as http_module
+    from runtime.aws import backend as lambda_backend
+
+    settings = {
+        "PYCONVEX_TABLE": table,
+        "PYCONVEX_FUNCTIONS": str(functions),
+        "PYCONVEX_PROD": "0",
+        # DynamoDB's endpoints only: every other service (Secrets Manager)
+        # goes where AWS's would.
+        "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": endpoint,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "POWERTOOLS_METRICS_NAMESPACE": "pyconvex-tests",
+    }
+    with fake_aws_env(**settings, **env):
+        lambda_backend.reset()
+        http_module.reset()
+        try:
+            yield http_module.handler
+        finally:
+            http_module.reset()
+            lambda_backend.reset()
