@@ -24,6 +24,30 @@ Common shapes (printed by `bench/database.py`):
   + 7 = 7;
 - read a whole table (`collect()` without an index) then insert one:
   8 shard checks, one merged with the bumped shard, + 6 = 14.
+
+Validating a read-only transaction (a query; a mutation that wrote nothing or
+raised): there is no commit to check the reads, so `Database.still_valid`
+re-reads every version it relied on (`Store.versions`) after the run, and
+re-runs if any moved. Why a passing check makes the result one snapshot:
+- Versions never repeat for a key (they grow, and a re-created id starts
+  past its old life: `Put.recreate`), so a key found at the version it was
+  read at was not written in between.
+- The re-read must see one instant at which no commit is half applied. On
+  DynamoDB, Query and BatchGetItem are only read-committed against
+  TransactWriteItems: a BatchGetItem may return one item of a commit after
+  it and another before it (the commit applies item by item). If the run
+  read A after commit T and B before it, a BatchGetItem re-read can see the
+  same torn pair and pass. So the re-read is a TransactGetItems, which is
+  serializable against TransactWriteItems: it sees all of T or none of it
+  (a T in progress cancels it, and it is retried). It then sees A at T's
+  version and B at its new one: the check fails.
+- Past 100 keys the re-read takes several TransactGetItems, V1 first, each
+  later than the last. For a key k re-read at Vj, it was read at r_k before
+  V1 began and found unchanged at Vj; its version at V1 lies between
+  (versions only grow), so it is the one read. So every key held, at V1,
+  the version the run read: the run saw the state at V1.
+On SQLite the re-read runs under the store's lock, where no commit is ever
+half applied.
 """
 
 from __future__ import annotations

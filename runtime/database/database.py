@@ -260,15 +260,17 @@ class Database:
         self._sleep(self._jitter.uniform(0, delay))
 
     def still_valid(self, reads: ReadSet) -> bool:
-        """Whether every version in the read set is still current."""
+        """Whether every version in the read set is still current, read
+        through `Store.versions` (why that makes a query's result one
+        snapshot: `commit.py`, "Validating a read-only transaction")."""
         keys = list(reads.versions)
         if not keys:
             return True
-        items = self.store.get(keys)
-        return all(
-            (it.version if it is not None else 0) == reads.versions[k]
-            for k, it in zip(keys, items, strict=True)
-        )
+        try:
+            current = self.store.versions(keys)
+        except TransactionConflict:
+            return False  # writes kept landing on these keys: re-run
+        return all(v == reads.versions[k] for k, v in zip(keys, current, strict=True))
 
     def _run(self, tx: Transaction, fn: Callable[[Transaction], T]) -> T | _Stale:
         """`fn(tx)`; an error it raises reaches the caller only if it was raised

@@ -22,6 +22,10 @@ class PlatformStore:
         with platform_io():
             return self.inner.get(keys)
 
+    def versions(self, keys: Sequence[Key]) -> list[int]:
+        with platform_io():
+            return self.inner.versions(keys)
+
     def scan(
         self,
         partition: str,

@@ -12,6 +12,7 @@ NEW_AND_OLD_IMAGES, TTL on `x`).
 | n | N | the version (absent item = 0) |
 | f | BOOL | present on items written with feed=True |
 | ts | N | the commit timestamp (ns) of a feed write |
+| vt | N | the commit timestamp (ns) of a range version's last bump |
 | c, t | N, B | a chunked value: chunk count and a random 16-byte token |
 | x | N | expiry (epoch s, TTL) of a superseded chunk |
 
@@ -55,10 +56,19 @@ TransactionConflict, throttling and capacity reasons raise
 reasons (ValidationError...) a `StoreError`. `TransactionInProgressException`
 (a retry racing its first attempt) is retried with the same token.
 
-Commit timestamps: a hybrid clock in this process, ts = max(clock(), last + 1),
-written on feed items. Strictly increasing per process; across processes
-(Lambdas) it is as good as their clocks: a global order would need one item
-every commit touches, which DynamoDB serializes.
+Commit timestamps: a hybrid logical clock per process, ts = max(clock(),
+last + 1), where `last` also takes in the timestamp of every item this
+process reads. Feed items (documents) and range versions carry the `ts` of
+the commit that last wrote them, so a transaction that read another's write
+(the document, or the range version a delete or insert bumped) commits with a
+larger timestamp, in any process, whatever the clocks say. Strictly
+increasing per process. Not covered: reading only the absence of a document
+another process deleted (a point read of a gone item carries no timestamp);
+that orders by the clocks. A global order would need one item every commit
+touches, which DynamoDB serializes.
+
+Validation reads (`versions`) use TransactGetItems, 100 keys a call (2 read
+units an item instead of BatchGetItem's 1): see `runtime/database/commit.py`.
 
 Reads are strongly consistent: BatchGetItem (ConsistentRead, 100 keys a call,
 UnprocessedKeys re-sent with backoff) and Query (ConsistentRead; `sk < hi`,
@@ -100,7 +110,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .dynamodb_calls import (
@@ -111,6 +121,7 @@ from .dynamodb_calls import (
     retire_chunks,
     send_transaction,
     streams_client_for,
+    transact_get,
 )
 from .dynamodb_feed import StreamFeed, record_change
 from .dynamodb_items import (
@@ -167,6 +178,7 @@ class DynamoDBStore:
         streams_client: DynamoDBStreamsClient | None = None,
         max_transaction_items: int = 100,
         clock: Callable[[], int] = time.time_ns,
+        transact_get_keys: int = 100,
     ) -> None:
         session: Any = None
         if client is None:
@@ -181,6 +193,8 @@ class DynamoDBStore:
         self._session = session
         self.table = table_name
         self.max_transaction_items = max_transaction_items
+        self._transact_get_keys = transact_get_keys
+        """Keys per TransactGetItems: AWS takes 100 (moto still 25)."""
         self._client: Any = client
         self._streams: Any = streams_client
         self._clock = clock
@@ -223,6 +237,7 @@ class DynamoDBStore:
         (expired after its value was replaced) means the main item moved on:
         read it again."""
         out: dict[Key, Item] = {}
+        self._observe(raws)
         for _ in range(10):
             chunked: dict[Key, tuple[AttrMap, ChunkRef]] = {}
             for raw in raws:
@@ -242,6 +257,27 @@ class DynamoDBStore:
                     stale.append(key)
             raws = self._batch_get([encode_key(k) for k in stale])
         raise StoreError("a chunked value kept changing while it was read")
+
+    def versions(self, keys: Sequence[Key]) -> list[int]:
+        unique = list(dict.fromkeys(keys))
+        found: dict[Key, int] = {}
+        step = self._transact_get_keys
+        for i in range(0, len(unique), step):
+            part = unique[i : i + step]
+            keys_part = [encode_key(k) for k in part]
+            raws = transact_get(self._client, self.table, keys_part, ("n", "ts", "vt"))
+            self._observe(raw for raw in raws if raw is not None)
+            for k, raw in zip(part, raws, strict=True):
+                found[k] = int(raw["n"]["N"]) if raw is not None else 0
+        return [found[k] for k in keys]
+
+    def _observe(self, raws: Iterable[Mapping[str, Any]]) -> None:
+        """Fold the commit timestamps of items read into this process's clock
+        (see "Commit timestamps" above)."""
+        seen = max((int(r[a]["N"]) for r in raws for a in ("ts", "vt") if a in r), default=0)
+        if seen > self._last_ts:
+            with self._lock:
+                self._last_ts = max(self._last_ts, seen)
 
     def get(self, keys: Sequence[Key]) -> list[Item | None]:
         if not keys:

@@ -16,7 +16,7 @@ from typing import Any
 
 from .dynamodb_items import AttrMap, ChunkRef, chunk_keys
 from .dynamodb_table import TTL_ATTRIBUTE
-from .port import StoreError
+from .port import StoreError, TransactionConflict
 
 __all__ = [
     "CHUNK_RETENTION_SECONDS",
@@ -27,6 +27,7 @@ __all__ = [
     "retire_chunks",
     "send_transaction",
     "streams_client_for",
+    "transact_get",
 ]
 
 log = logging.getLogger("runtime.store.dynamodb")
@@ -76,6 +77,44 @@ def batch_get(client: Any, table: str, keys: Sequence[AttrMap]) -> list[AttrMap]
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 1.0)
     return out
+
+
+def transact_get(
+    client: Any, table: str, keys: Sequence[AttrMap], attributes: Sequence[str]
+) -> list[AttrMap | None]:
+    """TransactGetItems of at most 100 keys: each item's `attributes` (None
+    when absent), read as one snapshot that no write transaction is half
+    through. A cancellation (a write transaction in progress on one of the
+    items) is retried with backoff; one that persists is a TransactionConflict."""
+    names = {f"#{a}": a for a in attributes}
+    projection = ", ".join(names)
+    items = [
+        {
+            "Get": {
+                "TableName": table,
+                "Key": dict(k),
+                "ProjectionExpression": projection,
+                "ExpressionAttributeNames": names,
+            }
+        }
+        for k in keys
+    ]
+    delay = 0.005
+    for _ in range(6):
+        try:
+            resp = client.transact_get_items(TransactItems=items)
+        except aws_errors() as e:
+            code, message = error_code(e)
+            if code != "TransactionCanceledException":
+                raise StoreError(
+                    f"DynamoDB TransactGetItems on table {table} failed: "
+                    f"{code or type(e).__name__}: {message}"
+                ) from e
+        else:
+            return [r.get("Item") or None for r in resp.get("Responses", [])]
+        time.sleep(delay * (1 + random.random()))
+        delay = min(delay * 2, 0.2)
+    raise TransactionConflict([], "TransactGetItems kept meeting write transactions in progress")
 
 
 def send_transaction(client: Any, table: str, items: list[AttrMap]) -> list[AttrMap] | None:

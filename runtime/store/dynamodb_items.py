@@ -104,7 +104,7 @@ def split_value(value: bytes, size: int = VALUE_CHUNK_BYTES) -> list[bytes]:
 # ---- conditions ----------------------------------------------------------------
 
 _NAME_RE = re.compile(r"#\w+")
-_NAMES = {"#n": "n", "#t": "t", "#v": "v", "#c": "c", "#f": "f", "#ts": "ts"}
+_NAMES = {"#n": "n", "#t": "t", "#v": "v", "#c": "c", "#f": "f", "#ts": "ts", "#vt": "vt"}
 """Every attribute goes by a placeholder name (none is then a reserved word)."""
 
 
@@ -198,9 +198,14 @@ def _entry(table: str, op: Op, ts: int, pinned: ChunkRef | None, extra: list[Att
         delete = {"TableName": table, "Key": key}
         return {"Delete": _with_condition(delete, cond, values, _NAMES, return_old=True)}
     if isinstance(op, Bump):
+        # The commit timestamp rides on the range version too (as `vt`: `ts`
+        # marks feed writes), so a reader of the range (a scan that found a
+        # document gone) learns it: see `DynamoDBStore` on commit timestamps.
         cond, values = _condition(op.expect, guard_chunks=False, pinned=None)
         values[":one"] = {"N": "1"}
-        update = {"TableName": table, "Key": key, "UpdateExpression": "ADD #n :one"}
+        values[":ts"] = {"N": str(ts)}
+        expr = "SET #vt = :ts ADD #n :one"
+        update = {"TableName": table, "Key": key, "UpdateExpression": expr}
         return {"Update": _with_condition(update, cond, values, _NAMES, return_old=False)}
     raise TypeError(f"not a store op: {op!r}")
 

@@ -121,6 +121,7 @@ def item_model(
         "n": NumberAttribute(),
         "f": BooleanAttribute(null=True),
         "ts": NumberAttribute(null=True),
+        "vt": NumberAttribute(null=True),
         "c": NumberAttribute(null=True),
         "t": BinaryAttribute(null=True, legacy_encoding=False),
         TTL_ATTRIBUTE: TTLAttribute(null=True),

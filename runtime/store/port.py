@@ -12,6 +12,9 @@ an unchanged version means an unchanged item (no ABA) across a re-creation too.
 
 Operations (all strongly consistent):
 - `get(keys)`: batch point read.
+- `versions(keys)`: the current version of each key, read as one snapshot
+  (a query's validation; DynamoDB: TransactGetItems, see
+  `runtime/database/commit.py` on why that is sound and BatchGetItem is not).
 - `scan(partition, lo, hi, reverse=, limit=)`: ordered range over one
   partition, `lo` inclusive, `hi` exclusive (None = unbounded). To resume a
   forward scan after key `k`, pass `lo = k + b"\\x00"`; a reverse one, `hi = k`.
@@ -175,6 +178,11 @@ class Store(Protocol):
     """The most ops one `transact` may carry (DynamoDB: 100)."""
 
     def get(self, keys: Sequence[Key]) -> list[Item | None]: ...
+
+    def versions(self, keys: Sequence[Key]) -> list[int]:
+        """Each key's version (0 = absent), as of one instant no commit is
+        half applied at (per 100 keys on DynamoDB: see `commit.py`)."""
+        ...
 
     def scan(
         self,

@@ -93,6 +93,12 @@ class SqliteStore:
             found = _versions(self._conn, keys, with_values=True)
         return [Item(k, found[k][1], found[k][0]) if k in found else None for k in keys]
 
+    def versions(self, keys: Sequence[Key]) -> list[int]:
+        # Under the lock no commit is half applied; the SELECTs see one state.
+        with self._lock:
+            found = _versions(self._conn, keys, with_values=False) if keys else {}
+        return [found[k][0] if k in found else 0 for k in keys]
+
     def scan(
         self,
         partition: str,
@@ -173,7 +179,7 @@ class SqliteStore:
         changes: list[tuple[int, str, bytes, bytes | None, bytes | None]] = []
         for op in ops:
             if isinstance(op, Put):
-                upserts.append((op.key[0], op.key[1], op.value))
+                upserts.append((op.key[0], op.key[1], op.value, ts if op.recreate else 1))
                 if op.feed:
                     old = old_values.get(op.key)
                     changes.append((ts, op.key[0], op.key[1], old[1] if old else None, op.value))
@@ -186,7 +192,7 @@ class SqliteStore:
         try:
             if upserts:
                 conn.executemany(
-                    "INSERT INTO items (pk, sk, value, version) VALUES (?, ?, ?, 1) "
+                    "INSERT INTO items (pk, sk, value, version) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (pk, sk) DO UPDATE SET value = excluded.value, version = version + 1",
                     upserts,
                 )
@@ -363,6 +369,10 @@ class SqliteSnapshot:
     def get(self, keys: Sequence[Key]) -> list[Item | None]:
         found = _versions(self._conn, keys, with_values=True) if keys else {}
         return [Item(k, found[k][1], found[k][0]) if k in found else None for k in keys]
+
+    def versions(self, keys: Sequence[Key]) -> list[int]:
+        found = _versions(self._conn, keys, with_values=False) if keys else {}
+        return [found[k][0] if k in found else 0 for k in keys]
 
     def scan(
         self,

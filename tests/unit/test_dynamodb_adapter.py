@@ -209,7 +209,8 @@ def test_the_transaction_sent_for_each_op_kind() -> None:
     assert update["Update"]["ConditionExpression"] == "attribute_not_exists(c)"
     assert delete["Delete"]["ConditionExpression"] == "#n = :expect AND attribute_not_exists(c)"
     assert (
-        bump["Update"]["UpdateExpression"] == "ADD #n :one"
+        bump["Update"]["UpdateExpression"] == "SET #vt = :ts ADD #n :one"
+        and bump["Update"]["ExpressionAttributeValues"][":ts"] == {"N": "1234"}
         and "ConditionExpression" not in bump["Update"]
     )
     assert absent["ConditionCheck"]["ConditionExpression"] == "attribute_not_exists(pk)"
