@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PYCONVEX_CACHE ?= $(CURDIR)/.cache
 
 .PHONY: dev aws-local test check fmt bench venv dynamodb-local js-deps clean \
-	infra-deps cdk-cli sam-cli lambda-package deploy
+	infra-deps cdk-cli sam-cli lambda-package deploy admin-key
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -103,6 +103,11 @@ deploy: venv sam-cli lambda-package
 		SAM_CLI_TELEMETRY=0 $(SAM) deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM; \
 	fi
 	$(PY) -m runtime deploy --stack $(STACK)
+	@echo "the CLI's admin key: export PYCONVEX_ADMIN_KEY=\"\$$(make -s admin-key STACK=$(STACK))\""
+
+# A deployed stack's admin key (its secret, read with your AWS credentials).
+admin-key: venv
+	@$(PY) -c 'import sys; from runtime.aws.deploy import stack_admin_key; print(stack_admin_key(sys.argv[1]))' $(STACK)
 
 fmt: venv
 	$(VENV)/bin/ruff check --fix runtime tests bench functions
