@@ -11,8 +11,10 @@ runs on a thread:
   `os.urandom` (hence `uuid.uuid4`) and `os.getrandom` draw from a generator
   seeded per call (one seed for all attempts of the call);
 - the network, other processes and file writes are refused with
-  `NonDeterministicError`, pointing to actions (`guard.py`: one audit hook);
-  the platform's own store calls run inside `platform_io()`, which lifts it.
+  `NonDeterministicError`, pointing to actions (`guard.py`: one audit hook),
+  and so is starting a thread (it would escape both the guard and the frozen
+  clock); the platform's own store calls run inside `platform_io()`, which
+  lifts the guard.
 
 The patches are process-wide but act only on threads inside `frozen(...)`;
 every other thread (actions, the server) sees the real clock, randomness and
@@ -185,6 +187,15 @@ def _guarded_kind() -> str | None:
     return _state.kind if _state.guarded else None
 
 
+def _no_threads(real: Any) -> Any:
+    def start(*args: Any, **kwargs: Any) -> Any:
+        if _state.guarded:
+            raise guard.error(_state.kind, "thread", "threading.Thread.start")
+        return real(*args, **kwargs)
+
+    return start
+
+
 def install() -> None:
     """Put the patches in place (idempotent; an audit hook cannot be removed)."""
     global _installed
@@ -212,5 +223,10 @@ def install() -> None:
             real = getattr(random, name, None)
             if getattr(real, "__self__", None) is instance:
                 setattr(random, name, _seeded(name, real))
+        # Thread.start's primitive (renamed in Python 3.13).
+        for name in ("_start_new_thread", "_start_joinable_thread"):
+            real = getattr(threading, name, None)
+            if real is not None:
+                setattr(threading, name, _no_threads(real))
         sys.addaudithook(guard.hook(_guarded_kind))
         _installed = True

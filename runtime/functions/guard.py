@@ -13,7 +13,11 @@ is one, and raises while a deterministic function runs on that thread:
 - the file system, when written: `open` for writing, appending, creating or
   truncating (also `os.open` with such flags), removing, renaming, making
   directories, changing modes and times, `shutil`'s tree copies and moves,
-  opening a SQLite database. Reading files stays allowed (imports read).
+  opening a SQLite database file. Reading files stays allowed (imports read).
+
+Starting a thread is refused too (`determinism` patches `threading`, which
+raises no audit event): a thread would run outside the guard and the frozen
+clock.
 
 File refusals are also `PermissionError`s, so Python's own best-effort
 writes keep working: an import inside a function that cannot write its
@@ -32,7 +36,7 @@ from typing import Any
 
 from runtime.errors import PlatformError
 
-__all__ = ["NonDeterministicError", "RefusedFileWrite", "hook", "refusal"]
+__all__ = ["NonDeterministicError", "RefusedFileWrite", "error", "hook", "refusal"]
 
 
 class NonDeterministicError(PlatformError):
@@ -120,16 +124,35 @@ def refusal(event: str, args: tuple[Any, ...]) -> tuple[str, str] | None:
         return "network", event
     if event in _PROCESSES:
         return "process", event
+    if event == "sqlite3.connect" and args and str(args[0]) in _IN_MEMORY:
+        return None
     if event in _FILE_CHANGES:
         return "file", event
     return None
+
+
+_IN_MEMORY = frozenset({":memory:", ""})
 
 
 _WHAT = {
     "network": "cannot use the network",
     "process": "cannot start or signal processes",
     "file": "cannot write files",
+    "thread": "cannot start threads",
 }
+
+
+def error(kind: str, category: str, what: str) -> NonDeterministicError:
+    """The refusal of `what` (a `category` of `_WHAT`) in a `kind` function."""
+    message = (
+        f"a {kind} {_WHAT[category]} ({what}): queries and mutations are "
+        "deterministic transactions, re-run on conflicts and when their data "
+        "changes. Do this from an action (@action), and pass results to a "
+        "mutation with ctx.run_mutation."
+    )
+    if category == "file":
+        return RefusedFileWrite(message, operation=what)
+    return NonDeterministicError(message, operation=what)
 
 
 def hook(active_kind: Callable[[], str | None]) -> Callable[[str, tuple[Any, ...]], None]:
@@ -143,15 +166,6 @@ def hook(active_kind: Callable[[], str | None]) -> Callable[[str, tuple[Any, ...
         found = refusal(event, args)
         if found is None:
             return
-        category, what = found
-        message = (
-            f"a {kind} {_WHAT[category]} ({what}): queries and mutations are "
-            "deterministic transactions, re-run on conflicts and when their data "
-            "changes. Do this from an action (@action), and pass results to a "
-            "mutation with ctx.run_mutation."
-        )
-        if category == "file":
-            raise RefusedFileWrite(message, operation=what)
-        raise NonDeterministicError(message, operation=what)
+        raise error(kind, *found)
 
     return audit

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -120,6 +121,13 @@ def _sqlite(tmp: Path) -> None:
     sqlite3.connect(tmp / "other.sqlite").close()
 
 
+def _thread(tmp: Path) -> None:
+    # A thread would run outside the guard and the frozen clock.
+    t = threading.Thread(target=lambda: (tmp / "from_thread").write_text("x"))
+    t.start()
+    t.join()
+
+
 OPERATIONS: dict[str, Callable[[Path], Any]] = {
     "subprocess.run": lambda tmp: subprocess.run([sys.executable, "-c", "pass"], check=True),
     "os.system": lambda tmp: os.system("true"),
@@ -139,6 +147,7 @@ OPERATIONS: dict[str, Callable[[Path], Any]] = {
     "shutil.rmtree": lambda tmp: shutil.rmtree(tmp / "d"),
     "tempfile.mkstemp": _mkstemp,
     "sqlite3.connect": _sqlite,
+    "threading.Thread": _thread,
 }
 
 
@@ -204,6 +213,13 @@ def test_refused_in_queries_and_mutations(executor: Executor, tmp: Path, fn: str
 def test_the_same_operations_work_in_an_action(executor: Executor, tmp: Path, op: str) -> None:
     result = executor.call("g:a", {"op": op, "tmp": str(tmp)})
     assert result.ok and result.value == "done", result.error_message
+
+
+def test_an_in_memory_sqlite_database_is_not_a_file_write() -> None:
+    with frozen(FROZEN, seed=1, kind="query"):
+        with sqlite3.connect(":memory:") as conn:
+            assert conn.execute("select 41 + 1").fetchone() == (42,)
+        conn.close()
 
 
 def test_reads_and_imports_still_work_in_a_query(executor: Executor, tmp: Path) -> None:
