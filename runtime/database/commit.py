@@ -6,9 +6,10 @@ Items per commit (each is one of DynamoDB's 100 transaction items):
 - each index entry that changes: 1 delete of the old key + 1 put of the new
   (an insert puts one entry per index, `by_creation_time` included; a patch
   that keeps the indexed values changes none);
-- range versions bumped: the table shard of each written document, and the
-  field version (old and new value) of each distinct first field of the
-  table's user indexes;
+- range versions bumped: the table shard of each written document (on the
+  condition that it holds the table's index set this process maintains:
+  `layout.index_set_value`, no extra item), and the field version (old and
+  new value) of each distinct first field of the table's user indexes;
 - read checks not merged into a write: documents read by id, and the range
   versions of index ranges read (1 with an equality on an index's first
   field, else one per table shard, 8). A table from which more than 8
@@ -115,15 +116,19 @@ def plan_commit(
                 ops[new_key] = Put(new_key, id_bytes)
                 counts["index_entries"] += 1
                 size += len(new_key[1]) + len(id_bytes)
-        bumps = [layout.table_shard_key(w.table, doc_id)]
+        # The table shard is bumped only if it holds the index set this
+        # process maintains (a newer schema in force fails the commit).
+        shard = layout.table_shard_key(w.table, doc_id)
+        if shard not in ops:
+            ops[shard] = Bump(shard, value=tix.shard_value)
+            counts["range_versions"] += 1
         for f in tix.first_fields:
             for doc in (w.old, w.new):
                 if doc is not None:
-                    bumps.append(layout.field_version_key(w.table, f, field_value(doc, f)))
-        for b in bumps:
-            if b not in ops:
-                ops[b] = Bump(b)
-                counts["range_versions"] += 1
+                    b = layout.field_version_key(w.table, f, field_value(doc, f))
+                    if b not in ops:
+                        ops[b] = Bump(b)
+                        counts["range_versions"] += 1
     for key, value in writes.system.items():
         ops[key] = Put(key, value)
         counts["system"] = counts.get("system", 0) + 1
@@ -134,7 +139,7 @@ def plan_commit(
             ops[key] = Check(key, version)
             counts["read_checks"] += 1
         elif isinstance(op, Bump):
-            ops[key] = Bump(key, expect=version)
+            ops[key] = Bump(key, expect=version, value=op.value)
         elif isinstance(op, Put | Delete) and op.expect != version:
             # A document read and then written: the expectation is the
             # version first read (they agree unless the store moved under

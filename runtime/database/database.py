@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 import random
 import threading
@@ -41,6 +42,8 @@ from .transaction import Transaction
 __all__ = ["Database", "Outcome"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("runtime.database")
 
 
 class _Stale:
@@ -141,6 +144,11 @@ class Database:
                 if old is not None:
                     old.unready[index] = "it is being rebuilt"
                 backfill.clear_index(self.store, table, index)
+            # Before the builds: from here on, a process still on the old
+            # schema cannot commit a write to these tables without taking
+            # up their new indexes (see `layout.index_set_value`).
+            for table in sorted(set(wanted) | set(changes.tables)):
+                _put_index_set(self.store, table, wanted.get(table, {}))
             self._schema = schema
             self._indexes = {}
             for table, index in building:
@@ -224,8 +232,27 @@ class Database:
         tix = self._indexes.get(table)
         if tix is None:
             tix = TableIndexes(self._schema, table)
+            self._adopt_index_set(tix)
             self._indexes[table] = tix
         return tix
+
+    def _adopt_index_set(self, tix: TableIndexes) -> bool:
+        """Take up the index set in force for `tix`'s table (what its shards
+        hold, written by the last schema push) if it is not the one this
+        process maintains. Returns whether anything changed."""
+        (item,) = self.store.get([layout.table_shard_keys(tix.table)[0]])
+        value = item.value if item is not None else b""
+        if value == tix.shard_value:
+            return False
+        taken = tix.adopt(layout.parse_index_set(value), value)
+        if taken:
+            log.warning(
+                'table "%s": maintaining indexes %s of a newer schema in force '
+                "(this process runs an older one; redeploy it)",
+                tix.table,
+                ", ".join(taken),
+            )
+        return True
 
     def _transaction(self, read_only: bool) -> Transaction:
         return Transaction(
@@ -342,6 +369,8 @@ class Database:
             except TransactionConflict as conflict:
                 last = conflict
                 tables = {w.table for w in tx.writes.writes.values()}
+                if any(self._adopt_index_set(self.table_indexes(t)) for t in sorted(tables)):
+                    continue  # a newer schema is in force: re-run under its indexes
                 self._note_conflict(attempt)
                 continue
             return Outcome(value, result.ts, tx.reads, attempt + 1, plan, writes=tx.writes)
@@ -381,6 +410,16 @@ _TABLES = "m:tables"
 _SCHEMA_KEY: Key = ("m:schema", b"")
 """The schema last put in force (its JSON), so an unchanged schema is not
 checked against every document again (each dev server start, each reload)."""
+
+
+def _put_index_set(store: Store, table: str, indexes: dict[str, list[str]]) -> None:
+    """Write the index set in force into every shard of `table` (one
+    transaction), unless they hold it already."""
+    value = layout.index_set_value(indexes)
+    keys = layout.table_shard_keys(table)
+    if all((it.value if it else b"") == value for it in store.get(keys)):
+        return
+    store.transact([Put(k, value) for k in keys])
 
 
 def _schema_bytes(schema: SchemaDefinition | None) -> bytes:

@@ -12,7 +12,7 @@ from runtime.schema import SchemaDefinition, index_fields
 from runtime.store.port import Key
 from runtime.values import UNDEFINED, encode_key
 
-from .layout import index_partition
+from .layout import index_partition, index_set_value
 
 __all__ = ["IndexSpec", "TableIndexes", "field_value"]
 
@@ -87,6 +87,37 @@ class TableIndexes:
             if s.fields[0] not in first:
                 first.append(s.fields[0])
         self.first_fields: list[str] = first
+        """Distinct first fields of the user indexes: each has a field version."""
         self.unready: dict[str, str] = {}
         """Index name -> why queries cannot use it yet (being built)."""
-        """Distinct first fields of the user indexes: each has a field version."""
+        self.shard_value = index_set_value(self.user_indexes())
+        """The index set in force as this process knows it: its writes bump a
+        table shard only if the shard holds this (see `layout.index_set_value`)."""
+
+    def user_indexes(self) -> dict[str, list[str]]:
+        """{name: the user's fields} of the indexes this process maintains."""
+        return {s.name: list(s.fields[:-1]) for s in self.specs[1:]}
+
+    def adopt(self, in_force: dict[str, list[str]], value: bytes) -> list[str]:
+        """Maintain the indexes in force (`in_force`, as the store's shards
+        say) that this process's schema lacks or defines otherwise: a newer
+        schema was pushed. Returns the names taken; those this process defined
+        otherwise cannot be queried here any more (their order changed)."""
+        taken = []
+        for name, fields in in_force.items():
+            spec = IndexSpec(self.table, name, (*fields, CREATION_TIME))
+            old = self.by_name.get(name)
+            if old == spec:
+                continue
+            if old is not None:
+                self.specs.remove(old)
+                self.unready[name] = (
+                    "a newer schema redefined it; this process runs an older one (redeploy)"
+                )
+            self.specs.append(spec)
+            self.by_name[name] = spec
+            if spec.fields[0] not in self.first_fields:
+                self.first_fields.append(spec.fields[0])
+            taken.append(name)
+        self.shard_value = value
+        return taken

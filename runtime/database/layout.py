@@ -6,7 +6,7 @@ Partitions (the store's partition strings):
 |----------------------|--------------------------------------------|------------------------|
 | `d:<id>`             | b""                                        | the stored document    |
 | `i:<table>:<index>`  | encode_key(indexed values, _creationTime, _id) | the document id (UTF-8) |
-| `v:<table>`          | one byte: the shard number                 | b"" (a range version)  |
+| `v:<table>`          | one byte: the shard number                 | the table's index set (`index_set_value`) |
 | `f:<table>:<field>`  | encode_key((value of field,)), hashed when long | b"" (a range version)  |
 
 Documents are keyed by id alone (the id encodes its table, and the stored
@@ -23,6 +23,7 @@ version; any other range read checks every table shard.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,8 @@ __all__ = [
     "field_version_key",
     "id_from_doc_key",
     "index_partition",
+    "index_set_value",
+    "parse_index_set",
     "table_shard_key",
     "table_shard_keys",
     "table_shard_of",
@@ -76,6 +79,28 @@ FIELD_VERSION_KEY_BYTES = 256
 _HASHED = b"\xfe"
 """First byte of a hashed field-version key: no `encode_key` output starts
 with it (its type tags are 0x01..0x0A), so a hashed key never equals a plain one."""
+
+
+def index_set_value(indexes: dict[str, list[str]]) -> bytes:
+    """The value every table shard of a table holds: the user indexes in
+    force for it, `{name: fields}` as compact sorted JSON (b"" for none).
+
+    Every document write bumps one shard of its table on the condition that
+    its value is the index set the writer maintains (zero extra transaction
+    items), so a process still on an older schema cannot commit a write that
+    misses an index a push built meanwhile: it conflicts, reads the set in
+    force from the shard (`Database._adopt_index_sets`) and re-runs."""
+    if not indexes:
+        return b""
+    return json.dumps(indexes, sort_keys=True, separators=(",", ":")).encode()
+
+
+def parse_index_set(value: bytes) -> dict[str, list[str]]:
+    if not value:
+        return {}
+    loaded = json.loads(value)
+    assert isinstance(loaded, dict)
+    return {str(k): [str(f) for f in fs] for k, fs in loaded.items()}
 
 
 def field_version_key(table: str, field: str, value: Any) -> Key:

@@ -202,6 +202,15 @@ def _entry(table: str, op: Op, ts: int, pinned: ChunkRef | None, extra: list[Att
         # marks feed writes), so a reader of the range (a scan that found a
         # document gone) learns it: see `DynamoDBStore` on commit timestamps.
         cond, values = _condition(op.expect, guard_chunks=False, pinned=None)
+        if op.value is not None:
+            # Range-version values are small (never chunked): `v` is all of it,
+            # absent when empty.
+            if op.value:
+                same = "#v = :value"
+                values[":value"] = {"B": op.value}
+            else:
+                same = "attribute_not_exists(#v)"
+            cond = same if cond is None else f"{cond} AND {same}"
         values[":one"] = {"N": "1"}
         values[":ts"] = {"N": str(ts)}
         expr = "SET #vt = :ts ADD #n :one"

@@ -110,10 +110,13 @@ class Bump:
     """Increment the version of `key`, creating it (value b"") if absent.
 
     Used for range versions: it never changes the value and never enters the feed.
+    `value`: if given, the item's value must be exactly this (an absent item's
+    is b""), else the commit fails on this key like a failed expectation.
     """
 
     key: Key
     expect: int | None = None
+    value: bytes | None = None
 
 
 Op = Check | Put | Delete | Bump

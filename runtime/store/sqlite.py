@@ -159,12 +159,19 @@ class SqliteStore:
 
     def _apply(self, ops: Sequence[Op]) -> CommitResult:
         conn = self._conn
-        feed = any(isinstance(op, Put | Delete) and op.feed for op in ops)
-        current = _versions(conn, [op.key for op in ops], with_values=feed)
+        values = any(
+            (isinstance(op, Put | Delete) and op.feed)
+            or (isinstance(op, Bump) and op.value is not None)
+            for op in ops
+        )
+        current = _versions(conn, [op.key for op in ops], with_values=values)
         failed = []
         for op in ops:
             expect = op.version if isinstance(op, Check) else op.expect
-            if expect is not None and current.get(op.key, (0, b""))[0] != expect:
+            version, value = current.get(op.key, (0, b""))
+            if (expect is not None and version != expect) or (
+                isinstance(op, Bump) and op.value is not None and bytes(value) != op.value
+            ):
                 failed.append(op.key)
         if failed:
             raise TransactionConflict(failed, "expected versions changed")

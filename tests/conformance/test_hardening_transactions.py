@@ -231,3 +231,75 @@ def test_long_field_version_keys_are_hashed_and_distinct() -> None:
     assert len(long_a[1]) <= layout.FIELD_VERSION_KEY_BYTES
     assert long_a != long_b and long_a[1][:1] != short[1][:1]
     assert layout.field_version_key("t", "f", "a" * 5000) == long_a
+
+
+# ---- a commit checks the schema in force ------------------------------------------------
+
+
+def _schemas() -> tuple[Any, Any]:
+    from runtime.schema import define_schema, define_table
+    from runtime.values import v
+
+    fields = {"owner": v.string(), "balance": v.int64()}
+    old = define_schema({"accounts": define_table(fields).index("by_owner", ["owner"])})
+    new = define_schema(
+        {
+            "accounts": define_table(fields)
+            .index("by_owner", ["owner"])
+            .index("by_balance", ["balance"])
+        }
+    )
+    return old, new
+
+
+def test_a_process_on_an_older_schema_takes_up_a_newly_built_index(store: Any) -> None:
+    """A warm Lambda still on the old schema while a deploy pushes a new
+    index: its write conflicts, takes up the index in force and re-runs, so
+    the new index misses nothing."""
+    old_schema, new_schema = _schemas()
+    old = Database(store, old_schema)
+    old.set_schema(old_schema)
+    run(old, lambda tx: tx.insert("accounts", {"owner": "before", "balance": 1}))
+    new = Database(store, new_schema)
+    new.set_schema(new_schema)  # the push: builds by_balance from what is stored
+    attempts = []
+
+    def insert(tx: Transaction) -> None:
+        attempts.append(1)
+        tx.insert("accounts", {"owner": "after", "balance": 2})
+
+    old.mutation(insert)
+    assert len(attempts) == 2
+    found = new.query(
+        lambda tx: [
+            d["owner"]
+            for d in tx.query("accounts").with_index("by_balance", lambda q: q.gte("balance", 0))
+        ]
+    ).value
+    assert found == ["before", "after"]
+    # and its later writes keep the new index's range versions too
+    readers = []
+
+    def read_range_then_write(tx: Transaction) -> int:
+        readers.append(1)
+        n = len(
+            tx.query("accounts").with_index("by_balance", lambda q: q.eq("balance", 7)).collect()
+        )
+        if len(readers) == 1:
+            run(old, lambda t2: t2.insert("accounts", {"owner": "racer", "balance": 7}))
+        tx.insert("accounts", {"owner": "count", "balance": 100 + n})
+        return n
+
+    assert run(new, read_range_then_write) == 1
+    assert len(readers) == 2
+
+
+def test_a_process_on_a_newer_schema_than_pushed_still_writes(store: Any) -> None:
+    """A Lambda that adopted a schema the deploy has not pushed yet writes
+    (maintaining the extra index harmlessly) without conflicting forever."""
+    old_schema, new_schema = _schemas()
+    Database(store, old_schema).set_schema(old_schema)
+    ahead = Database(store, new_schema)
+    ahead.adopt_schema(new_schema)
+    out = ahead.mutation(lambda tx: tx.insert("accounts", {"owner": "x", "balance": 3}))
+    assert out.attempts == 1
