@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import InvalidQueryError, NotUniqueError
 from .filters import FilterBuilder, evaluate
 from .index_range import IndexRangeBuilder, KeyRange, build_range
-from .indexes import IndexSpec
+from .indexes import IndexSpec, TableIndexes
 from .pagination import Page, parse_options, read_page
 
 if TYPE_CHECKING:
@@ -23,8 +23,12 @@ class Query:
     """An ordered, filtered walk over one index range. Terminal methods:
     `collect`, `take`, `first`, `unique`, `paginate`, and iteration."""
 
+    __slots__ = ("__tx", "_filters", "_order", "_range", "_spec", "_used")
+
     def __init__(self, tx: Transaction, spec: IndexSpec, rng: KeyRange) -> None:
-        self._tx = tx
+        # Name-mangled: user code holds queries, and the transaction also
+        # serves the platform (system_put, restore); `q._tx` is no way in.
+        self.__tx = tx
         self._spec = spec
         self._range = rng
         self._order: str | None = None
@@ -60,7 +64,7 @@ class Query:
         self, rng: KeyRange, page_hint: int
     ) -> Generator[tuple[bytes, dict[str, Any] | None], None, None]:
         """(key, document or None when the filter rejects it), in order."""
-        for key, doc in self._tx.scan(self._spec, rng, reverse=self.reverse, page_hint=page_hint):
+        for key, doc in self.__tx.scan(self._spec, rng, reverse=self.reverse, page_hint=page_hint):
             if all(evaluate(f, doc) for f in self._filters):
                 yield key, doc
             else:
@@ -115,17 +119,22 @@ class Query:
         """One page: {"page": [...], "isDone": bool, "continueCursor": str}."""
         self._start()
         opts = parse_options(options)
-        call = len(self._tx.journal_out)
-        journal = self._tx.journal_in
+        call = len(self.__tx.journal_out)
+        journal = self.__tx.journal_in
         if opts.end_cursor is None and journal is not None and call < len(journal):
             opts = replace(opts, end_cursor=journal[call])
         page = read_page(self._spec, self._range, self.reverse, opts, self._rows)
-        self._tx.journal_out.append(None if page["isDone"] else page["continueCursor"])
+        self.__tx.journal_out.append(None if page["isDone"] else page["continueCursor"])
         return page
+
+    def _table_indexes(self, table: str) -> TableIndexes:
+        return self.__tx.table_indexes(table)
 
 
 class QueryInitializer(Query):
     """`db.query(table)`: pick an index (default `by_creation_time`)."""
+
+    __slots__ = ("_index_chosen", "_table")
 
     def __init__(self, tx: Transaction, table: str) -> None:
         self._table = table
@@ -138,7 +147,7 @@ class QueryInitializer(Query):
     ) -> Query:
         if self._index_chosen:
             raise InvalidQueryError("with_index was already called on this query")
-        indexes = self._tx.table_indexes(self._table)
+        indexes = self._table_indexes(self._table)
         spec = indexes.by_name.get(name)
         if spec is None:
             known = ", ".join(sorted(indexes.by_name)) or "none"

@@ -57,6 +57,9 @@ def _query_probe(ctx: Any, args: Any) -> Any:
         "reachable": _reachable(db),
         "system_reachable": _reachable(db.system)
         + [n for n in ("insert",) if hasattr(db.system, n)],
+        "query_reachable": _reachable(db.query("messages"))
+        + _reachable(db.query("messages").with_index("by_creation_time"))
+        + _reachable(db.system.query("_storage")),
         "insert": _attempt(lambda: db.insert("messages", {"body": "x"})),
         "patch": _attempt(lambda: db.patch(args["id"], {"body": "y"})),
         "delete": _attempt(lambda: db.delete(args["id"])),
@@ -132,6 +135,7 @@ def test_a_query_reaches_only_the_read_api() -> None:
     doc_id = _ok(ex.call("db:seed", {}))
     got = _ok(ex.call("db:query_probe", {"id": doc_id}))
     assert got["reachable"] == [] and got["system_reachable"] == []
+    assert got["query_reachable"] == []  # query builders hold the transaction out of reach too
     for op in ("insert", "patch", "delete"):
         assert got[op].startswith("READ_ONLY: ") and "queries are read-only" in got[op]
     assert got["set"].startswith("AttributeError")
