@@ -246,7 +246,7 @@ MUTATION_RECORD_RETENTION_SECONDS = 24 * 3600.0
 A client re-sends only mutations it has no answer for, when it reconnects;
 one that comes back after a day (a laptop asleep) would get its mutation
 applied again. Records are trimmed as new ones are written (see
-`runtime/sync/dedupe.py`), so they take space for one day of socket
+`runtime/functions/dedupe.py`), so they take space for one day of socket
 mutations."""
 
 MUTATION_RECORD_SWEEP = 4

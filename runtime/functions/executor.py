@@ -39,10 +39,9 @@ from runtime.database.transaction import Transaction
 from runtime.errors import ConvexError, PlatformError, ValidationError
 from runtime.limits import ACTION_TIMEOUT_SECONDS, ARGUMENTS_BYTES
 from runtime.store.port import Key
-from runtime.sync import dedupe
 from runtime.values import UNDEFINED, InvalidValueError, check_value, dumps
 
-from . import determinism, logs
+from . import dedupe, determinism, logs
 from .context import ActionCtx, AsyncActionCtx, Auth, MutationCtx, QueryCtx
 from .logs import LogLines, capture
 from .registry import FunctionDefinition, FunctionRegistry, Kind, normalize_path

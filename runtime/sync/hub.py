@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from runtime.database import Database
+from runtime.functions import dedupe
 from runtime.functions.executor import CallResult, Executor
 from runtime.functions.platform_store import PlatformStore
 from runtime.functions.registry import normalize_path
@@ -46,7 +47,6 @@ from runtime.limits import SYNC_CONNECTIONS, SYNC_QUERIES_PER_CONNECTION, SYNC_U
 from runtime.store.port import ChangeBatch, FeedTrimmed, Store
 from runtime.values import dumps
 
-from . import dedupe
 from .calls import action_pool
 from .changes import document_change
 from .journal import journals_for

@@ -43,13 +43,13 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from runtime.database import Database
+from runtime.functions import dedupe
 from runtime.functions.executor import Executor
 from runtime.functions.registry import normalize_path
 from runtime.limits import SYNC_REORDER_WAIT_SECONDS
 from runtime.store.port import Bump, Change, Key, Put, Store, scan_all
 from runtime.values import decode_json, dumps, encode_json
 
-from . import dedupe
 from .changes import document_change, written_documents
 from .journal import Journals, journals_for
 from .lease import Held, Leases

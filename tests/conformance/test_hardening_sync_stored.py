@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 
 from runtime.database import Database
-from runtime.functions import load_functions
+from runtime.functions import dedupe, load_functions
 from runtime.functions.executor import Executor
 from runtime.functions.logs import install as install_logs
 from runtime.functions.platform_store import PlatformStore
 from runtime.store.port import Store
-from runtime.sync import dedupe
 from runtime.sync.stored import StoredSync
 from tests.conformance.test_stored_sync import Client, RecordingPoster, feed
 

@@ -59,6 +59,10 @@ VIOLATIONS = {
         "def late():\n    from runtime.http import api\n",
         "the core imports no shell",
     ),
+    "runtime/functions/uses_sync.py": (
+        "from runtime.sync import hub\n",
+        "the core's layers: sync over functions over the database",
+    ),
     "runtime/aws/uses_emulator.py": (
         "from runtime.emulator import gateway\n",
         "the Lambda handlers do not need the local harness",

@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 
 from runtime.database import Database
-from runtime.functions import load_functions
+from runtime.functions import dedupe, load_functions
 from runtime.functions.executor import Executor
 from runtime.functions.logs import install as install_logs
 from runtime.store.port import FeedTrimmed
 from runtime.store.sqlite import SqliteStore
-from runtime.sync import dedupe
 from runtime.sync.hub import SyncHub, TooManyConnections
 from runtime.sync.messages import ProtocolError
 from tests.unit.test_sync_hub import Client, values
