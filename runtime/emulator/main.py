@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from runtime.aws.deploy import push_schema
 from runtime.aws.stream_records import document_write
-from runtime.backend import ADMIN_KEY_FILE, read_admin_key
+from runtime.backend import ADMIN_KEY_FILE, AdminKeyError, read_admin_key
 from runtime.local.listen import BindError, listen
 from runtime.store.dynamodb import create_table
 
@@ -144,7 +144,10 @@ def run_aws_local(options: AwsLocalOptions, handlers: Handlers | None = None) ->
     functions = options.functions.resolve()
     if not functions.is_dir():
         raise SystemExit(f"no functions folder at {functions} (pass --functions DIR)")
-    read_admin_key(options.data, create=True)  # made on the first run, kept after
+    try:
+        read_admin_key(options.data, create=True)  # made on the first run, kept after
+    except AdminKeyError as e:
+        raise SystemExit(f"cannot start: {e.message}") from None
     try:
         sock = listen(options.host, options.port, "gateway")
     except BindError as e:

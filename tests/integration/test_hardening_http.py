@@ -443,6 +443,19 @@ def test_the_dev_server_refuses_to_start_with_a_weak_admin_key(
     assert (data / "admin_key").read_bytes() == key  # left for the user to fix
 
 
+def test_the_local_aws_harness_refuses_a_weak_admin_key_too(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "admin_key").write_bytes(b"short-key\n")
+    functions = write_app(tmp_path / "f")
+    command = [sys.executable, "-m", "runtime", "aws-local", "--functions", str(functions)]
+    command += ["--data", str(data), "--port", str(free_port())]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode != 0
+    assert "cannot start" in done.stderr and "needs at least 43" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_a_generated_key_passes_and_survives_a_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
     server = start_dev_server(write_app(tmp_path / "f"), data)
