@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import IO, Any
 
 from starlette.requests import Request
@@ -85,11 +85,10 @@ def _check_declared_length(request: Request, limit: int) -> None:
         )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 past `limit` bytes (checked on the
-    declared length and again while streaming)."""
+async def _body_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The request body's chunks, refused with 413 past `limit` bytes
+    (checked on the declared length and again while streaming)."""
     _check_declared_length(request, limit)
-    chunks = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -97,8 +96,12 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BadRequest(
                 413, "REQUEST_TOO_LARGE", f"the request body exceeds the limit of {limit} bytes"
             )
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 past `limit` bytes."""
+    return b"".join([chunk async for chunk in _body_chunks(request, limit)])
 
 
 SPOOL_MEMORY_BYTES = 8 << 20
@@ -109,16 +112,9 @@ async def spool_body(request: Request, limit: int) -> IO[bytes]:
     """The request body in a temporary file (in memory up to
     SPOOL_MEMORY_BYTES), positioned at its start; 413 past `limit` bytes.
     The caller closes it (it is a context manager)."""
-    _check_declared_length(request, limit)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - returned
-    size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BadRequest(
-                    413, "REQUEST_TOO_LARGE", f"the request body exceeds the limit of {limit} bytes"
-                )
+        async for chunk in _body_chunks(request, limit):
             spool.write(chunk)
     except BaseException:
         spool.close()

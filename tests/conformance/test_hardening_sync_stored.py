@@ -4,7 +4,6 @@ redaction, and the trimming of mutation records."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from runtime.functions.platform_store import PlatformStore
 from runtime.store.port import Store
 from runtime.sync.stored import StoredSync
 from tests.conformance.test_stored_sync import Client, RecordingPoster, feed
+from tests.support.sync_messages import forged_journal_adds
 
 APPS = Path(__file__).resolve().parents[1] / "integration" / "apps"
 
@@ -57,18 +57,7 @@ def test_made_up_journals_share_one_run(store: Store) -> None:
     sync, poster, executor = make(store, "chat")
     position = store.read_changes(None, 1000).position
     a = Client(sync, poster, "conn-j")
-    forged = [json.dumps({"endCursors": [f"forged-{i}"]}) for i in range(20)]
-    adds = [
-        {
-            "type": "Add",
-            "queryId": i,
-            "udfPath": "messages:list",
-            "args": [{"channel": "j"}],
-            "journal": journal,
-        }
-        for i, journal in enumerate(forged)
-    ]
-    a.send({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": adds})
+    a.send(forged_journal_adds(20, "j"))
     a.take()
     assert len(a.values) == 20
     runs = sync.runs

@@ -4,7 +4,6 @@ log's window, the connection cap, slow actions."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from runtime.store.port import FeedTrimmed
 from runtime.store.sqlite import SqliteStore
 from runtime.sync.hub import SyncHub, TooManyConnections
 from runtime.sync.messages import ProtocolError
+from tests.support.sync_messages import forged_journal_adds
 from tests.unit.test_sync_hub import Client, values
 
 APPS = Path(__file__).resolve().parents[1] / "integration" / "apps"
@@ -143,18 +143,7 @@ def test_mutation_records_expire_and_are_swept_as_new_ones_are_written(chat: Any
 def test_made_up_journals_share_one_run(chat: Any) -> None:
     hub, ex, _ = chat
     c = Client(hub)
-    forged = [json.dumps({"endCursors": [f"forged-{i}"]}) for i in range(20)]
-    adds = [
-        {
-            "type": "Add",
-            "queryId": i,
-            "udfPath": "messages:list",
-            "args": [{"channel": "j"}],
-            "journal": journal,
-        }
-        for i, journal in enumerate(forged)
-    ]
-    c.send({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": adds})
+    c.send(forged_journal_adds(20, "j"))
     hub.step()
     assert len(values(c.take())) == 20
     runs = hub.runs
