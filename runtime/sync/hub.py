@@ -107,6 +107,10 @@ class _Connection:
     keys: dict[int, QueryKey] = field(default_factory=dict)
     pending: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     """Successful mutation responses waiting for a snapshot at their commit ts."""
+    running: int = 0
+    """Mutations of this connection in flight: its Transitions wait for their
+    responses, so a response always comes before the Transition that shows
+    its effects (the order the clients expect)."""
     closed: bool = False
 
 
@@ -253,6 +257,7 @@ class SyncHub:
                 # the time the mutation runs, and its record must still
                 # be keyed by it.
                 session_id = conn.session.session_id
+                conn.running += 1
                 self._pool.submit(self._mutation, conn_id, session_id, command)
             elif isinstance(command, RunAction):
                 self._actions.submit(functools.partial(self._action, conn_id, command))
@@ -297,23 +302,31 @@ class SyncHub:
 
     def _mutation(self, conn_id: int, session_id: str | None, command: RunMutation) -> None:
         key = dedupe.request_key(session_id, command.request_id) if session_id else None
-        message, call = respond(
-            "MutationResponse",
-            command.request_id,
-            lambda: self._executor.call(
-                command.udf_path, command.args, kind="mutation", request_key=key
-            ),
-            prod=self._executor.prod,
-        )
+        message: dict[str, Any] = {}
+        call = None
+        try:
+            message, call = respond(
+                "MutationResponse",
+                command.request_id,
+                lambda: self._executor.call(
+                    command.udf_path, command.args, kind="mutation", request_key=key
+                ),
+                prod=self._executor.prod,
+            )
+        finally:
+            with self._lock:
+                conn = self._connections.get(conn_id)
+                if conn is not None:
+                    conn.running -= 1
+                    if call is not None and call.ok:
+                        # sent once a snapshot includes the commit
+                        conn.pending.append((call.ts or 0, message))
+                    elif message:
+                        conn.send(message)
+                    self._waiting.add(conn_id)  # held Transitions go out now
+            self._wake.set()
         if call is None or not call.ok:
-            self._send(conn_id, message)
             return
-        with self._lock:  # sent once a snapshot includes the commit
-            conn = self._connections.get(conn_id)
-            if conn is not None:
-                conn.pending.append((call.ts or 0, message))
-                self._waiting.add(conn_id)
-        self._wake.set()
         if session_id is not None and not call.replayed:
             dedupe.sweep(self._db.store, session_id)  # trims expired records (after answering)
 
@@ -421,8 +434,12 @@ class SyncHub:
             self._waiting = set()
             for conn_id in affected:
                 target = self._connections.get(conn_id)
-                if target is not None:
-                    self._push(target, ts)
+                if target is None:
+                    continue
+                if target.running:
+                    self._dirty.add(conn_id)  # after its mutation's response
+                    continue
+                self._push(target, ts)
 
     def _run_query(
         self,

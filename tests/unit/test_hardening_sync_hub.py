@@ -4,6 +4,7 @@ log's window, the connection cap, slow actions."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -344,3 +345,46 @@ def test_slow_actions_do_not_hold_up_mutations(tmp_path: Path) -> None:
         time.sleep(0.01)
     hub.stop()
     store.close()
+
+
+# ---- a mutation's response comes before the Transition that shows it ---------------------
+
+
+class _SlowToAnswer(Executor):
+    """The real executor; a socket mutation's call returns (after its commit)
+    only when the test says, so a hub step can run in between."""
+
+    def __init__(self, inner: Executor) -> None:
+        super().__init__(inner.database, inner.registry)
+        self.committed = threading.Event()
+        self.answer = threading.Event()
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        result = super().call(*args, **kwargs)
+        if kwargs.get("kind") == "mutation":
+            self.committed.set()
+            assert self.answer.wait(30)
+        return result
+
+
+def test_no_transition_shows_a_mutation_before_its_response(tmp_path: Path) -> None:
+    hub, inner, store = make_hub(tmp_path, CHAT)
+    slow = _SlowToAnswer(inner)
+    hub._executor = slow
+    try:
+        c = Client(hub)
+        c.add(1, "messages:list", {"channel": "o"})
+        hub.step()
+        c.take()
+        send_mutation(c, 0, "messages:send", {"channel": "o", "body": "b"})
+        assert slow.committed.wait(30)
+        hub.step()  # the commit is in the feed; the response is not out yet
+        assert [m["type"] for m in c.take()] == []
+        slow.answer.set()
+        seen = wait_for(c, hub, "Transition")
+        assert [m["type"] for m in seen] == ["MutationResponse", "Transition"]
+        assert values([seen[1]]) == {1: ["b"]}
+    finally:
+        slow.answer.set()
+        hub.stop()
+        store.close()
