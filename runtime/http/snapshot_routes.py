@@ -22,7 +22,7 @@ import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import IO, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -88,16 +88,22 @@ def snapshot_routes(backend: Backend) -> list[Route]:
             raise BadRequest(400, "BAD_REQUEST", "format is jsonl or zip")
         if fmt == "jsonl" and table is None:
             raise BadRequest(400, "BAD_REQUEST", "a .jsonl import needs ?table=")
-        with await spool_body(request, IMPORT_BYTES) as upload:
+        upload = await spool_body(request, IMPORT_BYTES)
 
-            def prepare() -> list[TableImport]:
-                parsed = parse_import(upload, fmt, table)  # type: ignore[arg-type]
-                check_import(db, parsed, mode)  # type: ignore[arg-type]
-                return parsed
+        def prepare() -> list[TableImport]:
+            parsed = parse_import(upload, fmt, table)  # type: ignore[arg-type]
+            check_import(db, parsed, mode)  # type: ignore[arg-type]
+            return parsed
 
+        try:
             parsed = await run_in_threadpool(prepare)
+        except BaseException:
+            upload.close()
+            raise
+        # The writes read the documents from the upload again: it stays
+        # open until the import is over.
         return StreamingResponse(
-            _run_import(backend, parsed, mode),  # type: ignore[arg-type]
+            _run_import(backend, parsed, mode, upload),  # type: ignore[arg-type]
             media_type="application/x-ndjson",
         )
 
@@ -109,9 +115,10 @@ def snapshot_routes(backend: Backend) -> list[Route]:
 
 
 async def _run_import(
-    backend: Backend, parsed: list[TableImport], mode: ImportMode
+    backend: Backend, parsed: list[TableImport], mode: ImportMode, upload: IO[bytes]
 ) -> AsyncIterator[bytes]:
-    """Run the import in a thread; yield its progress as NDJSON lines."""
+    """Run the import in a thread; yield its progress as NDJSON lines. The
+    upload is closed when the import is over."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
     last_phase, last_done = "", 0
@@ -135,6 +142,8 @@ async def _run_import(
             line = {"error": {"code": e.code, "message": e.message}}
         except Exception as e:
             line = {"error": {"code": "IMPORT_FAILED", "message": f"{type(e).__name__}: {e}"}}
+        finally:
+            upload.close()
         loop.call_soon_threadsafe(queue.put_nowait, line)
         loop.call_soon_threadsafe(queue.put_nowait, None)
 

@@ -20,6 +20,7 @@ huge line or to many lines is refused with memory bounded by the caps.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import zipfile
@@ -84,12 +85,24 @@ class ImportDocument:
         return value if isinstance(value, str) else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class TableImport:
+    """One table's documents of an import: checked and counted once when
+    parsed, then read again from their source (never all held in memory) by
+    each pass over `documents()`: the import's checks, then its writes."""
+
     table: str
     source: str
     """Where the lines came from, for messages: `file.jsonl` or `zip:table/documents.jsonl`."""
-    documents: list[ImportDocument] = field(default_factory=list)
+    count: int
+    """How many documents it holds."""
+    lines: Callable[[], Iterable[bytes]] = field(repr=False)
+    """Opens the lines afresh. Passes run one after the other (a file source
+    is re-read from its start)."""
+
+    def documents(self) -> Iterator[ImportDocument]:
+        """The documents, parsed and checked again as they are read."""
+        return iter_jsonl(self.lines(), self.table, self.source)
 
 
 class LineReader:
@@ -126,9 +139,16 @@ class LineReader:
 
 
 def parse_jsonl(lines: Iterable[bytes], table: str, source: str) -> TableImport:
-    """Parse and check every line; the first bad one raises SnapshotError
-    naming its line. Blank lines are skipped."""
-    return TableImport(table, source, list(iter_jsonl(lines, table, source)))
+    """Parse and check every line of `lines` (a list, or anything that can be
+    iterated again); the first bad one raises SnapshotError naming its line.
+    Blank lines are skipped."""
+    return _counted(table, source, lambda: lines)
+
+
+def _counted(table: str, source: str, lines: Callable[[], Iterable[bytes]]) -> TableImport:
+    """A TableImport whose documents were read once to check and count them."""
+    count = sum(1 for _ in iter_jsonl(lines(), table, source))
+    return TableImport(table, source, count, lines)
 
 
 def iter_jsonl(lines: Iterable[bytes], table: str, source: str) -> Iterator[ImportDocument]:
@@ -233,15 +253,33 @@ def _zip_tables(archive: zipfile.ZipFile, only: str | None) -> dict[str, str]:
 
 
 def read_zip_tables(data: bytes | IO[bytes], only: str | None = None) -> list[TableImport]:
-    """The tables of a snapshot zip (or just `only`), parsed and checked."""
-    reader = LineReader()
-    with _open_zip(data) as archive:
-        tables = []
-        for table, name in _zip_tables(archive, only).items():
-            source = f"zip:{name}"
-            with archive.open(name) as f:
-                tables.append(parse_jsonl(reader.lines(f, source), table, source))
-        return tables
+    """The tables of a snapshot zip (or just `only`), parsed and checked,
+    streaming: their documents are read again from `data` when imported, so
+    a file `data` must stay open until then."""
+    with _open_zip(_rewound(data)) as archive:
+        members = _zip_tables(archive, only)
+    reader = LineReader()  # the first pass: one cap over every table's lines
+    tables = []
+    for table, name in members.items():
+        source = f"zip:{name}"
+        documents = iter_jsonl(_member_lines(data, name, source, reader), table, source)
+        count = sum(1 for _ in documents)
+        again = functools.partial(_member_lines, data, name, source, None)
+        tables.append(TableImport(table, source, count, again))
+    return tables
+
+
+def _member_lines(
+    data: bytes | IO[bytes], name: str, source: str, reader: LineReader | None
+) -> Iterator[bytes]:
+    with _open_zip(_rewound(data)) as archive, archive.open(name) as member:
+        yield from (reader or LineReader()).lines(member, source)
+
+
+def _rewound(data: bytes | IO[bytes]) -> bytes | IO[bytes]:
+    if not isinstance(data, bytes):
+        data.seek(0)
+    return data
 
 
 def parse_import(
@@ -255,7 +293,12 @@ def parse_import(
     if table is None:
         raise SnapshotError("a .jsonl import needs a table")
     file = io.BytesIO(data) if isinstance(data, bytes) else data
-    return [parse_jsonl(LineReader().lines(file, "the file"), table, "the file")]
+
+    def lines() -> Iterator[bytes]:
+        file.seek(0)
+        return LineReader().lines(file, "the file")
+
+    return [_counted(table, "the file", lines)]
 
 
 def check_file(

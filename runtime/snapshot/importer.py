@@ -9,8 +9,11 @@
    it would pass the transaction caps). If a batch fails, the batches already
    written are undone: inserted documents are deleted and, for `replace`,
    the documents it deleted are restored with their ids and creation times.
-   The originals are kept in a temporary file (in memory up to
-   `spill_bytes`) while the import runs.
+   The originals and the inserted ids are kept in temporary files (in
+   memory up to `spill_bytes`) while the import runs.
+
+Both passes stream: documents are read again from their source (the
+uploaded file) for the checks and for the writes, never all held at once.
 
 Not covered: the server dying mid-import (a partial import stays: the
 originals of a `replace` are in a temporary file that dies with it), and
@@ -20,8 +23,9 @@ are not isolated from it).
 
 from __future__ import annotations
 
+import itertools
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
@@ -74,7 +78,7 @@ def check_import(db: Database, tables: Sequence[TableImport], mode: ImportMode) 
             )
         specs = db.table_indexes(t.table).specs
         placeholder = make_id(t.table, bytes(16))
-        for d in t.documents:
+        for d in t.documents():
             user = {k: x for k, x in d.document.items() if k not in ("_id", "_creationTime")}
             try:
                 if schema is not None:
@@ -105,16 +109,16 @@ def check_import(db: Database, tables: Sequence[TableImport], mode: ImportMode) 
                     "add to them or --replace to replace them"
                 )
         if mode == "append":
-            ids = [d.id for d in t.documents if d.id is not None]
-            for start in range(0, len(ids), _PAGE):
-                chunk = ids[start : start + _PAGE]
+            kept = ((d.id, d.line) for d in t.documents() if d.id is not None)
+            while chunk := dict(itertools.islice(kept, _PAGE)):
+                ids = list(chunk)
 
-                def present(tx: Transaction, c: list[str] = chunk) -> list[str]:
+                def present(tx: Transaction, c: list[str] = ids) -> list[str]:
                     return [i for i in c if tx.get(i) is not None]
 
                 found = db.query(present).value
                 if found:
-                    line = next(d.line for d in t.documents if d.id == found[0])
+                    line = chunk[found[0]]
                     raise SnapshotError(
                         f"{t.source} line {line}: a document with _id {found[0]} "
                         "already exists (use --replace, or remove the _id fields)",
@@ -124,20 +128,23 @@ def check_import(db: Database, tables: Sequence[TableImport], mode: ImportMode) 
 
 def _in_batches(
     db: Database,
-    items: Sequence[Any],
+    items: Iterable[Any],
     write: Callable[[Transaction, Any], Any],
     progress: Callable[[int], None],
-    results: list[Any] | None = None,
-) -> list[Any]:
-    """Apply `write` to every item, a batch per mutation, halving a batch
-    that is too big for one transaction. What `write` returned is appended
-    to `results` batch by batch, as each commits (so a caller that catches
-    a failure knows what was written)."""
-    results = [] if results is None else results
+    done: Callable[[list[Any]], None] | None = None,
+) -> None:
+    """Apply `write` to every item (read as needed: `items` may stream), a
+    batch per mutation, halving a batch that is too big for one transaction.
+    `done` gets what `write` returned, batch by batch, as each commits (so a
+    caller that catches a failure knows what was written)."""
+    source = iter(items)
+    pending: list[Any] = []
     size = _BATCH
-    start = 0
-    while start < len(items):
-        batch = items[start : start + size]
+    while True:
+        pending += itertools.islice(source, max(0, size - len(pending)))
+        if not pending:
+            return
+        batch = pending[:size]
 
         def body(tx: Transaction, b: Sequence[Any] = batch) -> list[Any]:
             return [write(tx, x) for x in b]
@@ -149,33 +156,32 @@ def _in_batches(
                 raise
             size = max(1, size // 2)
             continue
-        results.extend(out)
-        start += len(batch)
+        if done is not None:
+            done(out)
+        del pending[: len(batch)]
         progress(len(batch))
-    return results
 
 
-class _Originals:
-    """The documents a `replace` deletes, kept to restore them if the import
-    fails: one convex_encoded_json line each in a temporary file that stays
-    in memory up to `spill_bytes`."""
+class _Spilled:
+    """Values kept for a possible undo (the ids an import inserted, the
+    documents a `replace` deleted): one convex_encoded_json line each in a
+    temporary file that stays in memory up to `spill_bytes`."""
 
     def __init__(self, spill_bytes: int) -> None:
         # max_size 0 would mean "never spill": spill_bytes 0 spills at once.
         self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=max(1, spill_bytes))  # noqa: SIM115 - closed by close()
-        self.count: dict[str, int] = {}
+        self.kept = 0
 
-    def keep(self, table: str, doc: dict[str, Any]) -> None:
-        self.file.write(dumps([table, doc]) + b"\n")
-        self.count[table] = self.count.get(table, 0) + 1
+    def keep(self, value: Any) -> None:
+        self.file.write(dumps(value) + b"\n")
+        self.kept += 1
 
-    def chunks(self, size: int) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-        """The kept documents as (table, document), `size` at a time."""
+    def chunks(self, size: int) -> Iterator[list[Any]]:
+        """The kept values, `size` at a time, in the order kept."""
         self.file.seek(0)
-        chunk: list[tuple[str, dict[str, Any]]] = []
+        chunk: list[Any] = []
         for line in self.file:
-            table, doc = _kept(loads(line))
-            chunk.append((table, doc))
+            chunk.append(loads(line))
             if len(chunk) == size:
                 yield chunk
                 chunk = []
@@ -187,17 +193,12 @@ class _Originals:
         self.file.close()
 
 
-def _kept(value: Any) -> tuple[str, dict[str, Any]]:
-    table, doc = value
-    return table, doc
-
-
 def _delete_if_present(tx: Transaction, doc_id: str) -> None:
     if tx.get(doc_id) is not None:
         tx.delete(doc_id)
 
 
-def _restore_if_absent(tx: Transaction, item: tuple[str, dict[str, Any]]) -> None:
+def _restore_if_absent(tx: Transaction, item: Any) -> None:
     table, doc = item
     if tx.get(doc["_id"]) is None:
         tx.restore(table, doc)
@@ -217,11 +218,12 @@ def apply_import(
     `spill_bytes`: how much of the originals a `replace` keeps in memory
     before spilling them to a temporary file."""
     report = progress or (lambda phase, done, total: None)
-    originals = _Originals(spill_bytes)
+    originals, inserted = _Spilled(spill_bytes), _Spilled(spill_bytes)
     try:
-        return _apply(db, tables, mode, report, originals, fail_after)
+        return _apply(db, tables, mode, report, originals, inserted, fail_after)
     finally:
         originals.close()
+        inserted.close()
 
 
 def _apply(
@@ -229,20 +231,22 @@ def _apply(
     tables: Sequence[TableImport],
     mode: ImportMode,
     report: Progress,
-    originals: _Originals,
+    originals: _Spilled,
+    inserted: _Spilled,
     fail_after: int | None,
 ) -> ImportReport:
-    inserted: list[str] = []
-    total = sum(len(t.documents) for t in tables)
+    total = sum(t.count for t in tables)
     written = 0
+    deleted: dict[str, int] = {}
     try:
         if mode == "replace":
             for t in tables:
-                originals.count.setdefault(t.table, 0)
+                deleted.setdefault(t.table, 0)
                 for page in table_pages(db, t.table):
                     for doc in page:
-                        originals.keep(t.table, doc)
-            doomed = sum(originals.count.values())
+                        originals.keep([t.table, doc])
+                        deleted[t.table] += 1
+            doomed = originals.kept
             done = 0
 
             def deleted_some(n: int) -> None:
@@ -253,6 +257,10 @@ def _apply(
             for chunk in originals.chunks(_PAGE):
                 ids = [doc["_id"] for _, doc in chunk]
                 _in_batches(db, ids, _delete_if_present, deleted_some)
+
+        def wrote_ids(ids: list[Any]) -> None:
+            for doc_id in ids:
+                inserted.keep(doc_id)
 
         def wrote(n: int) -> None:
             nonlocal written
@@ -268,7 +276,7 @@ def _apply(
                     return tx.restore(table, d.document)
                 return tx.insert(table, d.document)
 
-            _in_batches(db, t.documents, put, wrote, inserted)
+            _in_batches(db, t.documents(), put, wrote, wrote_ids)
     except BaseException as e:
         try:
             _undo(db, inserted, originals, report)
@@ -284,13 +292,13 @@ def _apply(
             f"the import failed while writing and was undone ({written} of {total} documents "
             f"had been written): {e}"
         ) from e
-    return ImportReport({t.table: len(t.documents) for t in tables}, dict(originals.count))
+    return ImportReport({t.table: t.count for t in tables}, deleted)
 
 
-def _undo(db: Database, inserted: list[str], originals: _Originals, report: Progress) -> None:
+def _undo(db: Database, inserted: _Spilled, originals: _Spilled, report: Progress) -> None:
     """Delete what was inserted, then restore the originals a `replace` deleted
     (those still present, when the deleting did not finish, stay as they are)."""
-    total = len(inserted) + sum(originals.count.values())
+    total = inserted.kept + originals.kept
     done = 0
 
     def step(n: int) -> None:
@@ -298,6 +306,7 @@ def _undo(db: Database, inserted: list[str], originals: _Originals, report: Prog
         done += n
         report("undoing", done, total)
 
-    _in_batches(db, inserted, _delete_if_present, step)
+    for chunk in inserted.chunks(_PAGE):
+        _in_batches(db, chunk, _delete_if_present, step)
     for chunk in originals.chunks(_PAGE):
         _in_batches(db, chunk, _restore_if_absent, step)
