@@ -1,10 +1,9 @@
 """`python -m runtime` / `pyconvex`: the command line.
 
     dev                      run the local backend (see runtime/local/dev.py)
-    aws-local                the Lambda handlers behind a local API Gateway (runtime/emulator)
-    deploy --stack S         push the schema to a deployed stack's table (runtime/aws/deploy.py)
     aws-local                run the Lambda handlers behind a local API Gateway, on
                              DynamoDB Local (see runtime/emulator/main.py)
+    deploy --stack S         push the schema to a deployed stack's table (runtime/aws/deploy.py)
     run FN [ARGS_JSON]       call any function (internal ones too) and print its result
     env list|get|set|remove  the backend's environment variables
     export --path FILE.zip   a snapshot of every table
