@@ -275,3 +275,14 @@ fields; twice that leaves room for files written with spaces or `\\u`
 escapes. Lines are read with this cap, so a line past it (a zip that
 inflates to one huge line) is refused, naming it, after 2 MiB is read. The
 lines of one import add up to at most IMPORT_BYTES uncompressed."""
+
+# --- pagination (runtime/database/pagination.py) ----------------------------
+
+PAGE_SPLIT_RECOMMENDED_FRACTION = 0.75
+"""A page answers `pageStatus: "SplitRecommended"` (with a `splitCursor`)
+once it has read more than 3/4 of what it may read: of its
+`maximumRowsRead` (or DOCUMENTS_SCANNED_PER_FUNCTION), of its
+`maximumBytesRead` (or BYTES_READ_PER_FUNCTION), or holds more than 3/4 of
+ARRAY_ELEMENTS documents (a page is returned as one array). Convex's
+threshold: a live page that keeps growing is split by the client before a
+re-run hits a hard limit and fails."""

@@ -62,19 +62,17 @@ class Query:
 
     def _rows(
         self, rng: KeyRange, page_hint: int
-    ) -> Generator[tuple[bytes, dict[str, Any] | None], None, None]:
-        """(key, document or None when the filter rejects it), in order."""
+    ) -> Generator[tuple[bytes, dict[str, Any], bool], None, None]:
+        """(key, document, whether the filters keep it), in order: pages
+        count the entries their filters drop too (`maximum_rows_read`)."""
         for key, doc in self.__tx.scan(self._spec, rng, reverse=self.reverse, page_hint=page_hint):
-            if all(evaluate(f, doc) for f in self._filters):
-                yield key, doc
-            else:
-                yield key, None
+            yield key, doc, all(evaluate(f, doc) for f in self._filters)
 
     def _docs(self, page_hint: int) -> Generator[dict[str, Any], None, None]:
         self._start()
         with closing(self._rows(self._range, page_hint)) as rows:
-            for _, doc in rows:
-                if doc is not None:
+            for _, doc, keep in rows:
+                if keep:
                     yield doc
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -116,7 +114,14 @@ class Query:
         return got[0] if got else None
 
     def paginate(self, options: dict[str, Any]) -> Page:
-        """One page: {"page": [...], "isDone": bool, "continueCursor": str}."""
+        """One page: {"page": [...], "isDone", "continueCursor", "splitCursor",
+        "pageStatus"} (see pagination.py).
+
+        In a live query, a re-run pages up to the end cursor this call had
+        in the run before (the journal), so the page keeps its range; a
+        last page's end cursor is the end, so it takes in every later
+        insert. (A None entry, in journals signed before end cursors were
+        kept for last pages, means a new page of `num_items`.)"""
         self._start()
         opts = parse_options(options)
         call = len(self.__tx.journal_out)
@@ -124,7 +129,7 @@ class Query:
         if opts.end_cursor is None and journal is not None and call < len(journal):
             opts = replace(opts, end_cursor=journal[call])
         page = read_page(self._spec, self._range, self.reverse, opts, self._rows)
-        self.__tx.journal_out.append(None if page["isDone"] else page["continueCursor"])
+        self.__tx.journal_out.append(page["continueCursor"])
         return page
 
     def _table_indexes(self, table: str) -> TableIndexes:

@@ -112,7 +112,7 @@ class Transaction:
         self._writable("insert")
         self._check_table(table, writing=True)
         check_document(document)
-        self._validate_schema(table, document)
+        document = self._validate_schema(table, document)
         doc_id = make_id(table, self._random_bytes(16))
         # Inserts of one transaction get increasing creation times, so
         # `by_creation_time` keeps their order.
@@ -137,7 +137,7 @@ class Transaction:
             )
         user = {k: x for k, x in document.items() if k not in ("_id", "_creationTime")}
         check_document(user)
-        self._validate_schema(table, user)
+        user = self._validate_schema(table, user)
         w = self.writes.get(doc_id)
         if w is not None:
             exists, version, old = w.new is not None, w.old_version, w.old
@@ -489,7 +489,9 @@ class Transaction:
         """Validate `new` and stage it over `current` (what `_existing` gave)."""
         user = {k: v for k, v in new.items() if k not in SYSTEM_FIELDS}
         check_document(user)
-        self._validate_schema(table, user)
+        checked = self._validate_schema(table, user)
+        if checked is not user:  # the same fields, numbers converted (see _validate_schema)
+            new = {**new, **checked}
         w = self.writes.get(doc_id)
         # The staged `old` is always the document as stored before this transaction.
         self._stage(doc_id, table, w.old if w is not None else current, version, new)
@@ -553,6 +555,10 @@ class Transaction:
                 "strict_table_name_types=False to define_schema to allow tables outside it."
             )
 
-    def _validate_schema(self, table: str, doc: dict[str, Any]) -> None:
-        if self._schema is not None:
-            self._schema.validate_document(table, doc)
+    def _validate_schema(self, table: str, doc: dict[str, Any]) -> dict[str, Any]:
+        """`doc` as it is to be stored: a Python `int` where the schema says
+        `v.number()` becomes a float64 (SchemaDefinition.prepare_document),
+        then the schema checks it."""
+        if self._schema is None:
+            return doc
+        return self._schema.prepare_document(table, doc)

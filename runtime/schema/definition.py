@@ -16,6 +16,7 @@ from typing import Any
 from runtime.errors import SchemaError
 from runtime.limits import INDEX_FIELDS, INDEXES_PER_TABLE, TABLE_NAME_CHARS
 from runtime.values import Validator, as_validator, check_table_name, table_tag, v
+from runtime.values.coercion import coerce_numbers
 from runtime.values.validators import _Any, _Object, _Union
 
 __all__ = [
@@ -182,6 +183,22 @@ class SchemaDefinition:
             return
         user = {k: x for k, x in doc.items() if k not in ("_id", "_creationTime")}
         tdef.validator.validate(user, "document")
+
+    def prepare_document(self, table: str, doc: dict[str, Any]) -> dict[str, Any]:
+        """The document a write stores: `doc` with each Python `int` that the
+        table's validator expects as a float64 (`v.number()`) converted to
+        that float (runtime/values/coercion.py), then validated. `doc` itself
+        when there is nothing to convert; never mutated. Writes (insert,
+        patch, replace, import) go through this; `validate_document` checks
+        documents as they are (stored ones, on a schema push)."""
+        if not self.schema_validation:
+            return doc
+        tdef = self.tables.get(table)
+        if tdef is None:
+            return doc
+        doc = coerce_numbers(tdef.validator, doc)
+        self.validate_document(table, doc)
+        return doc
 
     def to_json(self) -> dict[str, Any]:
         return {

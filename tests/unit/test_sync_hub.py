@@ -303,7 +303,8 @@ def test_pages_keep_their_boundaries_as_documents_come_and_go(
     assert [ranks(pages[i]) for i in (1, 2, 3)] == [[10, 20], [30, 40], [50]]
     assert [pages[i]["isDone"] for i in (1, 2, 3)] == [False, False, True]
     assert json.loads(journals[1])["endCursors"] == [pages[1]["continueCursor"]]
-    assert json.loads(journals[3])["endCursors"] == [None]  # the last page stays open-ended
+    # The last page ends at the end cursor: it takes in every later insert.
+    assert json.loads(journals[3])["endCursors"] == [pages[3]["continueCursor"]]
 
     def all_pages() -> list[list[float]]:
         settle()
