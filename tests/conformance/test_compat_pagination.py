@@ -77,8 +77,10 @@ def test_maximum_bytes_read_keeps_the_row_that_crosses_it(db: Database) -> None:
 def test_an_end_cursor_ignores_the_read_limits(db: Database) -> None:
     add_items(db, [f"n{i}" for i in range(6)])
     first = page(db, {"numItems": 4, "cursor": None})
-    again = page(db, {"numItems": 1, "cursor": None, "endCursor": first["continueCursor"],
-                      "maximumRowsRead": 1})  # fmt: skip
+    again = page(
+        db,
+        {"numItems": 1, "cursor": None, "endCursor": first["continueCursor"], "maximumRowsRead": 1},
+    )
     assert names(again) == ["n0", "n1", "n2", "n3"] and again["pageStatus"] != "SplitRequired"
     assert again["continueCursor"] == first["continueCursor"] and again["isDone"] is False
 

@@ -36,8 +36,11 @@ def kinds(value: Any) -> Any:
         (v.object({"a": v.number(), "b": v.int64()}), {"a": 1, "b": 1}, {"a": 1.0, "b": 1}),
         (v.union(v.int64(), v.number()), 4, 4),  # a member takes it as it is
         (v.union(v.string(), v.number()), 4, 4.0),
-        (v.union(v.object({"k": v.literal("x"), "n": v.number()}), v.null()),
-         {"k": "x", "n": 1}, {"k": "x", "n": 1.0}),  # fmt: skip
+        (
+            v.union(v.object({"k": v.literal("x"), "n": v.number()}), v.null()),
+            {"k": "x", "n": 1},
+            {"k": "x", "n": 1.0},
+        ),  # a member that fits once converted
     ],
 )
 def test_ints_become_float64_where_the_validator_says_number(
