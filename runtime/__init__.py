@@ -1,6 +1,6 @@
 """The platform: `from runtime import query, mutation, action, v, define_schema, ...`."""
 
-from runtime.errors import ConvexError
+from runtime.errors import ConvexError, FunctionCallError
 from runtime.functions import (
     HttpRouter,
     action,
@@ -17,6 +17,7 @@ from runtime.values import UNDEFINED, v
 __all__ = [
     "UNDEFINED",
     "ConvexError",
+    "FunctionCallError",
     "HttpRouter",
     "action",
     "define_schema",

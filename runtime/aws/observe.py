@@ -26,7 +26,9 @@ def log_call(result: CallResult) -> None:
     if result.ok:
         logger.info("call", extra=fields)
     else:
-        logger.warning("call failed", extra={**fields, "error": result.logged_message})
+        # The request id the caller read in `[Request ID: ...] Server Error`.
+        error = {"error": result.logged_message, "request_id": result.request_id}
+        logger.warning("call failed", extra={**fields, **error})
     count(f"{result.kind}_calls")
     if not result.ok:
         count(f"{result.kind}_errors")

@@ -16,9 +16,12 @@ Lambda handlers all call it; actions reach it again through `run_nested`.
 - An action runs with the real clock and network, as `async def` on its own
   event loop or as a plain `def`, and times out after ACTION_TIMEOUT_SECONDS.
 - Errors the caller can fix before anything runs (unknown function, bad
-  arguments) raise `RequestError`s; errors from a function that ran are
-  results: a `ConvexError`'s data reaches the caller as `error_data`, any
-  other exception as its message, or "Server Error" in production.
+  arguments) raise `RequestError`s, worded as Convex words them (`Could not
+  find public function for ...`, `ArgumentValidationError: ...`); errors
+  from a function that ran are results, worded as Convex's
+  (`failure.py`): `[Request ID: <id>] Server Error`, then in dev
+  `Uncaught <Name>: <message>` and the user's frames. A `ConvexError`'s
+  data reaches the caller as `error_data`, in production too.
 """
 
 from __future__ import annotations
@@ -36,12 +39,12 @@ from typing import Any, cast
 from runtime.database import Database
 from runtime.database.readwrite import ReadSet, WriteSet
 from runtime.database.transaction import Transaction
-from runtime.errors import ConvexError, PlatformError, ValidationError
+from runtime.errors import ConvexError, FunctionCallError, PlatformError, ValidationError
 from runtime.limits import ACTION_TIMEOUT_SECONDS, ARGUMENTS_BYTES
 from runtime.store.port import Key
 from runtime.values import UNDEFINED, InvalidValueError, check_value, dumps
 
-from . import dedupe, determinism, logs
+from . import dedupe, determinism, failure, logs
 from .context import ActionCtx, AsyncActionCtx, Auth, MutationCtx, QueryCtx
 from .logs import LogLines, capture
 from .registry import FunctionDefinition, FunctionRegistry, Kind, normalize_path
@@ -58,9 +61,14 @@ __all__ = [
 
 
 class RequestError(PlatformError):
-    """A call refused before anything ran (the HTTP API answers 4xx)."""
+    """A call refused before anything ran (the HTTP API answers 4xx; the
+    sync socket answers a failed result under `request_id`)."""
 
     status = 400
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message, **details)
+        self.request_id = failure.new_request_id()
 
 
 class FunctionNotFound(RequestError):
@@ -78,6 +86,8 @@ class ArgumentsInvalid(RequestError):
 
 class ReturnsInvalid(PlatformError):
     code = "RETURNS_INVALID"
+    thrown = False
+    """Worded as Convex's check (`ReturnsValidationError: ...`), not `Uncaught`."""
 
 
 class ActionTimeout(PlatformError):
@@ -91,13 +101,20 @@ class CallResult:
     """query, mutation, action, or http (an HTTP action)."""
     value: Any = None
     error_message: str | None = None
+    """What the caller reads: `[Request ID: <id>] Server Error`, then (not in
+    production) `error_text`."""
     error_data: Any = UNDEFINED
     """The data of a ConvexError; UNDEFINED for any other error."""
     error: BaseException | None = None
     logged_message: str | None = None
-    """The full error message for the server's log (error_message is what the
-    caller sees: "Server Error" in production)."""
+    """The error's header for the server's log (`Uncaught <Name>: ...`),
+    never redacted."""
+    error_text: str | None = None
+    """The header and the user's frames (Convex's error text), never
+    redacted: the dev message, the server's log, a nested call's error."""
+    rendered: failure.Rendered | None = None
     traceback: str | None = None
+    request_id: str = field(default_factory=failure.new_request_id)
     log_lines: list[str] = field(default_factory=list)
     duration: float = 0.0
     """Seconds, wall clock."""
@@ -155,12 +172,16 @@ class Executor:
             maybe = registry.get(path)
             if maybe is None or (public_only and maybe.internal):
                 public = "public " if public_only else ""
-                raise FunctionNotFound(f"Could not find {public}function '{path}'", path=path)
+                raise FunctionNotFound(
+                    f"Could not find {public}function for '{path}'. Did you forget to run "
+                    "`python -m runtime dev` or `python -m runtime deploy`?",
+                    path=path,
+                )
             defn = maybe
         if kind is not None and defn.kind != kind:
             raise WrongFunctionKind(
-                f"'{path}' is a {defn.kind}, not a {kind}: call it with the "
-                f"{defn.kind} endpoint or method",
+                f"Trying to execute {path} as {kind.capitalize()}, but it is defined as "
+                f"{defn.kind.capitalize()}.",
                 path=path,
             )
         return path, defn
@@ -176,7 +197,11 @@ class Executor:
             check_value(args, path="args")
             if defn.args is not None:
                 defn.args.validate(args, "args")
-        except (ValidationError, InvalidValueError) as e:
+        except ValidationError as e:
+            raise ArgumentsInvalid(
+                f"ArgumentValidationError: {e.convex_message()}", path=path
+            ) from None
+        except InvalidValueError as e:
             raise ArgumentsInvalid(f"invalid arguments to '{path}': {e}", path=path) from None
         return cast(dict[str, Any], args)
 
@@ -203,9 +228,19 @@ class Executor:
         checked = self.check_args(path, defn, args)
         return self._execute(path, defn, checked, identity, request_key=request_key)
 
-    def run_nested(self, fn: Any, args: Any, kind: Kind, identity: dict[str, Any] | None) -> Any:
+    def run_nested(
+        self,
+        fn: Any,
+        args: Any,
+        kind: Kind,
+        identity: dict[str, Any] | None,
+        caller: ActionCall | None = None,
+    ) -> Any:
         """`ctx.run_query/run_mutation/run_action` from an action: internal
-        functions allowed; errors raise (a ConvexError keeps its data)."""
+        functions allowed; errors raise (a ConvexError keeps its data).
+        `caller`: the calling action's place in its chain (a nested action
+        runs on the caller's thread, within the chain's depth and deadline:
+        `action_calls.py`)."""
         path, defn = self.resolve(fn, kind=kind, public_only=False)
         checked = self.check_args(path, defn, args)
         size = len(dumps(checked))
@@ -217,10 +252,13 @@ class Executor:
         started = time.perf_counter()
         result = CallResult(path, defn.kind, nested=True)
         try:
-            invoked = self._invoke(defn, checked, identity)
+            invoked = self._invoke(defn, checked, identity, caller=caller)
             result.ts, result.reads, result.writes = invoked.ts, invoked.reads, invoked.writes
             result.value = invoked.value
             return invoked.value
+        except Exception as e:
+            self._fail(result, e)
+            raise self._forward(result) from None
         except BaseException as e:
             result.error, result.error_message = e, _message(e)
             result.logged_message = result.error_message
@@ -229,6 +267,14 @@ class Executor:
             result.duration = time.perf_counter() - started
             if self.on_call is not None:
                 self.on_call(result)
+
+    def _forward(self, result: CallResult) -> Exception:
+        """The error the calling action receives for a nested call that
+        failed: what Convex hands it (see `failure.py`)."""
+        text = "Server Error" if self.prod else (result.error_text or "Server Error")
+        if result.error_data is not UNDEFINED:
+            return ConvexError.forwarded(result.error_data, text)
+        return FunctionCallError(text)
 
     def _execute(
         self,
@@ -249,7 +295,8 @@ class Executor:
             value = invoked.value
             if isinstance(value, dedupe.Prior):  # a request recorded before
                 result.replayed = True
-                result.error_message = result.logged_message = value.refused
+                if value.refused is not None:
+                    self._failed(result, failure.Rendered(value.refused, f"{value.refused}\n"))
                 value = value.value
             result.value = value
         return result
@@ -273,21 +320,26 @@ class Executor:
 
     def _fail(self, result: CallResult, e: Exception) -> None:
         result.error = e
+        rendered = failure.render(e, self.registry.root)
         if isinstance(e, ConvexError):
             try:
                 check_value(e.data, path="ConvexError data")
             except InvalidValueError as bad:
-                result.logged_message = (
-                    f"ConvexError raised with data that is not a Convex value: {bad}"
-                )
-                result.error_message = "Server Error" if self.prod else result.logged_message
-                return
-            result.error_data = e.data
-            result.error_message = result.logged_message = _message(e)
-            return
-        result.traceback = traceback.format_exc()
-        result.logged_message = _message(e)
-        result.error_message = "Server Error" if self.prod else result.logged_message
+                first = f"ConvexError with invalid data: {bad}"
+                rendered = failure.Rendered(first, f"{first}\n")
+            else:
+                result.error_data = e.data
+        else:
+            result.traceback = traceback.format_exc()
+        self._failed(result, rendered)
+
+    def _failed(self, result: CallResult, rendered: failure.Rendered) -> None:
+        result.rendered = rendered
+        result.logged_message = rendered.header
+        result.error_text = rendered.text
+        result.error_message = failure.client_message(
+            result.request_id, rendered.text, prod=self.prod
+        )
 
     def query_at(
         self,
@@ -312,11 +364,13 @@ class Executor:
         database: Database | None = None,
         request_key: Key | None = None,
         journal: list[str | None] | None = None,
+        *,
+        caller: ActionCall | None = None,
     ) -> _Invoked:
         """Run the function once for the caller (a query or mutation perhaps
         in several attempts: only the last attempt's log lines are kept)."""
         if defn.kind == "action":
-            return _Invoked(self._action(defn, args, identity))
+            return _Invoked(self._action(defn, args, identity, caller))
         auth = Auth(identity)
         started = time.time()
         seed = int.from_bytes(determinism.real_urandom(8), "little")
@@ -351,22 +405,25 @@ class Executor:
         return _Invoked(outcome.value, outcome.ts, outcome.reads, outcome.journal, outcome.writes)
 
     def _action(
-        self, defn: FunctionDefinition, args: dict[str, Any], identity: dict[str, Any] | None
+        self,
+        defn: FunctionDefinition,
+        args: dict[str, Any],
+        identity: dict[str, Any] | None,
+        caller: ActionCall | None,
     ) -> Any:
-        if defn.is_async:
-            actx = AsyncActionCtx(self, identity)
-
-            async def run() -> Any:
-                return await asyncio.wait_for(defn.handler(actx, args), self.action_timeout)
-
+        path = self.registry.path_of(defn) or "action"
+        with self.actions.run(path, self.action_timeout, caller) as call:
             try:
-                value = asyncio.run(run())
+                if call.remaining() <= 0:
+                    raise TimeoutError
+                if defn.is_async:
+                    actx = AsyncActionCtx(self, identity, call)
+                    value = _run_async(lambda: defn.handler(actx, args), call.remaining())
+                else:
+                    ctx = ActionCtx(self, identity, call)
+                    value = _run_with_timeout(lambda: defn.handler(ctx, args), call.remaining())
             except TimeoutError:
-                raise action_timeout(self.action_timeout) from None
-        else:
-            value = _run_with_timeout(
-                lambda: defn.handler(ActionCtx(self, identity), args), self.action_timeout
-            )
+                raise action_timeout(call.limit, path, nested=call.parent is not None) from None
         return _checked_return(defn, value)
 
 
@@ -393,16 +450,18 @@ def _checked_return(defn: FunctionDefinition, value: Any) -> Any:
         try:
             defn.returns.validate(value, "returns")
         except ValidationError as e:
-            raise ReturnsInvalid(
-                f"the return value does not match the function's returns validator: {e}"
-            ) from None
+            raise ReturnsInvalid(f"ReturnsValidationError: {e.convex_message()}") from None
     return value
 
 
-def action_timeout(seconds: float) -> ActionTimeout:
+def action_timeout(seconds: float, path: str | None = None, *, nested: bool = False) -> ActionTimeout:
+    """Convex's words (`Action `name` execution timed out (maximum duration
+    600s)`), then what to do. A nested action shares its chain's time."""
+    name = f" `{path.rsplit(':', 1)[-1]}`" if path else ""
+    shared = ", shared with the actions that called it" if nested else ""
     return ActionTimeout(
-        f"the action did not finish within {seconds:g} s (actions time out after "
-        f"{ACTION_TIMEOUT_SECONDS:g} s); split the work or schedule the rest",
+        f"Action{name} execution timed out (maximum duration {seconds:g}s{shared}); "
+        "split the work or schedule the rest",
         seconds=seconds,
     )
 
@@ -430,12 +489,4 @@ def _run_with_timeout(fn: Callable[[], Any], seconds: float) -> Any:
 
 
 def _message(e: BaseException) -> str:
-    if isinstance(e, PlatformError):
-        return f"{e.code}: {e.message}"
-    if isinstance(e, ConvexError):
-        return f"Uncaught ConvexError: {_describe_data(e.data)}"
-    return f"Uncaught {type(e).__name__}: {e}"
-
-
-def _describe_data(data: Any) -> str:
-    return data if isinstance(data, str) else repr(data)
+    return failure.header(e)

@@ -115,10 +115,13 @@ class FunctionRegistry:
         functions: dict[str, FunctionDefinition],
         schema: Any = None,
         http: HttpRouter | None = None,
+        root: Path | None = None,
     ) -> None:
         self.functions = functions
         self.schema = schema
         self.http = http
+        self.root = root
+        """The functions folder (errors show frames in its files only)."""
 
     def get(self, path: str) -> FunctionDefinition | None:
         return self.functions.get(normalize_path(path))
@@ -199,4 +202,4 @@ def load_functions(root: Path | str, *, namespace: str = "_app_functions") -> Fu
         for export, value in vars(module).items():
             if isinstance(value, FunctionDefinition):
                 functions[f"{module_path}:{export}"] = value
-    return FunctionRegistry(functions, schema, http)
+    return FunctionRegistry(functions, schema, http, root)

@@ -3,7 +3,10 @@
 Each request is matched against the app's `HttpRouter`; the handler runs
 with an action context, `async def` handlers on the server's event loop and
 plain ones in a worker thread (with the body read beforehand). Its
-print/logging output and outcome go to the call log like any call's.
+print/logging output and outcome go to the call log like any call's. A
+handler that raises answers 500 with Convex's JSON body (`{"code":
+"[Request ID: x] Server Error: Uncaught ...", "trace": ...}`, a ConvexError's
+`data` too; in production only the code's first part and the data).
 """
 
 from __future__ import annotations
@@ -19,13 +22,24 @@ from starlette.routing import Route
 from runtime.backend import Backend
 from runtime.functions.context import ActionCtx, AsyncActionCtx
 from runtime.functions.executor import CallResult, action_timeout
+from runtime.functions.failure import http_error_body
 from runtime.limits import HTTP_ACTION_BODY_BYTES
+from runtime.values import UNDEFINED, encode_json
 
-from .wire import client_error_handlers, read_body, valid_unicode
+from .wire import client_error_handlers, json_bytes, read_body
 
 __all__ = ["make_site_app"]
 
 _METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
+
+
+def _failed(result: CallResult, *, prod: bool) -> Response:
+    has_data = result.error_data is not UNDEFINED
+    data = (
+        encode_json(result.error_data) if has_data else None
+    )  # Convex-encoded, as Convex sends it
+    body = http_error_body(result.request_id, result.rendered, data, prod=prod, has_data=has_data)
+    return Response(json_bytes(body), status_code=500, media_type="application/json")
 
 
 def make_site_app(backend: Backend) -> Starlette:
@@ -75,8 +89,7 @@ def make_site_app(backend: Backend) -> Starlette:
                 )
             response = answer
         if response is None:
-            text = "Server Error" if backend.prod else (result.logged_message or "Server Error")
-            response = PlainTextResponse(valid_unicode(text), status_code=500)
+            response = _failed(result, prod=backend.prod)
         return response
 
     return Starlette(

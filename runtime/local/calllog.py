@@ -1,11 +1,13 @@
 """The dev server's log: one line per call, then what the function printed.
 
     12:04:31.207 M bank:transfer        1.8 ms  ok
-    12:04:31.530 Q bank:balance         0.6 ms  error  Uncaught ConvexError: {...}
+    12:04:31.530 Q bank:balance         0.6 ms  error  [Request ID: 5f0c2a9e1b7d4c3a] Uncaught ConvexError: {...}
         [LOG] looking up ann
 
-Errors other than ConvexError are followed by their traceback. Lines go to
-the real stderr, never into a running function's captured output.
+A failed call's line names its request id, the one its caller read in
+`[Request ID: ...] Server Error`, so a user's report finds it. Errors other
+than ConvexError are followed by their traceback. Lines go to the real
+stderr, never into a running function's captured output.
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ class CallLog:
     def __call__(self, result: CallResult) -> None:
         now = time.time()
         stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
-        outcome = "ok" if result.ok else f"error  {result.logged_message or result.error_message}"
+        outcome = (
+            "ok"
+            if result.ok
+            else f"error  [Request ID: {result.request_id}] "
+            f"{result.logged_message or result.error_message}"
+        )
         if result.replayed:
             outcome += "  (re-sent request: recorded result, not run again)"
         indent = "  " if result.nested else ""

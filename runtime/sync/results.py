@@ -11,6 +11,7 @@ from typing import Any
 from runtime.database import Database
 from runtime.database.readwrite import ReadSet
 from runtime.functions.executor import CallResult, Executor, RequestError
+from runtime.functions.failure import client_message
 from runtime.values import UNDEFINED, dumps, encode_json
 
 from .journal import Journals
@@ -19,6 +20,7 @@ from .session import QueryResult
 __all__ = [
     "SubscriptionRun",
     "query_result",
+    "refused_message",
     "respond",
     "run_subscription",
 ]
@@ -37,7 +39,9 @@ def query_result(call: CallResult, journal: str | None = None, *, prod: bool) ->
         return QueryResult(True, encoded, log_lines=lines, digest=digest, journal=journal)
     has_data = call.error_data is not UNDEFINED
     data = encode_json(call.error_data) if has_data else None
-    raw = (call.error_message or "").encode() + (dumps(call.error_data) if has_data else b"")
+    # The request id is left out: a re-run that fails the same way is no news.
+    shown = b"" if prod else (call.error_text or "").encode("utf-8", "surrogatepass")
+    raw = shown + b"\0" + (dumps(call.error_data) if has_data else b"")
     return QueryResult(
         False,
         error_message=call.error_message,
@@ -63,8 +67,11 @@ def run_subscription(
     try:
         call = executor.query_at(view, path, args, identity, journal)
     except RequestError as e:
+        prod = executor.prod
         failed = QueryResult(
-            False, error_message=e.message, digest=_digest(b"req", e.message.encode())
+            False,
+            error_message=refused_message(e, prod=prod),
+            digest=_digest(b"req", b"" if prod else e.message.encode("utf-8", "surrogatepass")),
         )
         return failed, None, journal
     signed = journals.sign(path, args, call.journal)
@@ -82,7 +89,8 @@ def respond(
     try:
         call = run()
     except RequestError as e:
-        return {**base, "success": False, "result": e.message, "logLines": []}, None
+        failed = refused_message(e, prod=prod)
+        return {**base, "success": False, "result": failed, "logLines": []}, None
     if call.ok:
         message = {**base, "success": True, "result": encode_json(call.value)}
     else:
@@ -91,6 +99,13 @@ def respond(
             message["errorData"] = encode_json(call.error_data)
     message["logLines"] = [] if prod else call.log_lines
     return message, call
+
+
+def refused_message(e: RequestError, *, prod: bool) -> str:
+    """A call refused before it ran, as the socket's clients read it (as
+    Convex answers: a failed call, `[Request ID: x] Server Error` and, not
+    in production, the reason)."""
+    return client_message(e.request_id, f"{e.message}\n", prod=prod)
 
 
 def _digest(kind: bytes, payload: bytes) -> bytes:

@@ -2,12 +2,20 @@
 
 Each validator checks a value and, on failure, raises `ValidationError` with
 the path that failed and what was expected there:
-`args.items[2].qty: expected int64, got string "3"`. Object validators refuse
-fields they do not declare unless built with `allow_extra_fields=True`.
+`args.items[2].qty: expected int64, got string "3"`, and Convex's wording of
+the same failure for function arguments and return values
+(`ValidationError.convex_message()`: `Value does not match validator.` /
+`Path: .items[2].qty` / `Value: "3"` / `Validator: v.int64()`; values and
+validators printed as Convex prints them, `display_value` and
+`Validator.convex()`). Object validators refuse fields they do not declare
+unless built with `allow_extra_fields=True`.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +25,7 @@ from .ids import is_id_for, parse_id
 from .model import describe, kind_of
 from .order import values_equal
 
-__all__ = ["Validator", "as_validator", "v"]
+__all__ = ["Validator", "as_validator", "display_value", "v"]
 
 
 def _kind(value: Any) -> str | None:
@@ -39,8 +47,20 @@ class Validator:
     def to_json(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def convex(self) -> str:
+        """The validator as Convex prints it in messages: `v.array(v.string())`."""
+        raise NotImplementedError
+
     def _fail(self, value: Any, path: str) -> ValidationError:
-        return ValidationError(path, f"expected {self.describe()}, got {describe(value)}")
+        return ValidationError(
+            path,
+            f"expected {self.describe()}, got {describe(value)}",
+            head="Value does not match validator.",
+            tail=self._no_match_tail(value),
+        )
+
+    def _no_match_tail(self, value: Any) -> str:
+        return f"Value: {display_value(value)}\nValidator: {self.convex()}"
 
     def __repr__(self) -> str:
         return f"v<{self.describe()}>"
@@ -60,11 +80,16 @@ class _Kind(Validator):
                     f"{error.problem} (clients send plain numbers as float64: send an int64, "
                     "e.g. ConvexInt64(n) from the Python client, BigInt in JavaScript, "
                     '{"$integer": ...} in JSON, or declare the argument v.number())',
+                    head=error.head,
+                    tail=error.tail,
                 )
             raise error
 
     def describe(self) -> str:
         return self.kind
+
+    def convex(self) -> str:
+        return f"v.{self.kind}()"
 
     def to_json(self) -> dict[str, Any]:
         return {"type": self.json_type}
@@ -77,6 +102,9 @@ class _Any(Validator):
 
     def describe(self) -> str:
         return "any Convex value"
+
+    def convex(self) -> str:
+        return "v.any()"
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "any"}
@@ -91,12 +119,18 @@ class _Id(Validator):
             return
         if isinstance(value, str) and parse_id(value) is not None:
             raise ValidationError(
-                path, f'expected an id of table "{self.table}", got an id of another table'
+                path,
+                f'expected an id of table "{self.table}", got an id of another table',
+                head=f'Found ID "{value}" from another table, which does not match the table '
+                f"name in validator `{self.convex()}`.",
             )
         raise self._fail(value, path)
 
     def describe(self) -> str:
         return f'id("{self.table}")'
+
+    def convex(self) -> str:
+        return f'v.id("{self.table}")'
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "id", "tableName": self.table}
@@ -110,7 +144,12 @@ class _Literal(Validator):
 
     def validate(self, value: Any, path: str) -> None:
         if _kind(value) != _kind(self.value) or not values_equal(value, self.value):
-            raise self._fail(value, path)
+            error = self._fail(value, path)
+            error.reword(
+                f"`{display_value(value)}` does not match literal validator `{self.convex()}`.",
+                None,
+            )
+            raise error
 
     def describe(self) -> str:
         return f'"{self.value}"' if isinstance(self.value, str) else f"literal {self.value!r}"
@@ -119,6 +158,16 @@ class _Literal(Validator):
         from .json_codec import encode_json
 
         return {"type": "literal", "value": encode_json(self.value)}
+
+    def convex(self) -> str:
+        value = self.value
+        if _kind(value) == "int64":
+            shown = "<bigint>"
+        elif isinstance(value, float) and not math.isfinite(value):
+            shown = "<number>"
+        else:
+            shown = json.dumps(value, ensure_ascii=False)
+        return f"v.literal({shown})"
 
 
 class _Optional(Validator):
@@ -133,6 +182,9 @@ class _Optional(Validator):
     def describe(self) -> str:
         return f"optional {self.inner.describe()}"
 
+    def convex(self) -> str:
+        return f"v.optional({self.inner.convex()})"
+
     def to_json(self) -> dict[str, Any]:
         return {**self.inner.to_json(), "optional": True}
 
@@ -145,10 +197,16 @@ class _Array(Validator):
         if type(value) is not list:
             raise self._fail(value, path)
         for i, x in enumerate(value):
-            self.item.validate(x, f"{path}[{i}]")
+            try:
+                self.item.validate(x, f"{path}[{i}]")
+            except ValidationError as e:
+                raise e.within(f"[{i}]") from None
 
     def describe(self) -> str:
         return f"array of {self.item.describe()}"
+
+    def convex(self) -> str:
+        return f"v.array({self.item.convex()})"
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "array", "value": self.item.to_json()}
@@ -162,21 +220,38 @@ class _Object(Validator):
     def validate(self, value: Any, path: str) -> None:
         if type(value) is not dict:
             raise self._fail(value, path)
+        tail = f"Object: {display_value(value)}\nValidator: {self.convex()}"
         for name, validator in self.fields.items():
             if name not in value:
                 if not validator.is_optional:
                     raise ValidationError(
-                        f"{path}.{name}", f"missing required field ({validator.describe()})"
+                        f"{path}.{name}",
+                        f"missing required field ({validator.describe()})",
+                        head=f"Object is missing the required field `{name}`. Consider "
+                        "wrapping the field validator in `v.optional(...)` if this is expected.",
+                        tail=tail,
                     )
                 continue
-            validator.validate(value[name], f"{path}.{name}")
+            try:
+                validator.validate(value[name], f"{path}.{name}")
+            except ValidationError as e:
+                raise e.within(f".{name}") from None
         if not self.allow_extra_fields:
             for name in value:
                 if name not in self.fields:
-                    raise ValidationError(path, f'unexpected field "{name}"')
+                    raise ValidationError(
+                        path,
+                        f'unexpected field "{name}"',
+                        head=f"Object contains extra field `{name}` that is not in the validator.",
+                        tail=tail,
+                    )
 
     def describe(self) -> str:
         return "object"
+
+    def convex(self) -> str:
+        fields = ", ".join(f"{k}: {self.fields[k].convex()}" for k in sorted(self.fields))
+        return f"v.object({{{fields}}})"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -197,11 +272,20 @@ class _Record(Validator):
         if type(value) is not dict:
             raise self._fail(value, path)
         for k, x in value.items():
-            self.keys.validate(k, f"{path} key {k!r}")
-            self.values.validate(x, f"{path}.{k}")
+            try:
+                self.keys.validate(k, f"{path} key {k!r}")
+            except ValidationError as e:
+                raise e.within(".keys()") from None
+            try:
+                self.values.validate(x, f"{path}.{k}")
+            except ValidationError as e:
+                raise e.within(".values()") from None
 
     def describe(self) -> str:
         return f"record of {self.values.describe()}"
+
+    def convex(self) -> str:
+        return f"v.record({self.keys.convex()}, {self.values.convex()})"
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "record", "keys": self.keys.to_json(), "values": self.values.to_json()}
@@ -221,17 +305,56 @@ class _Union(Validator):
                 return
             except ValidationError as e:
                 errors.append(e)
-        # A value of the right kind that failed deeper: report the deeper error.
+        if len(self.members) == 1:
+            raise errors[0]
+        # A value of the right kind that failed deeper: report the deeper
+        # error; Convex words any union failure as the union's no-match.
         deeper = [e for e in errors if e.path != path]
         if len(deeper) == 1:
+            deeper[0].reword("Value does not match validator.", self._no_match_tail(value))
             raise deeper[0]
         raise self._fail(value, path)
 
     def describe(self) -> str:
         return " | ".join(m.describe() for m in self.members)
 
+    def convex(self) -> str:
+        return f"v.union({', '.join(m.convex() for m in self.members)})"
+
     def to_json(self) -> dict[str, Any]:
         return {"type": "union", "value": [m.to_json() for m in self.members]}
+
+
+def display_value(value: Any) -> str:
+    """A value as Convex prints it in validation messages: `{a: 1, b: "x"}`
+    (fields sorted, unquoted), floats always with a point (`1.0`), bytes as
+    `b"<base64>"`."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _display_float(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (bytes, bytearray)):
+        return f'b"{base64.b64encode(bytes(value)).decode()}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(display_value(x) for x in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {display_value(value[k])}" for k in sorted(value)) + "}"
+    return describe(value)
+
+
+def _display_float(x: float) -> str:
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    mantissa, _, exponent = repr(x).partition("e")
+    return f"{mantissa}e{int(exponent)}" if exponent else mantissa
 
 
 def as_validator(x: Any) -> Validator:

@@ -4,6 +4,7 @@ mode, environment variables, HTTP actions, the CLI, restarts."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -103,8 +104,13 @@ def test_prod_mode_redacts_errors_but_keeps_convex_errors(tmp_path: Path) -> Non
         body = requests.post(
             server.url + "/api/query", json={"path": "items:boom", "args": {}}, timeout=10
         ).json()
-        assert body == {"status": "error", "errorMessage": "Server Error", "logLines": []}
+        assert body["status"] == "error" and body["logLines"] == []
+        request_id = re.fullmatch(
+            r"\[Request ID: ([0-9a-f]{16})\] Server Error", body["errorMessage"]
+        )
+        assert request_id is not None, body
         assert "kaput" in server.log()  # the log keeps the real error and its traceback
+        assert f"[Request ID: {request_id[1]}] Uncaught ValueError: kaput" in server.log()
         body = requests.post(
             server.url + "/api/mutation",
             json={"path": "items:chatty", "args": {"name": "q"}},

@@ -226,7 +226,7 @@ def test_lone_surrogates_in_messages_and_log_lines_show_as_replacement_character
 ) -> None:
     failed = call(server, "hard:fails_with_surrogate")
     assert failed.status_code == 200
-    assert failed.json()["errorMessage"] == "Uncaught ValueError: bad \ufffd text"
+    assert "\nUncaught ValueError: bad \ufffd text\n" in failed.json()["errorMessage"]
     printed = call(server, "hard:prints_surrogate")
     assert printed.status_code == 200 and printed.json()["status"] == "success"
     assert any("line \ufffd" in line for line in printed.json()["logLines"])

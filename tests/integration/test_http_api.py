@@ -5,6 +5,7 @@ errors, and bad input that must change nothing."""
 from __future__ import annotations
 
 import base64
+import re
 import struct
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -176,7 +177,11 @@ def test_a_handler_that_raises(server: DevServer) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "error" and "errorData" not in body
-    assert body["errorMessage"] == "Uncaught ValueError: kaput"
+    assert re.fullmatch(
+        r"\[Request ID: [0-9a-f]{16}\] Server Error\nUncaught ValueError: kaput\n"
+        r"    at boom \(\.\./behaviours/items\.py:\d+:\d+\)\n",
+        body["errorMessage"],
+    ), body["errorMessage"]
     assert "Traceback" in server.log() and 'raise ValueError("kaput")' in server.log()
     with pytest.raises(ConvexExecutionError, match="kaput"):
         ConvexHttpClient(server.url).query("items:boom")
@@ -187,7 +192,7 @@ def test_a_handler_that_raises(server: DevServer) -> None:
     [
         ("items:write_then_boom", "Uncaught RuntimeError: after the write"),
         ("items:write_then_convex_error", "Uncaught ConvexError"),
-        ("items:bad_return", "RETURNS_INVALID"),
+        ("items:bad_return", "ReturnsValidationError: Value does not match validator."),
     ],
 )
 def test_a_failed_mutation_writes_nothing(server: DevServer, fn: str, message: str) -> None:

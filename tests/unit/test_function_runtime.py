@@ -224,7 +224,7 @@ def test_convex_error_with_data_that_is_not_a_value() -> None:
 def test_prod_mode_redacts_messages_but_logs_them() -> None:
     seen = []
     result = _executor(prod=True, on_call=seen.append).call("m:weird", {})
-    assert result.error_message == "Server Error"
+    assert result.error_message == f"[Request ID: {result.request_id}] Server Error"
     assert seen[0].logged_message and "not a Convex value" in seen[0].logged_message
 
 

@@ -202,8 +202,8 @@ def test_refused_in_queries_and_mutations(executor: Executor, tmp: Path, fn: str
     before = sorted(p.name for p in tmp.iterdir())
     result = executor.call(fn, {"op": op, "tmp": str(tmp)})
     assert not result.ok
-    message = result.error_message or ""
-    assert message.startswith("NON_DETERMINISTIC: a "), message
+    message = result.logged_message or ""
+    assert message.startswith("Uncaught ") and ": NON_DETERMINISTIC: a " in message, message
     assert "from an action (@action)" in message
     assert isinstance(result.error, NonDeterministicError)
     assert sorted(p.name for p in tmp.iterdir()) == before  # nothing was written
