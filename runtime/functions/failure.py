@@ -86,7 +86,7 @@ def user_frames(tb: TracebackType | None, root: Path | None) -> list[str]:
     and the Python installation), innermost first as JavaScript prints
     them; a coroutine's frame that awaited is `at async ...`."""
     base = str(root.resolve()) + os.sep if root is not None else None
-    found: list[tuple[str, bool]] = []
+    lines: list[str] = []
     while tb is not None:
         code = tb.tb_frame.f_code
         filename = os.path.abspath(code.co_filename)
@@ -96,14 +96,12 @@ def user_frames(tb: TracebackType | None, root: Path | None) -> list[str]:
             else not filename.startswith((_RUNTIME, *_LIBRARIES)) and not filename.startswith("<")
         )
         if mine:
+            # A coroutine that was awaiting when the error reached it.
+            awaited = bool(code.co_flags & inspect.CO_COROUTINE) and tb.tb_next is not None
             where = _location(filename, root, tb)
-            found.append((f"{code.co_name} ({where})", bool(code.co_flags & inspect.CO_COROUTINE)))
+            lines.append(f"    at {'async ' if awaited else ''}{code.co_name} ({where})")
         tb = tb.tb_next
-    lines = []
-    for i, (frame, is_async) in enumerate(reversed(found)):
-        prefix = "async " if is_async and i > 0 else ""
-        lines.append(f"    at {prefix}{frame}")
-    return lines
+    return lines[::-1]
 
 
 def _location(filename: str, root: Path | None, tb: TracebackType) -> str:
