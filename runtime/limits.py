@@ -286,3 +286,26 @@ once it has read more than 3/4 of what it may read: of its
 ARRAY_ELEMENTS documents (a page is returned as one array). Convex's
 threshold: a live page that keeps growing is split by the client before a
 re-run hits a hard limit and fails."""
+
+# --- nested actions and stopping (issue 12) ----------------------------------------
+
+ACTION_CALL_DEPTH = 8
+"""`ctx.run_action` nests at most 8 actions below the one a client, an HTTP
+action or the scheduler started (a chain of 9). Each level holds a thread
+while it waits for the one below, so an action that calls itself with no end
+(directly, or A -> B -> A) used to nest until the process ran out of
+threads (~11,800 levels in 5 s, then "can't start new thread"). Whether a
+recursion ends cannot be known in advance, so the depth is capped; 8 is
+Convex's cap on nested function calls (MAX_REACTOR_CALL_DEPTH). Share code
+between actions as plain Python functions rather than nested actions
+(see `runtime/functions/action_calls.py`)."""
+
+ACTION_CANCEL_SECONDS = 1.0
+"""An `async def` action that timed out has its tasks cancelled and gets
+this long to unwind (`finally` blocks) before its event loop is closed
+anyway: a task that ignores its cancellation does not hold the call."""
+
+SHUTDOWN_GRACE_SECONDS = 3
+"""A stopping dev server (Ctrl-C, SIGTERM) waits this long for requests in
+flight, then abandons what still runs (an action may take 5 minutes, a
+stuck one forever), logs each abandoned action and exits."""

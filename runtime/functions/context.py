@@ -23,6 +23,7 @@ from .db import DatabaseReader, DatabaseWriter
 if TYPE_CHECKING:
     from runtime.database.transaction import Transaction
 
+    from .action_calls import ActionCall
     from .executor import Executor
 
 __all__ = ["ActionCtx", "AsyncActionCtx", "Auth", "MutationCtx", "NotAvailableError", "QueryCtx"]
@@ -83,11 +84,16 @@ class MutationCtx(QueryCtx):
 class ActionCtx:
     """Actions have no `db`: they read and write through queries and mutations,
     each its own transaction. `fn` is a path ("bank:total") or the function
-    object itself."""
+    object itself. `call`: this action's place in its chain of nested
+    actions (None in an HTTP action): `run_action` passes it on, so the
+    chain's depth and deadline hold whatever thread the code calls from."""
 
-    def __init__(self, executor: Executor, identity: dict[str, Any] | None) -> None:
+    def __init__(
+        self, executor: Executor, identity: dict[str, Any] | None, call: ActionCall | None = None
+    ) -> None:
         self._executor = executor
         self._identity = identity
+        self._call = call
         self.auth = Auth(identity)
         self.storage = _storage()
         self.scheduler = _scheduler()
@@ -99,15 +105,17 @@ class ActionCtx:
         return self._executor.run_nested(fn, args, "mutation", self._identity)
 
     def run_action(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
-        return self._executor.run_nested(fn, args, "action", self._identity)
+        return self._executor.run_nested(fn, args, "action", self._identity, self._call)
 
 
 class AsyncActionCtx:
     """The context of an `async def` action: the run_* calls are awaitable and
     run in a worker thread, so the action's event loop keeps going."""
 
-    def __init__(self, executor: Executor, identity: dict[str, Any] | None) -> None:
-        self._sync = ActionCtx(executor, identity)
+    def __init__(
+        self, executor: Executor, identity: dict[str, Any] | None, call: ActionCall | None = None
+    ) -> None:
+        self._sync = ActionCtx(executor, identity, call)
         self.auth = self._sync.auth
         self.storage = self._sync.storage
         self.scheduler = self._sync.scheduler

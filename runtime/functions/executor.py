@@ -15,6 +15,8 @@ Lambda handlers all call it; actions reach it again through `run_nested`.
   rejects commits nothing.
 - An action runs with the real clock and network, as `async def` on its own
   event loop or as a plain `def`, and times out after ACTION_TIMEOUT_SECONDS.
+  A nested action (`run_nested`) runs on its caller's thread, at most
+  ACTION_CALL_DEPTH deep, within its chain's time (`action_calls.py`).
 - Errors the caller can fix before anything runs (unknown function, bad
   arguments) raise `RequestError`s, worded as Convex words them (`Could not
   find public function for ...`, `ArgumentValidationError: ...`); errors
@@ -32,7 +34,7 @@ import contextvars
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -40,11 +42,12 @@ from runtime.database import Database
 from runtime.database.readwrite import ReadSet, WriteSet
 from runtime.database.transaction import Transaction
 from runtime.errors import ConvexError, FunctionCallError, PlatformError, ValidationError
-from runtime.limits import ACTION_TIMEOUT_SECONDS, ARGUMENTS_BYTES
+from runtime.limits import ACTION_CANCEL_SECONDS, ACTION_TIMEOUT_SECONDS, ARGUMENTS_BYTES
 from runtime.store.port import Key
 from runtime.values import UNDEFINED, InvalidValueError, check_value, dumps
 
 from . import dedupe, determinism, failure, logs
+from .action_calls import ActionCall, RunningActions
 from .context import ActionCtx, AsyncActionCtx, Auth, MutationCtx, QueryCtx
 from .logs import LogLines, capture
 from .registry import FunctionDefinition, FunctionRegistry, Kind, normalize_path
@@ -151,6 +154,8 @@ class Executor:
         self.prod = prod
         self.on_call = on_call
         self.action_timeout = action_timeout
+        self.actions = RunningActions()
+        """The actions running now, at every depth (`action_calls.py`)."""
 
     # ---- resolving and checking --------------------------------------------
 
@@ -415,14 +420,14 @@ class Executor:
         with self.actions.run(path, self.action_timeout, caller) as call:
             try:
                 if call.remaining() <= 0:
-                    raise TimeoutError
+                    raise _TimedOut
                 if defn.is_async:
                     actx = AsyncActionCtx(self, identity, call)
                     value = _run_async(lambda: defn.handler(actx, args), call.remaining())
                 else:
                     ctx = ActionCtx(self, identity, call)
                     value = _run_with_timeout(lambda: defn.handler(ctx, args), call.remaining())
-            except TimeoutError:
+            except _TimedOut:
                 raise action_timeout(call.limit, path, nested=call.parent is not None) from None
         return _checked_return(defn, value)
 
@@ -454,7 +459,9 @@ def _checked_return(defn: FunctionDefinition, value: Any) -> Any:
     return value
 
 
-def action_timeout(seconds: float, path: str | None = None, *, nested: bool = False) -> ActionTimeout:
+def action_timeout(
+    seconds: float, path: str | None = None, *, nested: bool = False
+) -> ActionTimeout:
     """Convex's words (`Action `name` execution timed out (maximum duration
     600s)`), then what to do. A nested action shares its chain's time."""
     name = f" `{path.rsplit(':', 1)[-1]}`" if path else ""
@@ -464,6 +471,36 @@ def action_timeout(seconds: float, path: str | None = None, *, nested: bool = Fa
         "split the work or schedule the rest",
         seconds=seconds,
     )
+
+
+class _TimedOut(Exception):
+    """An action ran past its deadline (not a TimeoutError: the action's
+    own code may raise one of those, a socket's for instance)."""
+
+
+def _run_async(start: Callable[[], Coroutine[Any, Any, Any]], seconds: float) -> Any:
+    """Run an `async def` action on an event loop of its own; past `seconds`
+    raise _TimedOut. Unlike `asyncio.run`, the loop's worker threads
+    (`asyncio.to_thread`, nested calls) are not waited for: a stuck one is
+    left behind, as a stuck plain-def action's thread is, and the call
+    still ends at its deadline."""
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(start())
+        loop.run_until_complete(asyncio.wait([task], timeout=max(seconds, 0)))
+        if not task.done():
+            raise _TimedOut
+        return task.result()
+    finally:
+        try:
+            pending = asyncio.all_tasks(loop)
+            for left in pending:
+                left.cancel()
+            if pending:  # bounded: a task may ignore its cancellation
+                loop.run_until_complete(asyncio.wait(pending, timeout=ACTION_CANCEL_SECONDS))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()  # its default executor shut down without waiting
 
 
 def _run_with_timeout(fn: Callable[[], Any], seconds: float) -> Any:
@@ -480,9 +517,9 @@ def _run_with_timeout(fn: Callable[[], Any], seconds: float) -> Any:
 
     thread = threading.Thread(target=target, name="action", daemon=True)
     thread.start()
-    thread.join(seconds)
+    thread.join(max(seconds, 0))
     if thread.is_alive():
-        raise action_timeout(seconds)
+        raise _TimedOut
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")

@@ -6,12 +6,22 @@ the port they arrived on, and only those addressed to a loopback name are
 served (`LoopbackHostOnly`: DNS rebinding). Data is kept in SQLite under
 `--data` (the folder 0700, its files 0600); the functions folder is watched
 and reloaded on every change.
+
+Stopping (Ctrl-C, SIGTERM) waits SHUTDOWN_GRACE_SECONDS for requests in
+flight, then abandons them: an action may run for minutes and a stuck one
+forever, and Python cannot stop a thread. The actions still running are
+logged by name, and the process then leaves with `os._exit`: a stuck
+action's thread may sit anywhere, in a worker the interpreter would
+otherwise wait for at exit (`asyncio.to_thread`'s).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +33,7 @@ from runtime.functions import logs
 from runtime.http.api import make_api_app
 from runtime.http.loopback import LoopbackHostOnly
 from runtime.http.site import make_site_app
+from runtime.limits import SHUTDOWN_GRACE_SECONDS
 from runtime.store.sqlite import SqliteStore
 from runtime.sync.hub import SyncHub
 
@@ -78,6 +89,16 @@ def _configure_logging() -> None:
     root.setLevel(logging.INFO)
 
 
+class _Terminated(Exception):
+    """SIGTERM, once uvicorn has stopped serving: it hands the signal back to
+    the handler in place before it (the default one would end the process
+    before the cleanup below), as it hands SIGINT back as KeyboardInterrupt."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def run_dev(options: DevOptions) -> int:
     logs.install()
     _configure_logging()
@@ -127,20 +148,36 @@ def run_dev(options: DevOptions) -> int:
             }
         )
     )
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )
     server = uvicorn.Server(config)
     api_port, site_port = api_sock.getsockname()[1], site_sock.getsockname()[1]
     log.write(
         f"pyconvex dev backend ready: API http://{options.host}:{api_port}, HTTP actions "
         f"http://{options.host}:{site_port}, data {options.data}{' (prod mode)' if options.prod else ''}"
     )
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         server.run(sockets=[api_sock, site_sock])
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated):
         pass
     finally:
+        abandoned = backend.executor.actions.running()
         watcher.stop()
         hub.stop()
         backend.close()
+    now = time.monotonic()
+    for call in abandoned:
+        chain = " -> ".join(call.chain())
+        log.write(f"stopping: abandoned action {chain} (running {now - call.started:.1f} s)")
     log.write("pyconvex dev backend stopped")
+    if abandoned:  # their threads may keep the interpreter from exiting
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0

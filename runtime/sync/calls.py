@@ -7,6 +7,13 @@ mutations. So actions, over HTTP and over the socket alike, run in a pool of
 their own of ACTION_WORKERS threads per backend (per `Executor`); more
 actions wait for a free worker, and queries and mutations keep their
 threads (the HTTP API's thread pool, the sync hub's workers).
+
+Only the actions clients call take a worker. An action's own
+`ctx.run_action` runs on the caller's thread, never here: queued for a
+worker, a nested call could wait forever on workers that only its own
+callers hold (every worker running an action that waits for its child).
+Chains are bounded instead, ACTION_CALL_DEPTH deep
+(`runtime/functions/action_calls.py`).
 """
 
 from __future__ import annotations
