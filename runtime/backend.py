@@ -4,10 +4,16 @@ environment variables and admin key, wired together.
 The dev server builds one over SQLite under `--data`; the AWS shell builds
 one over DynamoDB. An admin key is checked by `check_admin_key` wherever one
 is accepted (here, the dev server's key file, the CLI); `admin_key=None`
-means no admin access at all (a deploy, a Lambda without the key). `reload()` re-imports `functions/` and pushes its schema:
-if anything fails (an import error, a schema the stored documents violate),
-the functions and schema in force stay as they were and the error is kept
-in `load_error` for the log and for callers.
+means no admin access at all (a deploy, a Lambda without the key). `urls`:
+the deployment's own URLs (`{"CONVEX_CLOUD_URL": ..., "CONVEX_SITE_URL":
+...}`, what functions see in `os.environ`) when the shell knows them; else
+they are read from the store, where a deploy recorded them
+(`Environment.record_system`). `snapshots`: see the attribute.
+
+`reload()` re-imports `functions/` and pushes its schema: if anything fails
+(an import error, a schema the stored documents violate), the functions and
+schema in force stay as they were and the error is kept in `load_error` for
+the log and for callers.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from runtime.database import Database
+from runtime.database.history import SnapshotSource
 from runtime.errors import PlatformError
 from runtime.functions import FunctionRegistry, load_functions
 from runtime.functions.environment import Environment
@@ -83,14 +90,19 @@ class Backend:
         prod: bool = False,
         on_call: Callable[[CallResult], None] | None = None,
         on_progress: Callable[[str, str, int], None] | None = None,
+        snapshots: SnapshotSource | None = None,
+        urls: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
+        self.snapshots = snapshots
+        """Fixed read views of the store (SQLite), which queries at a past
+        timestamp need; None where the store has none (DynamoDB)."""
         self.functions_dir = functions_dir
         self.admin_key = None if admin_key is None else check_admin_key(admin_key)
         self._admin_header = None if admin_key is None else ("Convex " + admin_key).encode("ascii")
         self.prod = prod
         self.database = Database(PlatformStore(store))
-        self.environment = Environment(store)
+        self.environment = Environment(store, system=urls)
         self.environment.apply()
         self._listeners: list[Callable[[CallResult], None]] = [on_call] if on_call else []
         self._reload_listeners: list[Callable[[], None]] = []

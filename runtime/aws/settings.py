@@ -27,6 +27,15 @@ stream functions serve no admin route.
 
 AWS endpoints follow boto3's own settings (AWS_ENDPOINT_URL and friends), so
 the same code reaches AWS, LocalStack or DynamoDB Local.
+
+The deployment's URLs (`CONVEX_CLOUD_URL`, `CONVEX_SITE_URL`, which every
+function sees) are not environment variables of the Lambdas: the http
+function's environment cannot name the CloudFront distribution in front of
+the API that invokes it (a dependency cycle in the template). The deploy
+records them in the table instead (`record_deployment_urls`: `python -m
+runtime deploy --stack` with the stack's `DeploymentUrl`, the local harness
+with its gateway's URL), and each Lambda reads them with the app's
+environment variables (`runtime/functions/environment.py`).
 """
 
 from __future__ import annotations
@@ -38,8 +47,17 @@ from pathlib import Path
 from typing import Any
 
 from runtime.backend import check_admin_key
+from runtime.functions.environment import Environment
+from runtime.store.port import Store
 
-__all__ = ["Settings", "SettingsError", "admin_key_from_env"]
+__all__ = [
+    "Settings",
+    "SettingsError",
+    "admin_key_from_env",
+    "deployment_urls",
+    "record_deployment_urls",
+    "record_stack_urls",
+]
 
 SecretReader = Callable[[str], Any]
 """Secrets Manager's SecretString of an ARN (Powertools' `parameters.get_secret`)."""
@@ -116,3 +134,33 @@ class Settings:
             env_max_age=float(env.get("PYCONVEX_ENV_MAX_AGE", "2")),
             ws_endpoint=env.get("PYCONVEX_WS_ENDPOINT") or None,
         )
+
+
+def deployment_urls(url: str) -> dict[str, str]:
+    """The built-in URL variables of a stack whose one URL is `url`: the
+    clients' API, the sync socket and the HTTP actions all answer there
+    (CloudFront; the local harness's gateway), so both name it."""
+    url = url.rstrip("/")
+    return {"CONVEX_CLOUD_URL": url, "CONVEX_SITE_URL": url}
+
+
+def record_deployment_urls(store: Store, url: str) -> None:
+    """Record the deployment's URLs in its table for every Lambda to read
+    (see the module docstring)."""
+    Environment(store).record_system(deployment_urls(url))
+
+
+def record_stack_urls(stack: str, table: str) -> str:
+    """`record_deployment_urls` for a deployed stack: its `DeploymentUrl`
+    output into its table (`python -m runtime deploy --stack`). The URL."""
+    from runtime.store.dynamodb import DynamoDBStore
+
+    from .deploy import stack_url
+
+    url = stack_url(stack)
+    store = DynamoDBStore(table)
+    try:
+        record_deployment_urls(store, url)
+    finally:
+        store.close()
+    return url

@@ -4,7 +4,8 @@ The three Lambda handlers (HTTP, WebSocket, stream) run in this process,
 unchanged, behind a local API Gateway (`gateway.py`) and a local event
 source mapping on the table's stream (`streams.py`), on DynamoDB Local, or
 any DynamoDB endpoint given. What a deploy does is done once at start:
-the table is created if missing and the app's schema pushed; the handlers
+the table is created if missing, the app's schema pushed and the
+deployment's URL (the gateway's) recorded for the functions; the handlers
 then adopt it, as on AWS (so a change to the functions needs a restart).
 """
 
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from runtime.aws.deploy import push_schema
+from runtime.aws.settings import record_deployment_urls
 from runtime.aws.stream_records import document_write
 from runtime.backend import ADMIN_KEY_FILE, AdminKeyError, read_admin_key
 from runtime.local.listen import BindError, listen
-from runtime.store.dynamodb import create_table
+from runtime.store.dynamodb import DynamoDBStore, create_table
 
 from .dynamodb_local import DynamoDBLocalMissing, running_dynamodb_local
 from .functions import REGION, Handler, LambdaFunction, lazy_handler
@@ -107,8 +109,10 @@ def _dynamodb(options: AwsLocalOptions) -> Iterator[str]:
         raise SystemExit(str(e)) from None
 
 
-def _deploy(options: AwsLocalOptions, functions: Path, endpoint: str) -> str:
-    """Create the table if missing and push the schema; the stream's ARN."""
+def _deploy(options: AwsLocalOptions, functions: Path, endpoint: str, url: str) -> str:
+    """Create the table if missing, push the schema and record the
+    deployment's URL (the gateway's: `CONVEX_CLOUD_URL`, `CONVEX_SITE_URL`),
+    as `python -m runtime deploy --stack` does; the stream's ARN."""
     import boto3
 
     client = boto3.client("dynamodb", endpoint_url=endpoint)
@@ -118,6 +122,11 @@ def _deploy(options: AwsLocalOptions, functions: Path, endpoint: str) -> str:
         push_schema(options.table, functions, client=client, streams_client=streams)
     except RuntimeError as e:
         raise SystemExit(str(e)) from None
+    store = DynamoDBStore(options.table, client=client, streams_client=streams)
+    try:
+        record_deployment_urls(store, url)
+    finally:
+        store.close()
     arn: str = client.describe_table(TableName=options.table)["Table"]["LatestStreamArn"]
     return arn
 
@@ -185,7 +194,7 @@ def _serve(
             }
         )
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF lines locally
-        stream_arn = _deploy(options, functions, endpoint)
+        stream_arn = _deploy(options, functions, endpoint, url)
         gateway = LocalGateway(
             LambdaFunction("pyconvex-http", handlers.http),
             LambdaFunction("pyconvex-ws", handlers.ws),

@@ -2,7 +2,11 @@
 
     POST /api/query | /api/mutation | /api/action   {"path", "args", "format"}
     POST /api/run/{module path}/{export}             {"args", "format"}
-    POST /api/function                               any kind (the CLI's `run`)
+    POST /api/function                               any kind (the CLI's `run`,
+                                                     the JS client's `function`)
+    POST /api/query_ts, /api/query_at_ts             queries at one timestamp
+                                                     across calls (consistent.py)
+    POST /api/debug_event                            the JS client's analytics
 
 `args` is an object or a one-element array of one. A function that ran
 answers 200 with `{"status": "success" | "error", ...}`; a request refused
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -32,6 +37,7 @@ from runtime.sync.calls import call_async
 from runtime.values import UNDEFINED, InvalidValueError, decode_json, encode_json, encode_plain_json
 
 from .admin_routes import admin_routes
+from .consistent import consistent_routes, run_query_at_ts
 from .wire import BadRequest, client_error_handlers, json_bytes, read_json_object
 
 if TYPE_CHECKING:  # the Lambdas serve no sync socket: they never import the hub
@@ -99,7 +105,9 @@ def _sync_routes(hub: SyncHub) -> list[Any]:
 
 
 def make_api_app(backend: Backend, hub: SyncHub | None = None) -> Starlette:
-    async def call(request: Request, path: str | None, kind: Kind | None) -> Response:
+    async def call(
+        request: Request, path: str | None, kind: Kind | None, *, at_ts: bool = False
+    ) -> Response:
         payload = await read_json_object(request)
         if path is None:
             path = payload.get("path")
@@ -107,9 +115,14 @@ def make_api_app(backend: Backend, hub: SyncHub | None = None) -> Starlette:
                 raise BadRequest(400, "BAD_REQUEST", 'the body needs "path": "module:function"')
         args, fmt = _call_args(payload)
         admin, identity = _identity(backend, request)
-        result = await call_async(  # actions in a pool of their own (runtime/sync/calls.py)
-            backend.executor, path, args, kind=kind, public_only=not admin, identity=identity
-        )
+        if at_ts:  # /api/query_at_ts: a public query at a past timestamp (consistent.py)
+            result = await anyio.to_thread.run_sync(
+                run_query_at_ts, backend, path, args, payload.get("ts"), identity
+            )
+        else:
+            result = await call_async(  # actions in a pool of their own (runtime/sync/calls.py)
+                backend.executor, path, args, kind=kind, public_only=not admin, identity=identity
+            )
         data = json_bytes(result_body(result, fmt, prod=backend.prod))
         if len(data) > RETURN_VALUE_BYTES:
             data = json_bytes(
@@ -122,9 +135,9 @@ def make_api_app(backend: Backend, hub: SyncHub | None = None) -> Starlette:
             )
         return Response(data, media_type="application/json")
 
-    def endpoint(kind: Kind | None) -> Any:
+    def endpoint(kind: Kind | None, *, at_ts: bool = False) -> Any:
         async def handle(request: Request) -> Response:
-            return await call(request, None, kind)
+            return await call(request, None, kind, at_ts=at_ts)
 
         return handle
 
@@ -144,6 +157,8 @@ def make_api_app(backend: Backend, hub: SyncHub | None = None) -> Starlette:
         Route("/api/mutation", endpoint("mutation"), methods=["POST"]),
         Route("/api/action", endpoint("action"), methods=["POST"]),
         Route("/api/function", endpoint(None), methods=["POST"]),
+        Route("/api/query_at_ts", endpoint("query", at_ts=True), methods=["POST"]),
+        *consistent_routes(backend),
         Route("/api/run/{fn:path}", run, methods=["POST"]),
         Route("/version", version, methods=["GET"]),
         *admin_routes(backend),

@@ -41,7 +41,7 @@ from .calllog import CallLog
 from .listen import BindError, listen
 from .watch import Watcher
 
-__all__ = ["DevOptions", "run_dev"]
+__all__ = ["DevOptions", "dev_urls", "run_dev"]
 
 DB_FILE = "db.sqlite3"
 
@@ -67,6 +67,16 @@ class _ByPort:
         server = scope.get("server")
         app = self._apps.get(server[1], self._default) if server else self._default
         await app(scope, receive, send)
+
+
+def dev_urls(host: str, api_port: int, site_port: int) -> dict[str, str]:
+    """The built-in URL variables functions see (as Convex's local backend
+    sets them: the API and the HTTP actions on their loopback ports)."""
+    shown = f"[{host}]" if ":" in host else host
+    return {
+        "CONVEX_CLOUD_URL": f"http://{shown}:{api_port}",
+        "CONVEX_SITE_URL": f"http://{shown}:{site_port}",
+    }
 
 
 def _report(log: CallLog, report: ReloadReport, what: str) -> None:
@@ -123,6 +133,7 @@ def run_dev(options: DevOptions) -> int:
     def progress(table: str, index: str, done: int) -> None:
         log.write(f"building index {table}.{index}: {done} documents")
 
+    api_port, site_port = api_sock.getsockname()[1], site_sock.getsockname()[1]
     store = SqliteStore(str(options.data / DB_FILE))
     backend = Backend(
         store,
@@ -131,6 +142,8 @@ def run_dev(options: DevOptions) -> int:
         prod=options.prod,
         on_call=log,
         on_progress=progress,
+        snapshots=store.snapshot,
+        urls=dev_urls(options.host, api_port, site_port),
     )
     _report(log, backend.reload(), f"loaded {functions}")
     hub = SyncHub(backend.database, backend.executor, store.snapshot)
@@ -156,7 +169,6 @@ def run_dev(options: DevOptions) -> int:
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     server = uvicorn.Server(config)
-    api_port, site_port = api_sock.getsockname()[1], site_sock.getsockname()[1]
     log.write(
         f"pyconvex dev backend ready: API http://{options.host}:{api_port}, HTTP actions "
         f"http://{options.host}:{site_port}, data {options.data}{' (prod mode)' if options.prod else ''}"
