@@ -111,9 +111,15 @@ def latest_ts(snapshots: SnapshotSource) -> int:
 
 
 @contextlib.contextmanager
-def database_at(db: Database, snapshots: SnapshotSource, ts: int) -> Iterator[Database]:
+def database_at(
+    db: Database,
+    snapshots: SnapshotSource,
+    ts: int,
+    wrap: Callable[[Store], Store] = lambda store: store,
+) -> Iterator[Database]:
     """`db` as of commit timestamp `ts`, for queries, while the block runs
-    (it holds a snapshot: run the query inside, in one thread)."""
+    (it holds a snapshot: run the query inside, in one thread). `wrap`: what
+    the view's store is read through (the functions layer's `PlatformStore`)."""
     with snapshots() as snap:
         if ts > snap.ts:
             raise HistoryUnavailable(
@@ -121,7 +127,7 @@ def database_at(db: Database, snapshots: SnapshotSource, ts: int) -> Iterator[Da
                 "could miss a commit still to come. Take timestamps from /api/query_ts."
             )
         changes = changes_after(snap, ts)
-        yield db.view(StoreAsOf(snap, changes, db.table_indexes))
+        yield db.view(wrap(StoreAsOf(snap, changes, db.table_indexes)))
 
 
 def changes_after(snap: Snapshot, ts: int) -> Iterator[Change]:

@@ -32,6 +32,7 @@ from starlette.routing import Route
 from runtime.backend import Backend
 from runtime.database.history import SnapshotSource, database_at, latest_ts
 from runtime.functions.executor import CallResult
+from runtime.functions.platform_store import PlatformStore
 from runtime.sync.messages import encode_ts
 
 from .wire import BadRequest, json_bytes, read_json_object
@@ -79,7 +80,7 @@ def run_query_at_ts(
     if ts_value is None:
         raise BadRequest(400, "BAD_TIMESTAMP", 'the body needs "ts" (from /api/query_ts)')
     ts = parse_ts(ts_value)
-    with database_at(backend.database, snapshots, ts) as db:
+    with database_at(backend.database, snapshots, ts, PlatformStore) as db:
         return backend.executor.query_at(db, path, args, identity)
 
 
