@@ -203,12 +203,13 @@ class _Undone:
 
     hidden: set[bytes] = field(default_factory=set)
     shown: dict[bytes, bytes] = field(default_factory=dict)
-    sorted_shown: list[bytes] | None = None
+    _sorted: tuple[list[bytes], list[bytes]] | None = None
 
-    def shown_keys(self) -> list[bytes]:
-        if self.sorted_shown is None:
-            self.sorted_shown = sorted(self.shown)
-        return self.sorted_shown
+    def sorted_keys(self) -> tuple[list[bytes], list[bytes]]:
+        """(hidden, shown), each sorted (built on first use)."""
+        if self._sorted is None:
+            self._sorted = (sorted(self.hidden), sorted(self.shown))
+        return self._sorted
 
 
 class StoreAsOf:
@@ -283,13 +284,12 @@ class StoreAsOf:
         part = self._parts.get(partition)
         if part is None:
             return self._base.scan(partition, lo, hi, reverse=reverse, limit=limit)
-        # Fetch enough that hiding entries cannot leave the page short.
-        base = self._base.scan(partition, lo, hi, reverse=reverse, limit=limit + len(part.hidden))
+        hidden, shown = part.sorted_keys()
+        # Fetch enough that hiding entries in the range cannot leave the page short.
+        more = len(_within(hidden, lo, hi))
+        base = self._base.scan(partition, lo, hi, reverse=reverse, limit=limit + more)
         items = [it for it in base if it.key[1] not in part.hidden]
-        shown = part.shown_keys()
-        start = bisect.bisect_left(shown, lo)
-        end = len(shown) if hi is None else bisect.bisect_left(shown, hi)
-        items += [Item((partition, s), part.shown[s], 1) for s in shown[start:end]]
+        items += [Item((partition, s), part.shown[s], 1) for s in _within(shown, lo, hi)]
         # If the base had more, `items` holds at least `limit` of its keys, so
         # whatever lies past the fetched ones sorts after the page's end.
         items.sort(key=lambda it: it.key[1], reverse=reverse)
@@ -303,6 +303,13 @@ class StoreAsOf:
 
     def close(self) -> None:
         """The base snapshot is closed by whoever opened it."""
+
+
+def _within(keys: list[bytes], lo: bytes, hi: bytes | None) -> list[bytes]:
+    """The sorted `keys` in [lo, hi)."""
+    start = bisect.bisect_left(keys, lo)
+    end = len(keys) if hi is None else bisect.bisect_left(keys, hi)
+    return keys[start:end]
 
 
 def _entries(raw: bytes | None, indexes: Callable[[str], TableIndexes]) -> set[Key]:

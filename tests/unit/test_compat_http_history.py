@@ -4,6 +4,7 @@ inserts, deletes, moved index keys, the change log's window."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,47 @@ def test_a_timestamp_before_any_write_shows_an_empty_database(store: SqliteStore
         assert then.query(_view).value == {
             "all": [], "desc": [], "list1": [], "list2_desc": [], "first2": [], "ranked": []
         }  # fmt: skip
+
+
+def test_random_writes_after_a_timestamp_are_all_undone(store: SqliteStore) -> None:
+    rng = random.Random(12)
+    db = Database(store, SCHEMA)
+    db.set_schema(SCHEMA)
+    ids = _insert(db, *[(rng.randint(1, 3), rng.random(), f"d{i}") for i in range(40)])
+
+    def reads(tx: Transaction) -> list[list[str]]:
+        out = []
+        for li in (1, 2, 3):
+            for order in ("asc", "desc"):
+                for limit in (1, 3, 10, 100):
+                    q = tx.query("items").with_index(
+                        "by_list_rank", lambda q, li=li: q.eq("list", li)
+                    )
+                    out.append(_names(q.order(order).take(limit)))
+        out.append(
+            _names(
+                tx.query("items").with_index("by_list_rank", lambda q: q.gt("list", 1)).collect()
+            )
+        )
+        out.append([d["name"] if d else "-" for d in (tx.get(x) for x in ids)])
+        return out
+
+    ts = latest_ts(store.snapshot)
+    expected = db.query(reads).value
+    alive = list(ids)
+    for step in range(80):
+        op = rng.random()
+        if op < 0.5 and alive:
+            x = rng.choice(alive)
+            change = rng.choice(
+                [{"list": rng.randint(1, 3)}, {"rank": rng.random()}, {"name": f"e{step}"}]
+            )
+            db.mutation(lambda tx, x=x, change=change: tx.patch(x, change))
+        elif op < 0.75 and alive:
+            x = alive.pop(rng.randrange(len(alive)))
+            db.mutation(lambda tx, x=x: tx.delete(x))
+        else:
+            alive += _insert(db, (rng.randint(1, 3), rng.random(), f"n{step}"))
+    assert db.query(reads).value != expected
+    with database_at(db, store.snapshot, ts) as then:
+        assert then.query(reads).value == expected
