@@ -24,11 +24,6 @@ __all__ = [
     "stringify_for_error",
 ]
 
-ERROR_VALUE_CHARS = 16384
-"""Data longer than this in an error message is cut (as Convex's clients cut
-it: `MAX_VALUE_FOR_ERROR_LEN`); the data itself reaches the caller whole."""
-
-
 class PlatformError(Exception):
     code: str = "INTERNAL"
 
@@ -134,7 +129,9 @@ class FunctionCallError(Exception):
 def stringify_for_error(value: Any) -> str:
     """`value` as Convex's clients show it in an error message
     (`stringifyValueForError`): compact JSON, int64s as `"123n"`, bytes as
-    `{}`, NaN and infinities as `null`, cut past ERROR_VALUE_CHARS."""
+    `{}`, NaN and infinities as `null`, cut past limits.ERROR_VALUE_CHARS."""
+    from runtime.limits import ERROR_VALUE_CHARS  # limits imports this module
+
     text = _js_json(value)
     if len(text) > ERROR_VALUE_CHARS:
         rest = "[...truncated]"

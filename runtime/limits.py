@@ -17,6 +17,7 @@ __all__ = [
     "DOCUMENTS_SCANNED_PER_FUNCTION",
     "DOCUMENTS_WRITTEN_PER_MUTATION",
     "DOCUMENT_BYTES",
+    "ERROR_VALUE_CHARS",
     "FIELDS_PER_OBJECT",
     "FIELD_NAME_CHARS",
     "INDEXES_PER_TABLE",
@@ -287,25 +288,6 @@ ARRAY_ELEMENTS documents (a page is returned as one array). Convex's
 threshold: a live page that keeps growing is split by the client before a
 re-run hits a hard limit and fails."""
 
-# --- queries at a fixed timestamp (issue 12, runtime/database/history.py) ------------
-
-QUERY_AT_TS_CHANGES = 20_000
-"""A query at a past timestamp (`/api/query_at_ts`, the JS client's
-`consistentQuery`) undoes at most 20,000 document writes made since that
-timestamp. The view keeps the old value of each changed document in memory
-and reads every change after the timestamp before the query starts; the
-timestamps are meant to be seconds old (Convex itself reads about 30 s into
-the past), so a request that must undo more is refused with a message to
-take a fresh timestamp rather than holding megabytes per call."""
-
-# --- errors as Convex's clients show them (issue 12, runtime/functions/failure.py) ---
-
-ERROR_VALUE_CHARS = 16384
-"""A ConvexError's data longer than this, printed in its message, is cut with
-`[...truncated]` (as Convex's clients cut it: `MAX_VALUE_FOR_ERROR_LEN`), so
-a huge payload does not make a huge message and log line; the data itself
-still reaches the caller whole as `errorData`."""
-
 # --- nested actions and stopping (issue 12) ----------------------------------------
 
 ACTION_CALL_DEPTH = 8
@@ -328,3 +310,22 @@ SHUTDOWN_GRACE_SECONDS = 3
 """A stopping dev server (Ctrl-C, SIGTERM) waits this long for requests in
 flight, then abandons what still runs (an action may take 5 minutes, a
 stuck one forever), logs each abandoned action and exits."""
+
+# --- queries at a fixed timestamp (issue 12, runtime/database/history.py) ------------
+
+QUERY_AT_TS_CHANGES = 20_000
+"""A query at a past timestamp (`/api/query_at_ts`, the JS client's
+`consistentQuery`) undoes at most 20,000 document writes made since that
+timestamp. The view keeps the old value of each changed document in memory
+and reads every change after the timestamp before the query starts; the
+timestamps are meant to be seconds old (Convex itself reads about 30 s into
+the past), so a request that must undo more is refused with a message to
+take a fresh timestamp rather than holding megabytes per call."""
+
+# --- errors as Convex's clients show them (issue 12, runtime/functions/failure.py) ---
+
+ERROR_VALUE_CHARS = 16384
+"""A ConvexError's data longer than this, printed in its message, is cut with
+`[...truncated]` (as Convex's clients cut it: `MAX_VALUE_FOR_ERROR_LEN`), so
+a huge payload does not make a huge message and log line; the data itself
+still reaches the caller whole as `errorData`."""
