@@ -8,6 +8,7 @@ import json
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -84,28 +85,41 @@ def _wait_for(path: Path, bound: float) -> None:
         time.sleep(0.05)
 
 
+def _call_over_http(url: str, path: str, args: dict[str, Any]) -> None:
+    threading.Thread(
+        target=lambda: requests.post(
+            f"{url}/api/action", json={"path": path, "args": args}, timeout=120
+        ),
+        daemon=True,
+    ).start()
+
+
+def _call_over_the_socket(url: str, path: str, args: dict[str, Any]) -> subprocess.Popen[bytes]:
+    """The official Python client (its own process: it holds the GIL while it waits)."""
+    code = f"from convex import ConvexClient; ConvexClient({url!r}).action({path!r}, {args!r})"
+    return subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+
+
 @pytest.mark.parametrize(
-    ("path", "sig", "abandoned"),
+    ("via", "path", "sig", "abandoned"),
     [
-        ("loops:stuck", signal.SIGTERM, ["loops:stuck"]),
-        ("loops:stuck_below", signal.SIGINT, ["loops:stuck_below -> loops:stuck"]),
+        ("http", "loops:stuck", signal.SIGTERM, ["loops:stuck"]),
+        ("http", "loops:stuck_below", signal.SIGINT, ["loops:stuck_below -> loops:stuck"]),
+        ("socket", "loops:stuck", signal.SIGTERM, ["loops:stuck"]),
     ],
 )
 def test_the_dev_server_stops_promptly_while_an_action_is_stuck(
-    tmp_path: Path, path: str, sig: signal.Signals, abandoned: list[str]
+    tmp_path: Path, via: str, path: str, sig: signal.Signals, abandoned: list[str]
 ) -> None:
     server = start_dev_server(APP, tmp_path / "data")
     marker = tmp_path / "started"
-    caller = threading.Thread(
-        target=lambda: requests.post(
-            f"{server.url}/api/action",
-            json={"path": path, "args": {"marker": str(marker)}},
-            timeout=120,
-        ),
-        daemon=True,
-    )
+    args = {"marker": str(marker)}
+    client = None
     try:
-        caller.start()
+        if via == "http":
+            _call_over_http(server.url, path, args)
+        else:
+            client = _call_over_the_socket(server.url, path, args)
         _wait_for(marker, 30)
         server.process.send_signal(sig)
         # A liveness bound, not a timing figure: before, it waited for the
@@ -118,3 +132,6 @@ def test_the_dev_server_stops_promptly_while_an_action_is_stuck(
         assert "pyconvex dev backend stopped" in log
     finally:
         server.stop()
+        if client is not None:
+            client.kill()
+            client.wait(10)
