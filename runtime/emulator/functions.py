@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import itertools
 import threading
 import time
 import uuid
@@ -123,11 +124,41 @@ class Workers:
 
     def __init__(self, size: int = 64) -> None:
         self._pool = ThreadPoolExecutor(size, thread_name_prefix="lambda")
+        self._running: dict[int, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count()
 
     async def invoke(self, function: LambdaFunction, event: dict[str, Any], timeout: float) -> Any:
         """The handler's answer; TimeoutError past `timeout`; its exception if it raised."""
-        future = asyncio.get_running_loop().run_in_executor(self._pool, function.invoke, event)
+
+        def run() -> Any:
+            key = next(self._ids)
+            with self._lock:
+                self._running[key] = (function.name, time.monotonic())
+            try:
+                return function.invoke(event)
+            finally:
+                with self._lock:
+                    self._running.pop(key, None)
+
+        future = asyncio.get_running_loop().run_in_executor(self._pool, run)
         return await asyncio.wait_for(future, timeout)
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, grace: float | None = None) -> list[tuple[str, float]]:
+        """Take no more calls, wait up to `grace` seconds (None: as long as it
+        takes) for the running ones, and return those still running as
+        (function, seconds running): a stuck handler (an action that never
+        returns) cannot be stopped, so the CLI abandons it rather than
+        waiting forever."""
+        if grace is None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            return []
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace
+        while True:
+            with self._lock:
+                running = list(self._running.values())
+            if not running or time.monotonic() >= deadline:
+                now = time.monotonic()
+                return [(name, now - started) for name, started in running]
+            time.sleep(0.05)

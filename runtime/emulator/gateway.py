@@ -77,8 +77,10 @@ class LocalGateway:
             random_bytes=random_bytes,
         )
 
-    def close(self) -> None:
-        self._workers.close()
+    def close(self, grace: float | None = None) -> list[tuple[str, float]]:
+        """Stop the handlers' threads (see `Workers.close`); the calls still
+        running after `grace` seconds, as (function, seconds running)."""
+        return self._workers.close(grace)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":

@@ -26,6 +26,7 @@ from runtime.aws.deploy import push_schema
 from runtime.aws.settings import record_deployment_urls
 from runtime.aws.stream_records import document_write
 from runtime.backend import ADMIN_KEY_FILE, AdminKeyError, read_admin_key
+from runtime.limits import SHUTDOWN_GRACE_SECONDS
 from runtime.local.listen import BindError, listen
 from runtime.store.dynamodb import DynamoDBStore, create_table
 
@@ -164,9 +165,15 @@ def run_aws_local(options: AwsLocalOptions, handlers: Handlers | None = None) ->
     url = f"http://{options.host}:{sock.getsockname()[1]}"
     _aws_defaults()
     signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C (uvicorn re-raises it)
+    abandoned: list[tuple[str, float]] = []
     with contextlib.suppress(KeyboardInterrupt):
-        _serve(options, handlers, functions, sock, url)
+        _serve(options, handlers, functions, sock, url, abandoned)
+    for name, seconds in abandoned:
+        print(f"stopping: abandoned a {name} call (running {seconds:.1f} s)", file=sys.stderr)
     print("pyconvex aws-local stopped", file=sys.stderr, flush=True)
+    if abandoned:  # their threads would keep the interpreter from exiting
+        sys.stdout.flush()
+        os._exit(0)
     return 0
 
 
@@ -176,7 +183,10 @@ def _serve(
     functions: Path,
     sock: socket.socket,
     url: str,
+    abandoned: list[tuple[str, float]],
 ) -> None:
+    """Serve until stopped; `abandoned` receives the Lambda calls still
+    running when the server stopped (past SHUTDOWN_GRACE_SECONDS)."""
     with contextlib.ExitStack() as stack:
         stack.callback(sock.close)
         endpoint = stack.enter_context(_dynamodb(options))
@@ -200,7 +210,7 @@ def _serve(
             LambdaFunction("pyconvex-ws", handlers.ws),
         )
         stack.callback(_reset_lambda_modules)
-        stack.callback(gateway.close)
+        stack.callback(lambda: abandoned.extend(gateway.close(SHUTDOWN_GRACE_SECONDS)))
         import boto3
 
         poller = StreamPoller(

@@ -135,3 +135,25 @@ def test_the_dev_server_stops_promptly_while_an_action_is_stuck(
         if client is not None:
             client.kill()
             client.wait(10)
+
+
+def test_the_local_aws_harness_stops_promptly_while_an_action_is_stuck(
+    tmp_path: Path, dynamodb_local_endpoint: str
+) -> None:
+    from tests.support.awslocal import start_aws_local
+
+    server = start_aws_local(
+        APP, tmp_path / "data", table="stuck", dynamodb_endpoint=dynamodb_local_endpoint
+    )
+    marker = tmp_path / "started"
+    try:
+        _call_over_http(server.url, "loops:stuck", {"marker": str(marker)})
+        _wait_for(marker, 30)
+        server.process.send_signal(signal.SIGTERM)
+        code = server.process.wait(15)  # a liveness bound: before, it waited forever
+        log = server.log()
+        assert code == 0, log
+        assert "stopping: abandoned a pyconvex-http call (running " in log
+        assert "pyconvex aws-local stopped" in log
+    finally:
+        server.stop()
