@@ -24,6 +24,7 @@ __all__ = [
     "stringify_for_error",
 ]
 
+
 class PlatformError(Exception):
     code: str = "INTERNAL"
 

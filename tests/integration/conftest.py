@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.devserver import APP_FUNCTIONS, DevServer, start_dev_server
-from tests.support.shells import SHELLS, Backend, start_shell
+from tests.support.shells import SHELLS, Backend, app_on_shell
 
 CHAT = Path(__file__).parent / "apps" / "chat"
 
@@ -47,14 +47,7 @@ def chat(
     shell: str, dynamodb_for: str | None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Backend]:
     """The chat test app (tests/integration/apps/chat) on one shell, shared by a module."""
-    server = start_shell(
-        shell,
-        CHAT,
-        tmp_path_factory.mktemp(f"chat-{shell}") / "data",
-        dynamodb_endpoint=dynamodb_for,
-    )
-    yield server
-    server.stop()
+    yield from app_on_shell(CHAT, "chat", shell, dynamodb_for, tmp_path_factory)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.support.devserver import start_dev_server
-from tests.support.shells import Backend, start_shell
+from tests.support.shells import Backend, app_on_shell
 
 APP = Path(__file__).parent / "apps" / "compat_actions"
 JS = Path(__file__).resolve().parents[1] / "js"
@@ -31,14 +31,7 @@ needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is
 def loops(
     shell: str, dynamodb_for: str | None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Backend]:
-    server = start_shell(
-        shell,
-        APP,
-        tmp_path_factory.mktemp(f"loops-{shell}") / "data",
-        dynamodb_endpoint=dynamodb_for,
-    )
-    yield server
-    server.stop()
+    yield from app_on_shell(APP, "loops", shell, dynamodb_for, tmp_path_factory)
 
 
 def _js_action(url: str, path: str, args: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import requests
 
 from tests.support.awslocal import start_aws_local
 from tests.support.devserver import start_dev_server
-from tests.support.shells import Backend, start_shell
+from tests.support.shells import Backend, app_on_shell
 
 APP = Path(__file__).parent / "apps" / "compat_errors"
 JS = Path(__file__).resolve().parents[1] / "js"
@@ -47,14 +47,7 @@ def shown(message: str, *, socket_kind: str | None = None) -> str:
 def app(
     shell: str, dynamodb_for: str | None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Backend]:
-    server = start_shell(
-        shell,
-        APP,
-        tmp_path_factory.mktemp(f"errors-{shell}") / "data",
-        dynamodb_endpoint=dynamodb_for,
-    )
-    yield server
-    server.stop()
+    yield from app_on_shell(APP, "errors", shell, dynamodb_for, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ import pytest
 import requests
 from convex.http_client import ConvexHttpClient
 
-from tests.support.shells import Backend, start_shell
+from tests.support.shells import Backend, app_on_shell
 
 JS = Path(__file__).resolve().parents[1] / "js"
 APP = Path(__file__).parent / "apps" / "compat_http"
@@ -34,14 +34,7 @@ APP = Path(__file__).parent / "apps" / "compat_http"
 def server(
     shell: str, dynamodb_for: str | None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Backend]:
-    backend = start_shell(
-        shell,
-        APP,
-        tmp_path_factory.mktemp(f"http-{shell}") / "data",
-        dynamodb_endpoint=dynamodb_for,
-    )
-    yield backend
-    backend.stop()
+    yield from app_on_shell(APP, "http", shell, dynamodb_for, tmp_path_factory)
 
 
 def _post(server: Backend, path: str, body: Any = None) -> requests.Response:

@@ -15,7 +15,7 @@ import pytest
 from convex import ConvexInt64
 from convex.http_client import ConvexHttpClient
 
-from tests.support.shells import Backend, start_shell
+from tests.support.shells import Backend, app_on_shell
 
 JS = Path(__file__).resolve().parents[1] / "js"
 APP = Path(__file__).parent / "apps" / "compat_paging"
@@ -25,14 +25,7 @@ APP = Path(__file__).parent / "apps" / "compat_paging"
 def numbers(
     shell: str, dynamodb_for: str | None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Backend]:
-    server = start_shell(
-        shell,
-        APP,
-        tmp_path_factory.mktemp(f"numbers-{shell}") / "data",
-        dynamodb_endpoint=dynamodb_for,
-    )
-    yield server
-    server.stop()
+    yield from app_on_shell(APP, "numbers", shell, dynamodb_for, tmp_path_factory)
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from convex.http_client import ConvexHttpClient
 
-from tests.support.shells import Backend, start_shell
+from tests.support.shells import Backend, app_on_shell
 
 JS = Path(__file__).resolve().parents[1] / "js"
 APP = Path(__file__).parent / "apps" / "compat_paging"
@@ -27,14 +27,7 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is
 def paging(
     shell: str, dynamodb_for: str | None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Backend]:
-    server = start_shell(
-        shell,
-        APP,
-        tmp_path_factory.mktemp(f"paging-{shell}") / "data",
-        dynamodb_endpoint=dynamodb_for,
-    )
-    yield server
-    server.stop()
+    yield from app_on_shell(APP, "paging", shell, dynamodb_for, tmp_path_factory)
 
 
 def test_js_paginated_query_with_an_empty_first_page_shows_every_insert(

@@ -6,8 +6,11 @@ Local with its stream)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
+
+import pytest
 
 from tests.support.awslocal import start_aws_local
 from tests.support.devserver import start_dev_server
@@ -45,3 +48,24 @@ def start_shell(
             port=port,
         )
     raise ValueError(f"unknown shell {shell!r}: one of {SHELLS}")
+
+
+def app_on_shell(
+    app: Path,
+    name: str,
+    shell: str,
+    dynamodb_for: str | None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Backend]:
+    """A test app on one shell for a module-scoped fixture (`yield from` it):
+    started in a fresh data folder, stopped when the fixture ends."""
+    server = start_shell(
+        shell,
+        app,
+        tmp_path_factory.mktemp(f"{name}-{shell}") / "data",
+        dynamodb_endpoint=dynamodb_for,
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
