@@ -8,6 +8,7 @@ uses the first one to choose the range version to check).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,9 @@ class IndexRangeBuilder:
 
     index: str
     fields: tuple[str, ...]
+    as_stored: Callable[[str, Any], Any] = lambda field, value: value
+    """(field, value) -> the value as a write would store it (the schema's
+    int -> float64 rule for `v.number()` fields)."""
     _eq: list[Any] = field(default_factory=list)
     _lower: tuple[str, str, Any] | None = None
     """(op, field, value)"""
@@ -57,7 +61,7 @@ class IndexRangeBuilder:
     def eq(self, name: str, value: Any) -> IndexRangeBuilder:
         self._next_field("eq", name)
         check_value(value)
-        self._eq.append(value)
+        self._eq.append(self.as_stored(name, value))
         return self
 
     def _bound(self, op: str, name: str, value: Any, lower: bool) -> IndexRangeBuilder:
@@ -75,6 +79,7 @@ class IndexRangeBuilder:
                 f'index {self.index}: the bounds must be on one field ("{other[1]}" and "{name}")'
             )
         check_value(value)
+        value = self.as_stored(name, value)
         if lower:
             self._lower = (op, name, value)
         else:

@@ -135,6 +135,12 @@ class Query:
     def _table_indexes(self, table: str) -> TableIndexes:
         return self.__tx.table_indexes(table)
 
+    def _as_stored(self, table: str) -> Callable[[str, Any], Any]:
+        schema = self.__tx.schema
+        if schema is None:
+            return lambda field, value: value
+        return lambda field, value: schema.query_value(table, field, value)
+
 
 class QueryInitializer(Query):
     """`db.query(table)`: pick an index (default `by_creation_time`)."""
@@ -168,7 +174,7 @@ class QueryInitializer(Query):
             )
         rng = KeyRange(b"", None, ())
         if range_fn is not None:
-            builder = IndexRangeBuilder(name, spec.fields)
+            builder = IndexRangeBuilder(name, spec.fields, self._as_stored(self._table))
             result = range_fn(builder)
             if result is not builder:
                 raise InvalidQueryError(

@@ -81,6 +81,11 @@ class Transaction:
         self.documents_read = 0
         self.bytes_read = 0
 
+    @property
+    def schema(self) -> SchemaDefinition | None:
+        """The schema this transaction validates against."""
+        return self._schema
+
     # ---- public API: reads -------------------------------------------------
 
     def get(self, doc_id: str) -> dict[str, Any] | None:

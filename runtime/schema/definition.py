@@ -184,6 +184,23 @@ class SchemaDefinition:
         user = {k: x for k, x in doc.items() if k not in ("_id", "_creationTime")}
         tdef.validator.validate(user, "document")
 
+    def query_value(self, table: str, path: str, value: Any) -> Any:
+        """A value compared with field `path` in an index range (`q.eq`,
+        `q.gt`...), as a write would store it: a Python `int` where the
+        field's validator says `v.number()` becomes that float64, so
+        `q.eq("score", 0)` finds the `0.0` a write of `0` stored. Kept as it
+        is when any of the field's validators accepts it as it is."""
+        if type(value) is not int or not self.schema_validation:
+            return value
+        tdef = self.tables.get(table)
+        members = _object_members(tdef.validator) if tdef is not None else None
+        if not members:
+            return value
+        converted = [coerce_numbers(fv, value) for fv in _field_validator(members, path)]
+        if not converted or any(c is value for c in converted):
+            return value
+        return converted[0]
+
     def prepare_document(self, table: str, doc: dict[str, Any]) -> dict[str, Any]:
         """The document a write stores: `doc` with each Python `int` that the
         table's validator expects as a float64 (`v.number()`) converted to

@@ -49,3 +49,30 @@ def test_restore_converts_as_insert_does(db: Database) -> None:
 
     db.mutation(restore)
     assert stored(db, original)["score"] == 9.0 and type(stored(db, original)["score"]) is float
+
+
+def test_an_int_in_an_index_range_on_a_number_field_finds_what_a_write_of_it_stored(
+    db: Database,
+) -> None:
+    doc_id = db.mutation(lambda tx: tx.insert("scores", {"score": 0})).value
+    db.mutation(lambda tx: tx.insert("scores", {"score": 7}))
+
+    def by_score(rng: Any) -> Any:
+        return db.query(
+            lambda tx: [d["score"] for d in tx.query("scores").with_index("by_score", rng)]
+        ).value
+
+    assert by_score(lambda q: q.eq("score", 0)) == [0.0]
+    assert by_score(lambda q: q.gt("score", 0).lte("score", 7)) == [7.0]
+    found = db.query(
+        lambda tx: tx.query("scores").with_index("by_score", lambda q: q.eq("score", 0)).unique()
+    ).value
+    assert found["_id"] == doc_id
+    # an int64 field keeps its ints: list 1 finds the int64 1, not a float
+    db.mutation(lambda tx: tx.insert("items", {"list": 1, "rank": 0.0, "name": "i"}))
+    names = db.query(
+        lambda tx: [
+            d["name"] for d in tx.query("items").with_index("by_list", lambda q: q.eq("list", 1))
+        ]
+    ).value
+    assert names == ["i"]
