@@ -229,9 +229,24 @@ class Executor:
         mutation's own transaction; if it is already there, the mutation ran
         before and its recorded result is returned without running it again
         (`replayed`). The sync protocol keys it by (session, request id)."""
-        path, defn = self.resolve(fn, kind=kind, public_only=public_only)
-        checked = self.check_args(path, defn, args)
+        try:
+            path, defn = self.resolve(fn, kind=kind, public_only=public_only)
+            checked = self.check_args(path, defn, args)
+        except RequestError as e:
+            self._refused(fn, kind, e)
+            raise
         return self._execute(path, defn, checked, identity, request_key=request_key)
+
+    def _refused(self, fn: Any, kind: Kind | None, e: RequestError) -> None:
+        """Report a call refused before it ran to `on_call` (the call log), under
+        the request id its caller reads, so a user's report finds it."""
+        if self.on_call is None:
+            return
+        path = fn if isinstance(fn, str) else (self.registry.path_of(fn) or repr(fn))
+        result = CallResult(path, kind or "function", request_id=e.request_id)
+        result.error = e
+        result.error_message = result.logged_message = f"{e.code}: {e.message}"
+        self.on_call(result)
 
     def run_nested(
         self,

@@ -14,7 +14,7 @@ import pytest
 from runtime.database import Database
 from runtime.errors import ConvexError, FunctionCallError, ValidationError, stringify_for_error
 from runtime.functions import load_functions
-from runtime.functions.executor import ArgumentsInvalid, Executor, FunctionNotFound
+from runtime.functions.executor import ArgumentsInvalid, Executor, FunctionNotFound, RequestError
 from runtime.local.calllog import CallLog
 from runtime.store.sqlite import SqliteStore
 from runtime.sync.results import refused_message, respond
@@ -201,3 +201,15 @@ def test_the_dev_log_line_names_the_request_id(executor: Executor) -> None:
     result = executor.call("custom_errors:query_throwing_convex_error", {})
     line = out.getvalue().splitlines()[0]
     assert f"error  [Request ID: {result.request_id}] Uncaught ConvexError: Boom boom bop" in line
+
+
+def test_a_refused_call_has_a_log_line_under_the_request_id_its_caller_reads(
+    executor: Executor,
+) -> None:
+    out = io.StringIO()
+    executor.on_call = CallLog(out)
+    with pytest.raises(RequestError) as refused:
+        executor.call("custom_errors:no_such_function", {})
+    line = out.getvalue().splitlines()[0]
+    assert f"[Request ID: {refused.value.request_id}] FUNCTION_NOT_FOUND: Could not find" in line
+    assert "custom_errors:no_such_function" in line
