@@ -329,3 +329,36 @@ ERROR_VALUE_CHARS = 16384
 `[...truncated]` (as Convex's clients cut it: `MAX_VALUE_FOR_ERROR_LEN`), so
 a huge payload does not make a huge message and log line; the data itself
 still reaches the caller whole as `errorData`."""
+
+# --- auth: token verification (issue 13, runtime/auth/) ---------------------------
+
+AUTH_CLOCK_LEEWAY_SECONDS = 10
+"""A token's `exp`, `nbf` and `iat` are checked with this much slack either
+way: the provider's clock and ours drift by a few seconds, and a token minted
+a moment ago must not read as "not yet valid". Small, so an expired token is
+refused within seconds of its expiry."""
+
+AUTH_JWKS_REFETCH_SECONDS = 10
+"""A token signed with a key id (`kid`) missing from a provider's cached key
+set re-fetches the set (the provider rotated its keys) at most once per this
+many seconds per provider: rotation works at once, and a flood of tokens with
+made-up kids costs the provider one request per 10 s, not one per token."""
+
+AUTH_JWKS_MAX_AGE_SECONDS = 3600
+"""A provider's cached key set (and OIDC discovery document) is re-read after
+an hour even without an unknown kid, so a key the provider withdrew (leaked,
+revoked) stops verifying within the hour."""
+
+AUTH_FETCH_RETRY_SECONDS = 2
+"""After a failed fetch of a discovery document or key set, tokens for that
+provider are refused with the same reason for this long before the next try:
+a provider that is down is not asked again on every call."""
+
+AUTH_FETCH_TIMEOUT_SECONDS = 5
+"""A fetch of a discovery document or key set gives up after this long (a
+call waiting for it is refused with the reason), so a slow provider holds
+calls for seconds, not minutes."""
+
+AUTH_FETCH_MAX_BYTES = 1_000_000
+"""A discovery document or key set larger than this is refused: real ones are
+a few kilobytes, and the body is held in memory to parse."""
