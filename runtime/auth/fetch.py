@@ -28,6 +28,7 @@ def http_fetch(url: str) -> bytes:
         with urllib.request.urlopen(request, timeout=AUTH_FETCH_TIMEOUT_SECONDS) as response:
             body: bytes = response.read(AUTH_FETCH_MAX_BYTES + 1)
     except urllib.error.HTTPError as e:
+        e.close()  # it holds the response's socket
         raise FetchError(f"{url} answered HTTP {e.code}") from None
     except urllib.error.URLError as e:
         raise FetchError(f"could not reach {url}: {e.reason}") from None

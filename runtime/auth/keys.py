@@ -60,10 +60,12 @@ class KeySet:
         """The key for `kid` (None: the token names none, so the set's only key), or Unauthenticated."""
         with self._lock:
             now = self._clock()
-            if self._keys is None or now - self._fetched_at >= AUTH_JWKS_MAX_AGE_SECONDS:
+            fresh = self._keys is None or now - self._fetched_at >= AUTH_JWKS_MAX_AGE_SECONDS
+            if fresh:
                 self._load(now)
             found = self._find(kid)
-            if found is None and kid is not None and self._may_refetch(now):
+            # Keys just read are as fresh as a re-fetch would make them.
+            if found is None and kid is not None and not fresh and self._may_refetch(now):
                 self._refetched_at = now
                 self._load(now, rediscover=False)
                 found = self._find(kid)

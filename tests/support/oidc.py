@@ -231,7 +231,9 @@ def running_oidc_provider(audience: str = AUDIENCE) -> Iterator[OidcProvider]:
     server.daemon_threads = True
     provider = OidcProvider(url=f"http://127.0.0.1:{server.server_address[1]}", audience=audience)
     provider_box.append(provider)
-    thread = threading.Thread(target=server.serve_forever, name="oidc-provider", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="oidc-provider", daemon=True
+    )
     thread.start()
     try:
         yield provider
