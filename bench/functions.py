@@ -12,6 +12,8 @@ Figures (one run; latencies are medians / 99th percentiles over every call):
 - http_contended_mps / _p50_ms / _p99_ms: 16 clients over 4 hot counters;
   http_contended_ratio: contended / uncontended throughput;
 - http_overhead_ratio: http_seq_p50 / inproc_db_mutation.
+- auth_verify_us: verifying an RS256 bearer token whose key is cached
+  (`runtime.auth.Authenticator.verify`, the cost auth adds to a call; goal <= 200 us).
 
 Every run checks that the counters add up to the calls that succeeded.
 Run: `python bench/functions.py [--quick]`.
@@ -39,6 +41,7 @@ from runtime.functions.executor import Executor
 from runtime.functions.platform_store import PlatformStore
 from runtime.store.sqlite import SqliteStore
 from tests.support.devserver import start_dev_server
+from tests.support.oidc import running_oidc_provider
 
 APP = Path(__file__).resolve().parent / "apps" / "counters"
 
@@ -80,6 +83,23 @@ def inproc(n: int, tmp: Path) -> float:
         results[name] = statistics.median(samples) * 1e6
         figure(name, results[name], "us")
     return results["inproc_db_mutation_us"]
+
+
+def auth_verify(n: int) -> float:
+    """Median microseconds to verify a token with its provider's keys already cached."""
+    from runtime.auth import Authenticator, parse_providers
+
+    with running_oidc_provider() as provider:
+        auth = Authenticator(parse_providers([provider.oidc_config()], "bench"))
+        token = provider.token(name="Bench", email="bench@example.com")
+        for _ in range(50):
+            auth.verify(token)
+        samples = []
+        for _ in range(n):
+            t = time.perf_counter()
+            auth.verify(token)
+            samples.append(time.perf_counter() - t)
+    return statistics.median(samples) * 1e6
 
 
 def session() -> requests.Session:
@@ -133,6 +153,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         base_us = inproc(n, tmp)
+        figure("auth_verify_us", auth_verify(n), "us")
         server = start_dev_server(APP, tmp / "data")
         try:
             conn = session()
