@@ -6,7 +6,8 @@ a thread (stopped when the `with` ends):
 - `/jwks.json` (the current public keys: one RSA, one EC P-256),
 and counts the requests for each. Keys are generated per provider (per
 run); `rotate()` replaces them mid-test, `down = True` makes every answer a
-503. `token(**claims, alg=..., kid=..., key=...)` signs with PyJWT;
+503, `redirects[path] = url` answers that path with a 302 to url.
+`token(**claims, alg=..., kid=..., key=...)` signs with PyJWT;
 `forged_hs256(...)` and `unsigned(...)` build the forgeries a verifier must
 refuse. Claims default to a valid token for this provider and audience; a
 claim given as None is left out.
@@ -88,6 +89,7 @@ class OidcProvider:
     audience: str = AUDIENCE
     keys: list[SigningKey] = field(default_factory=lambda: [SigningKey.rsa(), SigningKey.ec()])
     down: bool = False
+    redirects: dict[str, str] = field(default_factory=dict)
     fetches: dict[str, int] = field(default_factory=lambda: {"discovery": 0, "jwks": 0})
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -187,6 +189,8 @@ class OidcProvider:
     def _answer(self, path: str) -> tuple[int, dict[str, Any]]:
         if self.down:
             return 503, {"error": "provider down (test)"}
+        if path in self.redirects:
+            return 302, {"location": self.redirects[path]}
         with self._lock:
             if path == "/.well-known/openid-configuration":
                 self.fetches["discovery"] += 1
@@ -219,6 +223,8 @@ def running_oidc_provider(audience: str = AUDIENCE) -> Iterator[OidcProvider]:
             status, body = provider_box[0]._answer(self.path.split("?")[0])
             data = json.dumps(body).encode()
             self.send_response(status)
+            if status == 302:
+                self.send_header("Location", body["location"])
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

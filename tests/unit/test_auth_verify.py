@@ -357,3 +357,21 @@ def test_a_custom_claim_cannot_pose_as_the_verified_fields(
     )
     assert identity["tokenIdentifier"] == f"{provider.issuer}|ann"
     assert (identity["subject"], identity["issuer"]) == ("ann", provider.issuer)
+
+
+# --- the fetch adapter -----------------------------------------------------------------
+
+
+def test_redirects_are_followed_only_to_urls_a_config_could_name(
+    provider: OidcProvider, clock: Clock
+) -> None:
+    provider.redirects["/moved.json"] = provider.jwks_url  # loopback http: followed
+    provider.redirects["/plain.json"] = "http://keys.example/jwks.json"  # plain http: refused
+    moved = provider.custom_jwt_config("RS256")
+    moved["jwks"] = provider.url + "/moved.json"
+    assert authenticator(clock, moved).verify(provider.token())["subject"] == "user-1"
+    plain = provider.custom_jwt_config("RS256")
+    plain["jwks"] = provider.url + "/plain.json"
+    message = refused(authenticator(clock, plain), provider.token())
+    assert "redirects to 'http://keys.example/jwks.json'" in message
+    assert "must use https://" in message
