@@ -9,6 +9,7 @@ without waiting.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -375,3 +376,23 @@ def test_redirects_are_followed_only_to_urls_a_config_could_name(
     message = refused(authenticator(clock, plain), provider.token())
     assert "redirects to 'http://keys.example/jwks.json'" in message
     assert "must use https://" in message
+
+
+def test_concurrent_first_calls_fetch_the_keys_once(
+    provider: OidcProvider, auth: Authenticator
+) -> None:
+    tokens = [provider.token(sub=f"u{i}", alg=("RS256", "ES256")[i % 2]) for i in range(16)]
+    start = threading.Barrier(len(tokens))
+    subjects: list[str] = []
+
+    def call(token: str) -> None:
+        start.wait(timeout=30)
+        subjects.append(auth.verify(token)["subject"])
+
+    threads = [threading.Thread(target=call, args=(t,)) for t in tokens]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(subjects) == sorted(f"u{i}" for i in range(16))
+    assert (provider.discovery_fetches, provider.jwks_fetches) == (1, 1)
