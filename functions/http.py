@@ -2,6 +2,7 @@
 
 curl 'http://127.0.0.1:3211/balance?owner=ann'
 curl -X POST http://127.0.0.1:3211/deposit -d '{"owner": "ann", "amount": 5}'
+curl -H "Authorization: Bearer $JWT" http://127.0.0.1:3211/whoami
 """
 
 from starlette.requests import Request
@@ -30,5 +31,12 @@ async def deposit(ctx, request: Request):
     return JSONResponse({"ok": True})
 
 
+@http_action
+async def whoami(ctx, request: Request):
+    # `Authorization: Bearer <jwt>` on the request: the caller's identity (None: anonymous)
+    return JSONResponse({"identity": ctx.auth.get_user_identity()})
+
+
+http.route(path="/whoami", method="GET", handler=whoami)
 http.route(path="/balance", method="GET", handler=balance)
 http.route(path="/deposit", method="POST", handler=deposit)

@@ -5,5 +5,8 @@ schema = define_schema(
         "accounts": define_table({"owner": v.string(), "balance": v.int64()}).index(
             "by_owner", ["owner"]
         ),
+        "users": define_table({"name": v.string(), "tokenIdentifier": v.string()}).index(
+            "by_token", ["tokenIdentifier"]
+        ),
     }
 )

@@ -18,14 +18,20 @@ the log and for callers.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
+import json
+import logging
 import os
 import re
 import secrets
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
+from runtime.auth import Authenticator, Unauthenticated
 from runtime.database import Database
 from runtime.database.history import SnapshotSource
 from runtime.errors import PlatformError
@@ -37,6 +43,8 @@ from runtime.limits import ADMIN_KEY_MIN_CHARS
 from runtime.store.port import Store
 
 __all__ = ["AdminKeyError", "Backend", "ReloadReport", "check_admin_key", "read_admin_key"]
+
+log = logging.getLogger("runtime.auth")
 
 ADMIN_KEY_FILE = "admin_key"
 _KEY_CHARS = re.compile(r"[\x21-\x7e]*\Z")
@@ -110,6 +118,9 @@ class Backend:
             self.database, FunctionRegistry({}), prod=prod, on_call=self._dispatch
         )
         self.load_error: str | None = None
+        self.authenticator = Authenticator([])
+        """Verifies user tokens against the loaded `auth.config.py`; replaced
+        only when a reload changes the providers, so the key cache survives."""
         self._on_progress = on_progress
         self._reload_lock = threading.Lock()
 
@@ -144,11 +155,51 @@ class Backend:
                 self.load_error = e.message
                 kept = len(self.registry.functions)
                 return ReloadReport(False, kept, e.message)
+            if registry.providers != self.registry.providers:
+                self.authenticator = Authenticator(registry.providers)
             self.executor.registry = registry
             self.load_error = None
         for listener in self._reload_listeners:
             listener()
         return ReloadReport(True, len(registry.functions), "")
+
+    def verify_token(self, token: str) -> dict[str, Any]:
+        """The identity a user token proves, or Unauthenticated saying why.
+        Blocks (it may fetch a provider's keys): async callers run it in a
+        thread. A token when no provider is configured is refused too, so a
+        client never believes it is signed in when it is not."""
+        authenticator = self.authenticator
+        try:
+            if not authenticator.configured:
+                raise Unauthenticated(
+                    "No auth provider is configured: add one to functions/auth.config.py, "
+                    "or call without a token"
+                )
+            return authenticator.verify(token)
+        except Unauthenticated as e:
+            log.warning("refused a user token: %s", e.message)
+            raise
+
+    def acting_as(self, authorization: str | None) -> dict[str, Any] | None:
+        """The identity of `Authorization: Convex <admin key>:<base64 JSON
+        identity>` (what Convex's `setAdminAuth(key, actingAsIdentity)` sends:
+        an admin calling as a user, the CLI's `run --identity`), or None when
+        the header is not that with this backend's admin key."""
+        if self._admin_header is None or not authorization or ":" not in authorization:
+            return None
+        key, _, encoded = authorization.rpartition(":")
+        if not self.is_admin(key):
+            return None
+        try:
+            identity = json.loads(base64.b64decode(encoded, validate=True))
+        except (ValueError, binascii.Error):
+            return None
+        if not isinstance(identity, dict) or not isinstance(identity.get("subject"), str):
+            return None
+        if not isinstance(identity.get("issuer"), str):
+            return None
+        identity.setdefault("tokenIdentifier", f"{identity['issuer']}|{identity['subject']}")
+        return identity
 
     def is_admin(self, authorization: str | None) -> bool:
         """`Authorization: Convex <admin key>` (what `set_admin_auth` sends),

@@ -28,4 +28,5 @@ def sync_for(endpoint: str | None, holder: str) -> StoredSync:
         backend.store,
         ManagementApiPoster(endpoint),
         holder=holder,
+        verify=backend.verify_token,
     )

@@ -9,6 +9,7 @@ another host or plain http); a redirect is reported with its target instead.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import os
@@ -80,6 +81,9 @@ class BackendClient:
                     "machine: localhost or 127.0.0.1)"
                 )
         self.admin_key = admin_key
+        self.acting_as: dict[str, Any] | None = None
+        """An identity the admin calls as (`run --identity`): sent as Convex's
+        `Authorization: Convex <admin key>:<base64 JSON identity>`."""
 
     @classmethod
     def from_options(cls, url: str | None, admin_key: str | None, data: Path) -> BackendClient:
@@ -100,7 +104,11 @@ class BackendClient:
     ) -> tuple[int, Any]:
         """(status, a readable answer); an HTTP error status is an answer too."""
         if self.admin_key:
-            headers = {**headers, "Authorization": f"Convex {self.admin_key}"}
+            auth = f"Convex {self.admin_key}"
+            if self.acting_as is not None:
+                identity = json.dumps(self.acting_as, separators=(",", ":")).encode()
+                auth += ":" + base64.b64encode(identity).decode("ascii")
+            headers = {**headers, "Authorization": auth}
         req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
         try:
             answer = _OPENER.open(req, timeout=timeout)

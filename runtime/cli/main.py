@@ -104,6 +104,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "args", nargs="?", default="{}", help='a JSON object, e.g. \'{"owner": "ann"}\''
     )
+    run.add_argument(
+        "--identity",
+        help='run as this user (admin key required): a JSON object with "subject" and '
+        '"issuer", e.g. \'{"subject": "user-1", "issuer": "https://issuer.example"}\'',
+    )
     remote(run)
 
     env = sub.add_parser("env", help="environment variables")
@@ -150,7 +155,12 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     if not isinstance(args, dict):
         raise CliError('ARGS_JSON must be a JSON object, e.g. \'{"owner": "ann"}\'')
     wire_args = encode_json(args)
-    answer = _client(ns).json(
+    client = _client(ns)
+    if ns.identity is not None:
+        client.acting_as = _identity_option(ns.identity)
+        if not client.admin_key:
+            raise CliError("--identity needs the admin key (--admin-key or $PYCONVEX_ADMIN_KEY)")
+    answer = client.json(
         "POST",
         "/api/function",
         {"path": ns.function, "args": wire_args, "format": "convex_encoded_json"},
@@ -165,6 +175,23 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         message += f"\nerrorData: {json.dumps(encode_plain_json(decode_json(answer['errorData'])))}"
     print(message, file=sys.stderr)
     return 1
+
+
+def _identity_option(text: str) -> dict[str, Any]:
+    """`--identity`: the user identity a function sees (`get_user_identity()`);
+    `tokenIdentifier` defaults to "<issuer>|<subject>" on the server."""
+    try:
+        identity = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CliError(f"--identity is not valid JSON: {e}") from None
+    if not isinstance(identity, dict) or not all(
+        isinstance(identity.get(k), str) and identity.get(k) for k in ("subject", "issuer")
+    ):
+        raise CliError(
+            '--identity must be a JSON object with string "subject" and "issuer", e.g. '
+            '\'{"subject": "user-1", "issuer": "https://issuer.example"}\''
+        )
+    return identity
 
 
 def _print_value(value: Any) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, TypeVar, overload
 
+from runtime.auth import AuthConfigError, Provider, parse_providers
 from runtime.errors import PlatformError
 from runtime.values import Validator, as_validator
 
@@ -116,12 +117,15 @@ class FunctionRegistry:
         schema: Any = None,
         http: HttpRouter | None = None,
         root: Path | None = None,
+        providers: list[Provider] | None = None,
     ) -> None:
         self.functions = functions
         self.schema = schema
         self.http = http
         self.root = root
         """The functions folder (errors show frames in its files only)."""
+        self.providers: list[Provider] = providers or []
+        """The auth providers of `auth.config.py`, validated (none: no file)."""
 
     def get(self, path: str) -> FunctionDefinition | None:
         return self.functions.get(normalize_path(path))
@@ -165,9 +169,40 @@ def _import(path: Path, name: str, root: Path) -> ModuleType:
         raise FunctionLoadError(f"{where}: {type(e).__name__}: {e}", file=str(path)) from e
 
 
+AUTH_CONFIG = "auth.config.py"
+
+
+def _load_auth_config(path: Path, namespace: str, root: Path) -> list[Provider]:
+    """`providers` of `functions/auth.config.py` (Convex's auth.config.ts),
+    validated by `parse_providers`. Its dotted name is no importable module
+    name, so it is loaded from its file; a missing or invalid `providers`
+    refuses the whole load with a message naming the file."""
+    name = f"{namespace}._auth_config"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise FunctionLoadError(f"{path}: cannot be loaded", file=str(path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        where = _location(e, root) or str(path)
+        raise FunctionLoadError(f"{where}: {type(e).__name__}: {e}", file=str(path)) from e
+    if not hasattr(module, "providers"):
+        raise FunctionLoadError(
+            f"{path}: define `providers = [...]` (a list of auth providers; [] for none)",
+            file=str(path),
+        )
+    try:
+        return parse_providers(module.providers, str(path))
+    except AuthConfigError as e:
+        raise FunctionLoadError(e.message, file=str(path)) from e
+
+
 def load_functions(root: Path | str, *, namespace: str = "_app_functions") -> FunctionRegistry:
     """Import every module under `root` (not starting with `_`; `schema.py`
-    gives the schema, `http.py`'s `http` the HTTP routes) and collect its
+    gives the schema, `http.py`'s `http` the HTTP routes, `auth.config.py`'s
+    `providers` the auth providers) and collect its
     function definitions. Calling it again re-imports everything, so it is
     also the reload."""
     determinism.install()  # before the app's `from datetime import datetime`
@@ -181,7 +216,11 @@ def load_functions(root: Path | str, *, namespace: str = "_app_functions") -> Fu
     functions: dict[str, FunctionDefinition] = {}
     schema = None
     http: HttpRouter | None = None
+    providers: list[Provider] = []
     for path in sorted(root.rglob("*.py")):
+        if path.parent == root and path.name == AUTH_CONFIG:
+            providers = _load_auth_config(path, namespace, root)
+            continue
         rel = path.relative_to(root).with_suffix("")
         if any(part.startswith(("_", ".")) for part in rel.parts):
             continue
@@ -202,4 +241,4 @@ def load_functions(root: Path | str, *, namespace: str = "_app_functions") -> Fu
         for export, value in vars(module).items():
             if isinstance(value, FunctionDefinition):
                 functions[f"{module_path}:{export}"] = value
-    return FunctionRegistry(functions, schema, http, root)
+    return FunctionRegistry(functions, schema, http, root, providers)

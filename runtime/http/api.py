@@ -13,7 +13,7 @@ answers 200 with `{"status": "success" | "error", ...}`; a request refused
 before running answers 4xx with `{"code", "message"}` (raised as `BadRequest`
 or `RequestError`, answered by `wire.client_error_handlers`). `Authorization:
 Convex <admin key>` may call internal functions and the admin routes
-(`admin_routes.py`). The same app serves the dev server and, through
+(`admin_routes.py`); `Bearer <jwt>` calls as a user (`auth_header.py`). The same app serves the dev server and, through
 mangum, the AWS shell.
 """
 
@@ -37,6 +37,7 @@ from runtime.sync.calls import call_async
 from runtime.values import UNDEFINED, InvalidValueError, decode_json, encode_json, encode_plain_json
 
 from .admin_routes import admin_routes
+from .auth_header import caller_of
 from .consistent import consistent_routes, run_query_at_ts
 from .wire import BadRequest, client_error_handlers, json_bytes, read_json_object
 
@@ -65,22 +66,6 @@ def _call_args(payload: dict[str, Any]) -> tuple[Any, str]:
         return decode_json(args), fmt
     except InvalidValueError as e:
         raise BadRequest(400, "ARGUMENTS_INVALID", f"args are not Convex values: {e}") from None
-
-
-def _identity(backend: Backend, request: Request) -> tuple[bool, dict[str, Any] | None]:
-    header = request.headers.get("authorization")
-    if not header:
-        return False, None
-    if backend.is_admin(header):
-        return True, None
-    if header.startswith("Convex "):
-        raise BadRequest(401, "BAD_ADMIN_KEY", "the admin key is not this backend's")
-    raise BadRequest(
-        401,
-        "AUTH_NOT_CONFIGURED",
-        "this backend cannot verify user tokens yet (authentication arrives with the auth "
-        "issue); call without an Authorization header",
-    )
 
 
 def result_body(result: CallResult, fmt: str, *, prod: bool) -> dict[str, Any]:
@@ -114,7 +99,7 @@ def make_api_app(backend: Backend, hub: SyncHub | None = None) -> Starlette:
             if not isinstance(path, str) or not path:
                 raise BadRequest(400, "BAD_REQUEST", 'the body needs "path": "module:function"')
         args, fmt = _call_args(payload)
-        admin, identity = _identity(backend, request)
+        admin, identity = await caller_of(backend, request.headers.get("authorization"))
         if at_ts:  # /api/query_at_ts: a public query at a past timestamp (consistent.py)
             result = await anyio.to_thread.run_sync(
                 run_query_at_ts, backend, path, args, payload.get("ts"), identity

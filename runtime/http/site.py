@@ -6,7 +6,8 @@ plain ones in a worker thread (with the body read beforehand). Its
 print/logging output and outcome go to the call log like any call's. A
 handler that raises answers 500 with Convex's JSON body (`{"code":
 "[Request ID: x] Server Error: Uncaught ...", "trace": ...}`, a ConvexError's
-`data` too; in production only the code's first part and the data).
+`data` too; in production only the code's first part and the data). A `Bearer` token's
+identity reaches `ctx.auth`; a refused one answers 401 (`auth_header.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from runtime.functions.failure import http_error_body
 from runtime.limits import HTTP_ACTION_BODY_BYTES
 from runtime.values import UNDEFINED, encode_json
 
+from .auth_header import caller_of
 from .wire import client_error_handlers, json_bytes, read_body
 
 __all__ = ["make_site_app"]
@@ -59,6 +61,7 @@ def make_site_app(backend: Backend) -> Starlette:
                     headers={"Allow": ", ".join(allowed)},
                 )
             return PlainTextResponse("No matching routes found", status_code=404)
+        _, identity = await caller_of(backend, request.headers.get("authorization"), site=True)
         body = await read_body(request, HTTP_ACTION_BODY_BYTES)  # 413: client_error_handlers
         request._body = body  # Starlette's cache: the handler's request.body()/json() read it
 
@@ -68,14 +71,14 @@ def make_site_app(backend: Backend) -> Starlette:
             if route.action.is_async:
                 try:
                     answer = await asyncio.wait_for(
-                        route.action.handler(AsyncActionCtx(executor, None), request),
+                        route.action.handler(AsyncActionCtx(executor, identity), request),
                         executor.action_timeout,
                     )
                 except TimeoutError:
                     raise action_timeout(executor.action_timeout) from None
             else:
                 answer = await run_in_threadpool(
-                    route.action.handler, ActionCtx(executor, None), request
+                    route.action.handler, ActionCtx(executor, identity), request
                 )
             if not isinstance(answer, Response):
                 raise TypeError(

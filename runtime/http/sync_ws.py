@@ -18,6 +18,7 @@ import json
 import os
 from typing import Any
 
+import anyio.to_thread
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -135,6 +136,10 @@ async def _read(ws: WebSocket, hub: SyncHub, conn_id: int) -> None:
             data = frame.get("text")
             if data is None:
                 data = frame.get("bytes") or b""
-            hub.receive(conn_id, data)
+            if "Authenticate" in (data if isinstance(data, str) else data.decode("latin-1")):
+                # verifying a user token may fetch keys: off the event loop
+                await anyio.to_thread.run_sync(hub.receive, conn_id, data)
+            else:
+                hub.receive(conn_id, data)
     except (WebSocketDisconnect, RuntimeError):
         return

@@ -146,7 +146,7 @@ def run_dev(options: DevOptions) -> int:
         urls=dev_urls(options.host, api_port, site_port),
     )
     _report(log, backend.reload(), f"loaded {functions}")
-    hub = SyncHub(backend.database, backend.executor, store.snapshot)
+    hub = SyncHub(backend.database, backend.executor, store.snapshot, verify=backend.verify_token)
     backend.add_listener(hub.notice)
     backend.add_reload_listener(hub.invalidate_all)
     hub.start()

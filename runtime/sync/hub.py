@@ -38,6 +38,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from runtime.auth import Unauthenticated
 from runtime.database import Database
 from runtime.functions import dedupe
 from runtime.functions.executor import CallResult, Executor
@@ -50,7 +51,7 @@ from runtime.values import dumps
 from .calls import action_pool
 from .changes import document_change
 from .journal import journals_for
-from .messages import ProtocolError, encode_ts, parse_client_message
+from .messages import Authenticate, ProtocolError, encode_ts, parse_client_message
 from .read_index import ReadIndex
 from .results import respond, run_subscription
 from .session import (
@@ -126,7 +127,10 @@ class SyncHub:
         max_connections: int = SYNC_CONNECTIONS,
         max_queries: int = SYNC_QUERIES_PER_CONNECTION,
         max_unsent_bytes: int = SYNC_UNSENT_BYTES,
+        verify: Callable[[str], dict[str, Any]] | None = None,
     ) -> None:
+        self._verify = verify
+        """A user token -> its identity, or Unauthenticated (Backend.verify_token)."""
         self._db = database
         self._executor = executor
         self._snapshot = snapshot
@@ -225,21 +229,52 @@ class SyncHub:
             self._waiting.discard(conn_id)
 
     def receive(self, conn_id: int, text: str | bytes) -> None:
-        """One message from a client (called from the connection's reader)."""
+        """One message from a client (called from the connection's reader;
+        one carrying a user token in a worker thread, since verifying it may
+        fetch the provider's keys)."""
+        verify = self._verified(text)
         with self._lock:
             conn = self._connections.get(conn_id)
             if conn is None:
                 return
             try:
-                self._receive(conn_id, conn, text)
+                self._receive(conn_id, conn, text, verify)
             except Exception as e:  # a bug must not outlive one connection
                 traceback.print_exc()
                 reason = f"the server failed to handle a message ({type(e).__name__})"
                 self._fatal(conn_id, conn, reason)
 
-    def _receive(self, conn_id: int, conn: _Connection, text: str | bytes) -> None:
+    def _verified(self, text: str | bytes) -> Callable[[str], dict[str, Any]] | None:
+        """For an Authenticate with a user token: its outcome, found before the
+        hub's lock is taken (a key fetch must not stall every connection)."""
+        if self._verify is None:
+            return None
         try:
-            commands = conn.session.receive(parse_client_message(text))
+            message = parse_client_message(text)
+        except ProtocolError:
+            return None
+        if not isinstance(message, Authenticate) or message.token_type != "User":
+            return None
+        try:
+            identity = self._verify(message.value or "")
+        except Unauthenticated as e:
+            refused = e
+
+            def refuse(_: str) -> dict[str, Any]:
+                raise refused
+
+            return refuse
+        return lambda _: identity
+
+    def _receive(
+        self,
+        conn_id: int,
+        conn: _Connection,
+        text: str | bytes,
+        verify: Callable[[str], dict[str, Any]] | None,
+    ) -> None:
+        try:
+            commands = conn.session.receive(parse_client_message(text), verify)
         except ProtocolError as e:
             commands = [Fatal(e.message)]
         for command in commands:
@@ -273,17 +308,21 @@ class SyncHub:
 
     def _sync_subscriptions(self, conn_id: int, conn: _Connection) -> None:
         queries = conn.session.queries
-        for query_id in [q for q in conn.keys if q not in queries]:
+        user = conn.session.user
+        who = json.dumps(user, sort_keys=True) if user is not None else ""
+        # A query leaves its shared run when removed or when the identity
+        # changed (Authenticate): two users never share a result.
+        for query_id in [q for q, k in conn.keys.items() if q not in queries or k[2] != who]:
             self._unsubscribe(conn_id, query_id, conn.keys.pop(query_id))
         for query_id, sub in queries.items():
             if query_id in conn.keys:
                 continue
             path = normalize_path(sub.udf_path)
             journal = self._journals.verify(path, sub.args, sub.journal)
-            key: QueryKey = (path, dumps(sub.args), "", json.dumps(journal) if journal else "")
+            key: QueryKey = (path, dumps(sub.args), who, json.dumps(journal) if journal else "")
             shared = self._shared.get(key)
             if shared is None:
-                shared = self._shared[key] = _Shared(path, sub.args, None, journal)
+                shared = self._shared[key] = _Shared(path, sub.args, user, journal)
                 self._stale.add(key)
             shared.subscribers.add((conn_id, query_id))
             conn.keys[query_id] = key
@@ -309,7 +348,11 @@ class SyncHub:
                 "MutationResponse",
                 command.request_id,
                 lambda: self._executor.call(
-                    command.udf_path, command.args, kind="mutation", request_key=key
+                    command.udf_path,
+                    command.args,
+                    kind="mutation",
+                    request_key=key,
+                    identity=command.identity,
                 ),
                 prod=self._executor.prod,
             )
@@ -334,7 +377,9 @@ class SyncHub:
         message, _ = respond(
             "ActionResponse",
             command.request_id,
-            lambda: self._executor.call(command.udf_path, command.args, kind="action"),
+            lambda: self._executor.call(
+                command.udf_path, command.args, kind="action", identity=command.identity
+            ),
             prod=self._executor.prod,
         )
         self._send(conn_id, message)

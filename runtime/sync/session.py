@@ -15,9 +15,11 @@ the latest Authenticate.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.auth import Unauthenticated
 from runtime.limits import SYNC_MESSAGE_BYTES, SYNC_QUERIES_PER_CONNECTION
 from runtime.values import decode_json, encode_json
 
@@ -138,6 +140,8 @@ class RunMutation:
     request_id: int
     udf_path: str
     args: Any
+    identity: dict[str, Any] | None = None
+    """The session's identity when the message arrived: it runs under that."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,8 @@ class RunAction:
     request_id: int
     udf_path: str
     args: Any
+    identity: dict[str, Any] | None = None
+    """The session's identity when the message arrived: it runs under that."""
 
 
 Command = Reply | Fatal | QuerySetChanged | RunMutation | RunAction
@@ -169,6 +175,9 @@ class SyncSession:
     """The latest query set version received."""
     identity: int = 0
     """The latest identity version received."""
+    user: dict[str, Any] | None = None
+    """The identity the latest accepted Authenticate proved (None: anonymous);
+    every query, mutation and action of the session runs under it."""
     sent: Version = field(default_factory=lambda: Version(0, 0, 0))
     """The endVersion of the last Transition sent."""
     removed: list[tuple[int, int]] = field(default_factory=list)
@@ -225,6 +234,7 @@ class SyncSession:
             "sessionId": self.session_id,
             "querySet": self.query_set,
             "identity": self.identity,
+            "user": self.user,
             "sent": {
                 "querySet": self.sent.query_set,
                 "identity": self.sent.identity,
@@ -260,27 +270,35 @@ class SyncSession:
             },
             query_set=data["querySet"],
             identity=data["identity"],
+            user=data.get("user"),
             sent=Version(sent["querySet"], sent["identity"], sent["ts"]),
             removed=[(int(a), int(b)) for a, b in data["removed"]],
         )
 
-    def receive(self, message: ClientMessage) -> list[Command]:
+    def receive(
+        self, message: ClientMessage, verify: Callable[[str], dict[str, Any]] | None = None
+    ) -> list[Command]:
+        """The commands one message asks for. `verify` turns a user token
+        into its identity or raises Unauthenticated (the shell's verifier;
+        None: no user token verifies)."""
         if isinstance(message, Connect):
             self.session_id = message.session_id
             return []
         if isinstance(message, Event):
             return []
         if isinstance(message, Authenticate):
-            return self._authenticate(message)
+            return self._authenticate(message, verify)
         if isinstance(message, ModifyQuerySet):
             return self._modify(message)
         if isinstance(message, Mutation):
-            return [RunMutation(message.request_id, message.udf_path, message.args)]
+            return [RunMutation(message.request_id, message.udf_path, message.args, self.user)]
         if isinstance(message, Action):
-            return [RunAction(message.request_id, message.udf_path, message.args)]
+            return [RunAction(message.request_id, message.udf_path, message.args, self.user)]
         raise ProtocolError(f"unexpected message {type(message).__name__}")
 
-    def _authenticate(self, message: Authenticate) -> list[Command]:
+    def _authenticate(
+        self, message: Authenticate, verify: Callable[[str], dict[str, Any]] | None
+    ) -> list[Command]:
         if message.base_version != self.identity:
             return [
                 Fatal(
@@ -290,17 +308,21 @@ class SyncSession:
             ]
         if message.token_type == "None":
             self.identity += 1
+            self.user = None
             return [QuerySetChanged(())]
-        return [
-            Reply(
-                {
-                    "type": "AuthError",
-                    "error": f"{message.token_type} tokens cannot be verified yet: this backend "
-                    "has no auth providers (authentication arrives with the auth issue)",
-                    "baseVersion": message.base_version,
-                }
-            )
-        ]
+        why = f"{message.token_type} tokens are not accepted on the sync socket"
+        if message.token_type == "User":
+            try:
+                if verify is None:
+                    raise Unauthenticated("No auth provider is configured")
+                user = verify(message.value or "")
+            except Unauthenticated as e:
+                why = e.message
+            else:
+                self.identity += 1
+                self.user = user
+                return [QuerySetChanged(())]  # every query re-runs under the new identity
+        return [Reply({"type": "AuthError", "error": why, "baseVersion": message.base_version})]
 
     def _modify(self, message: ModifyQuerySet) -> list[Command]:
         if message.base_version != self.query_set:

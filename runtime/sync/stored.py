@@ -42,6 +42,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from runtime.auth import Unauthenticated
 from runtime.database import Database
 from runtime.functions import dedupe
 from runtime.functions.executor import Executor
@@ -137,7 +138,10 @@ class StoredSync:
         lease_ttl: float = 60.0,
         wait: float = 25.0,
         clock: Callable[[], int] = time.time_ns,
+        verify: Callable[[str], dict[str, Any]] | None = None,
     ) -> None:
+        self._verify = verify
+        """A user token -> its identity, or Unauthenticated (Backend.verify_token)."""
         self._db = database
         self._executor = executor
         self._store = store
@@ -190,6 +194,7 @@ class StoredSync:
             refused = ""
         except ProtocolError as e:
             message, refused = None, e.message
+        verify = self._verified(message)
         deadline = time.monotonic() + REORDER_WAIT
         while True:
             held = self._leases.acquire_waiting(
@@ -207,7 +212,7 @@ class StoredSync:
         try:
             if message is None:
                 raise ProtocolError(refused)
-            commands = session.receive(message)
+            commands = session.receive(message, verify)
         except ProtocolError as e:
             commands = [Fatal(e.message)]
         try:
@@ -218,6 +223,24 @@ class StoredSync:
             self._poster.post(conn_id, {"type": "FatalError", "error": reason})
             self._poster.close(conn_id)
             self._drop(conn_id, held)
+
+    def _verified(self, message: ClientMessage | None) -> Callable[[str], dict[str, Any]] | None:
+        """An Authenticate's user token verified before the lease is taken (a
+        key fetch must not hold the connection's lease)."""
+        if self._verify is None:
+            return None
+        if not isinstance(message, Authenticate) or message.token_type != "User":
+            return None
+        try:
+            identity = self._verify(message.value or "")
+        except Unauthenticated as e:
+            refused = e
+
+            def refuse(_: str) -> dict[str, Any]:
+                raise refused
+
+            return refuse
+        return lambda _: identity
 
     def _handle(self, conn_id: str, held: Held, session: SyncSession, commands: list[Any]) -> None:
         actions: list[RunAction] = []
@@ -250,7 +273,20 @@ class StoredSync:
 
     def _subscribe(self, conn_id: str, session: SyncSession, held: Held) -> None:
         keys: dict[str, str] = held.data["keys"]
-        gone = [qid for qid in keys if int(qid) not in session.queries]
+        who = json.dumps(session.user, sort_keys=True) if session.user is not None else ""
+        owners: dict[int, tuple[str, Any, bytes]] = {}
+        for query_id, sub in session.queries.items():
+            path = normalize_path(sub.udf_path)
+            # A journal the server did not sign counts as none (journal.py):
+            # made-up journals share the run of the query without one.
+            journal = self._journals.verify(path, sub.args, sub.journal)
+            owner = owner_of(path, sub.args, who, json.dumps(journal) if journal else None)
+            owners[query_id] = (path, journal, owner)
+        # Removed queries leave, and so do those whose identity changed
+        # (Authenticate): two users never share a result.
+        gone = [
+            qid for qid in keys if int(qid) not in owners or owners[int(qid)][2].hex() != keys[qid]
+        ]
         unfile(
             self._store,
             [_subscriber_key(bytes.fromhex(keys[q]), conn_id, int(q)) for q in gone],
@@ -261,11 +297,7 @@ class StoredSync:
         for query_id, sub in session.queries.items():
             if str(query_id) in keys:
                 continue
-            path = normalize_path(sub.udf_path)
-            # A journal the server did not sign counts as none (journal.py):
-            # made-up journals share the run of the query without one.
-            journal = self._journals.verify(path, sub.args, sub.journal)
-            owner = owner_of(path, sub.args, "", json.dumps(journal) if journal else None)
+            path, journal, owner = owners[query_id]
             self._store.transact(
                 [Put(_subscriber_key(owner, conn_id, query_id), b""), Bump(_query_mark(owner))]
             )
@@ -273,7 +305,7 @@ class StoredSync:
             record = {
                 "path": path,
                 "args": encode_json(sub.args),
-                "identity": None,
+                "identity": session.user,
                 "journal": journal,
                 "result": None,
                 "gen": self._clock().to_bytes(8, "big").hex(),
@@ -449,7 +481,11 @@ class StoredSync:
             "MutationResponse",
             command.request_id,
             lambda: self._executor.call(
-                command.udf_path, command.args, kind="mutation", request_key=key
+                command.udf_path,
+                command.args,
+                kind="mutation",
+                request_key=key,
+                identity=command.identity,
             ),
             prod=self._executor.prod,
         )
@@ -473,7 +509,9 @@ class StoredSync:
         message, _ = respond(
             "ActionResponse",
             command.request_id,
-            lambda: self._executor.call(command.udf_path, command.args, kind="action"),
+            lambda: self._executor.call(
+                command.udf_path, command.args, kind="action", identity=command.identity
+            ),
             prod=self._executor.prod,
         )
         return message

@@ -304,10 +304,10 @@ def test_oversize_arguments_are_refused(server: DevServer) -> None:
     assert count(server) == before
 
 
-def test_user_tokens_are_refused_until_auth_exists(server: DevServer) -> None:
+def test_user_tokens_are_refused_without_an_auth_provider(server: DevServer) -> None:
     client = ConvexHttpClient(server.url)
     client.set_auth("eyJhbGciOiJub25lIn0.e30.")
-    with pytest.raises(Exception, match="401 AUTH_NOT_CONFIGURED"):
+    with pytest.raises(Exception, match="401 Unauthenticated: No auth provider is configured"):
         client.query("items:count")
     bad_admin = ConvexHttpClient(server.url)
     bad_admin.set_admin_auth("not-the-key")

@@ -1,0 +1,199 @@
+"""Auth end to end on both shells: the example app (functions/) with an
+auth.config.py naming a local OIDC provider (tests/support/oidc.py). The
+official Python clients see the identity; anonymous calls see None; a
+refused token answers 401 / AuthError with its reason and runs nothing;
+two users never share a live query's result."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from convex import ConvexClient
+from convex.http_client import ConvexHttpClient
+from websockets.sync.client import connect
+
+from tests.support.devserver import APP_FUNCTIONS
+from tests.support.oidc import OidcProvider, SigningKey, running_oidc_provider
+from tests.support.shells import Backend, app_on_shell
+
+
+@pytest.fixture(scope="module")
+def oidc() -> Iterator[OidcProvider]:
+    with running_oidc_provider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def app(
+    oidc: OidcProvider,
+    shell: str,
+    dynamodb_for: str | None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Backend]:
+    functions = tmp_path_factory.mktemp(f"auth-app-{shell}") / "functions"
+    shutil.copytree(APP_FUNCTIONS, functions, ignore=shutil.ignore_patterns("__pycache__"))
+    (functions / "auth.config.py").write_text(f"providers = [{oidc.oidc_config()!r}]\n")
+    yield from app_on_shell(functions, "auth", shell, dynamodb_for, tmp_path_factory)
+
+
+def _post(app: Backend, path: str, token: str | None, args: dict[str, Any] | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    kind = "mutation" if path == "users:store" else "query"
+    return requests.post(
+        f"{app.url}/api/{kind}",
+        json={"path": path, "args": args or {}, "format": "json"},
+        headers=headers,
+        timeout=30,
+    )
+
+
+def test_the_http_client_sees_the_identity_and_anonymous_calls_see_none(
+    app: Backend, oidc: OidcProvider
+) -> None:
+    client = ConvexHttpClient(app.url)
+    assert client.query("users:whoami") is None
+    client.set_auth(oidc.token(sub="ann", name="Ann", email="ann@example.com"))
+    identity = client.query("users:whoami")
+    assert identity["tokenIdentifier"] == f"{oidc.issuer}|ann"
+    assert (identity["subject"], identity["issuer"]) == ("ann", oidc.issuer)
+    assert (identity["name"], identity["email"]) == ("Ann", "ann@example.com")
+    user_id = client.mutation("users:store")
+    assert client.mutation("users:store") == user_id  # stored once
+    assert client.query("users:me")["name"] == "Ann"
+
+
+def _bad_signature(oidc: OidcProvider, sub: str) -> str:
+    return oidc.token(sub=sub, key=SigningKey.rsa(), kid=oidc.key_for("RS256").kid)
+
+
+REFUSED = {
+    "expired": (lambda p, s: p.token(sub=s, exp=int(time.time()) - 600), "Token expired"),
+    "wrong audience": (lambda p, s: p.token(sub=s, aud="someone-else"), "Wrong audience"),
+    "unknown issuer": (lambda p, s: p.token(sub=s, iss="https://evil.example"), "Unknown issuer"),
+    "bad signature": (_bad_signature, "Bad signature"),
+    "alg none": (lambda p, s: p.unsigned(sub=s), "'none' is not allowed"),
+    "hs256 forgery": (lambda p, s: p.forged_hs256(sub=s), "'HS256' is not allowed"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_a_refused_token_answers_401_with_its_reason_and_writes_nothing(
+    app: Backend, oidc: OidcProvider, case: str
+) -> None:
+    make, reason = REFUSED[case]
+    sub = f"mallory-{case.replace(' ', '-')}"
+    answer = _post(app, "users:store", make(oidc, sub))
+    assert answer.status_code == 401, answer.text
+    body = answer.json()
+    assert body["code"] == "Unauthenticated"
+    assert reason in body["message"]
+    assert "refused a user token" in app.log()
+    # nothing was written: the same user, signed in properly, has no document
+    assert _post(app, "users:me", oidc.token(sub=sub)).json()["value"] is None
+
+
+def _socket_auth(app: Backend, token: str) -> dict[str, Any]:
+    """The server's answer to a Connect + Authenticate(User) on a raw socket."""
+    url = app.url.replace("http://", "ws://") + "/api/sync"
+    with connect(url, open_timeout=10) as ws:
+        ws.send(
+            json.dumps(
+                {
+                    "type": "Connect",
+                    "sessionId": "8d0f3f3c-1b7e-4a55-9d3a-0c4b8f3b2a11",
+                    "connectionCount": 0,
+                    "lastCloseReason": None,
+                }
+            )
+        )
+        ws.send(
+            json.dumps(
+                {"type": "Authenticate", "tokenType": "User", "value": token, "baseVersion": 0}
+            )
+        )
+        ws.send(
+            json.dumps(
+                {
+                    "type": "ModifyQuerySet",
+                    "baseVersion": 0,
+                    "newVersion": 1,
+                    "modifications": [
+                        {"type": "Add", "queryId": 0, "udfPath": "users:whoami", "args": [{}]}
+                    ],
+                }
+            )
+        )
+        while True:
+            message = json.loads(ws.recv(timeout=30))
+            if message["type"] == "AuthError":
+                return message
+            if message["type"] == "Transition" and message["modifications"]:
+                return message  # the first result (an empty one may come first)
+
+
+@pytest.mark.parametrize("case", ["expired", "bad signature", "hs256 forgery"])
+def test_a_refused_token_on_the_socket_gets_an_auth_error_with_its_reason(
+    app: Backend, oidc: OidcProvider, case: str
+) -> None:
+    make, reason = REFUSED[case]
+    answer = _socket_auth(app, make(oidc, "mallory"))
+    assert answer["type"] == "AuthError"
+    assert reason in answer["error"]
+
+
+def test_an_accepted_token_on_the_socket_runs_queries_under_it(
+    app: Backend, oidc: OidcProvider
+) -> None:
+    answer = _socket_auth(app, oidc.token(sub="raw"))
+    assert answer["type"] == "Transition"
+    assert answer["endVersion"]["identity"] == 1
+    [update] = answer["modifications"]
+    assert update["value"]["subject"] == "raw"
+
+
+def _next_where(updates: Iterator[Any], wanted: Any) -> Any:
+    for value in updates:
+        if wanted(value):
+            return value
+    raise AssertionError("the subscription ended")
+
+
+def test_the_socket_client_sees_its_identity_and_two_users_never_share_a_result(
+    app: Backend, oidc: OidcProvider
+) -> None:
+    anon, ann, bob = ConvexClient(app.url), ConvexClient(app.url), ConvexClient(app.url)
+    ann.set_auth(oidc.token(sub="ann-live"))
+    bob.set_auth(oidc.token(sub="bob-live"))
+    assert next(iter(anon.subscribe("users:whoami"))) is None
+    ann_view = _next_where(iter(ann.subscribe("users:whoami")), lambda v: v is not None)
+    bob_view = _next_where(iter(bob.subscribe("users:whoami")), lambda v: v is not None)
+    assert ann_view["subject"] == "ann-live"
+    assert bob_view["subject"] == "bob-live"
+    # a mutation over the socket runs as its caller
+    ann.mutation("users:store")
+    me = _next_where(iter(ann.subscribe("users:me")), lambda v: v is not None)
+    assert me["tokenIdentifier"] == f"{oidc.issuer}|ann-live"
+    assert bob.query("users:me") is None
+
+
+def test_a_token_when_no_provider_is_configured_is_refused(
+    shell: str,
+    dynamodb_for: str | None,
+    tmp_path_factory: pytest.TempPathFactory,
+    oidc: OidcProvider,
+) -> None:
+    functions = tmp_path_factory.mktemp(f"noauth-{shell}") / "functions"
+    shutil.copytree(APP_FUNCTIONS, functions, ignore=shutil.ignore_patterns("__pycache__"))
+    for server in app_on_shell(functions, "noauth", shell, dynamodb_for, tmp_path_factory):
+        answer = _post(server, "users:whoami", oidc.token())
+        assert answer.status_code == 401
+        assert "No auth provider is configured" in answer.json()["message"]
+        socket = _socket_auth(server, oidc.token())
+        assert socket["type"] == "AuthError"
+        assert "No auth provider is configured" in socket["error"]
