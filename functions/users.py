@@ -1,9 +1,9 @@
 """The users pattern of Convex's "Storing Users in the Convex Database": a
 signed-in client calls `users:store` once after login, and functions find
 the caller's document by `tokenIdentifier` (functions "users:store",
-"users:me", "users:whoami")."""
+"users:me", "users:whoami", "users:whoami_in_action")."""
 
-from runtime import ConvexError, mutation, query
+from runtime import ConvexError, action, mutation, query
 
 
 @mutation(args={})
@@ -42,3 +42,9 @@ def me(ctx, args):
 def whoami(ctx, args):
     """The caller's identity as `get_user_identity()` returns it (None: anonymous)."""
     return ctx.auth.get_user_identity()
+
+
+@action(args={})
+def whoami_in_action(ctx, args):
+    """An action hands its caller's identity to the functions it runs."""
+    return {"action": ctx.auth.get_user_identity(), "query": ctx.run_query("users:whoami", {})}

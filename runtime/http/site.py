@@ -28,7 +28,7 @@ from runtime.limits import HTTP_ACTION_BODY_BYTES
 from runtime.values import UNDEFINED, encode_json
 
 from .auth_header import caller_of
-from .wire import client_error_handlers, json_bytes, read_body
+from .wire import BadRequest, client_error_handlers, error_response, json_bytes, read_body
 
 __all__ = ["make_site_app"]
 
@@ -61,7 +61,10 @@ def make_site_app(backend: Backend) -> Starlette:
                     headers={"Allow": ", ".join(allowed)},
                 )
             return PlainTextResponse("No matching routes found", status_code=404)
-        _, identity = await caller_of(backend, request.headers.get("authorization"), site=True)
+        try:
+            _, identity = await caller_of(backend, request.headers.get("authorization"), site=True)
+        except BadRequest as e:  # a refused token: JSON, as the HTTP API answers it
+            return error_response(e.status, e.code, e.message)
         body = await read_body(request, HTTP_ACTION_BODY_BYTES)  # 413: client_error_handlers
         request._body = body  # Starlette's cache: the handler's request.body()/json() read it
 

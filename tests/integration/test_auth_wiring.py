@@ -197,3 +197,55 @@ def test_a_token_when_no_provider_is_configured_is_refused(
         socket = _socket_auth(server, oidc.token())
         assert socket["type"] == "AuthError"
         assert "No auth provider is configured" in socket["error"]
+
+
+def test_an_action_runs_its_functions_as_its_caller(app: Backend, oidc: OidcProvider) -> None:
+    client = ConvexHttpClient(app.url)
+    client.set_auth(oidc.token(sub="actor"))
+    seen = client.action("users:whoami_in_action")
+    assert seen["action"]["subject"] == "actor"
+    assert seen["query"] == seen["action"]
+    assert ConvexHttpClient(app.url).action("users:whoami_in_action") == {
+        "action": None,
+        "query": None,
+    }
+
+
+def test_an_http_action_sees_the_bearer_identity(
+    app: Backend, oidc: OidcProvider, shell: str
+) -> None:
+    if shell != "dev":
+        pytest.skip("the AWS harness serves HTTP actions under its own tests")
+    site = app.site_url  # type: ignore[attr-defined]
+    anonymous = requests.get(f"{site}/whoami", timeout=30)
+    assert anonymous.json() == {"identity": None}
+    signed = requests.get(
+        f"{site}/whoami", headers={"Authorization": f"Bearer {oidc.token(sub='web')}"}, timeout=30
+    )
+    assert signed.json()["identity"]["subject"] == "web"
+    refused = requests.get(
+        f"{site}/whoami",
+        headers={"Authorization": f"Bearer {oidc.token(sub='web', exp=1)}"},
+        timeout=30,
+    )
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "Unauthenticated"
+    assert "Token expired" in refused.json()["message"]
+    # another scheme (a webhook's Basic auth) is the handler's business
+    basic = requests.get(f"{site}/whoami", headers={"Authorization": "Basic eDp5"}, timeout=30)
+    assert basic.json() == {"identity": None}
+
+
+def test_the_cli_runs_a_function_as_a_user(app: Backend, shell: str) -> None:
+    if shell != "dev":
+        pytest.skip("the CLI reaches the AWS harness like the dev server; once is enough")
+    who = json.dumps({"subject": "cli-user", "issuer": "https://issuer.example", "name": "C"})
+    done = app.cli("run", "users:whoami", "{}", "--identity", who)  # type: ignore[attr-defined]
+    assert done.returncode == 0, done.stderr
+    identity = json.loads(done.stdout)
+    assert identity["subject"] == "cli-user"
+    assert identity["tokenIdentifier"] == "https://issuer.example|cli-user"
+    assert identity["name"] == "C"
+    bad = app.cli("run", "users:whoami", "{}", "--identity", '{"subject": 1}')  # type: ignore[attr-defined]
+    assert bad.returncode != 0
+    assert 'string "subject" and "issuer"' in bad.stderr
