@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,8 @@ from websockets.sync.client import connect
 from tests.support.devserver import APP_FUNCTIONS
 from tests.support.oidc import OidcProvider, SigningKey, running_oidc_provider
 from tests.support.shells import Backend, app_on_shell
+
+JS = Path(__file__).resolve().parents[1] / "js"
 
 
 @pytest.fixture(scope="module")
@@ -249,3 +253,29 @@ def test_the_cli_runs_a_function_as_a_user(app: Backend, shell: str) -> None:
     bad = app.cli("run", "users:whoami", "{}", "--identity", '{"subject": 1}')  # type: ignore[attr-defined]
     assert bad.returncode != 0
     assert 'string "subject" and "issuer"' in bad.stderr
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_the_js_client_refreshes_an_expired_and_an_expiring_token(
+    app: Backend, oidc: OidcProvider
+) -> None:
+    now = int(time.time())
+    expired = oidc.token(sub="js", name="stale", iat=now - 700, exp=now - 600)
+    short = oidc.token(sub="js", name="first", iat=now, exp=now + 12)
+    long = oidc.token(sub="js", name="refreshed")
+    done = subprocess.run(
+        ["node", "auth.mjs", app.url, expired, short, long],
+        cwd=JS,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(answer["fetches"]) >= 3  # the first, after AuthError, before expiry
+    assert answer["fetches"][1:] == [True] * (len(answer["fetches"]) - 1)
+    assert answer["changes"][:1] == [True]
+    names = [s["name"] for s in answer["seen"] if s is not None]
+    assert "stale" not in names
+    assert names[-1] == "refreshed" and "first" in names
+    assert all(s["subject"] == "js" for s in answer["seen"] if s is not None)
