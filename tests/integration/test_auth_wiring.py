@@ -83,6 +83,11 @@ REFUSED = {
     "bad signature": (_bad_signature, "Bad signature"),
     "alg none": (lambda p, s: p.unsigned(sub=s), "'none' is not allowed"),
     "hs256 forgery": (lambda p, s: p.forged_hs256(sub=s), "'HS256' is not allowed"),
+    "not yet valid": (
+        lambda p, s: p.token(sub=s, nbf=int(time.time()) + 600),
+        "Token is not yet valid",
+    ),
+    "unknown kid": (lambda p, s: p.token(sub=s, kid="no-such-key"), "Unknown key id"),
 }
 
 
@@ -141,7 +146,7 @@ def _socket_auth(app: Backend, token: str) -> dict[str, Any]:
                 return message  # the first result (an empty one may come first)
 
 
-@pytest.mark.parametrize("case", ["expired", "bad signature", "hs256 forgery"])
+@pytest.mark.parametrize("case", sorted(REFUSED))
 def test_a_refused_token_on_the_socket_gets_an_auth_error_with_its_reason(
     app: Backend, oidc: OidcProvider, case: str
 ) -> None:
@@ -279,3 +284,30 @@ def test_the_js_client_refreshes_an_expired_and_an_expiring_token(
     assert "stale" not in names
     assert names[-1] == "refreshed" and "first" in names
     assert all(s["subject"] == "js" for s in answer["seen"] if s is not None)
+
+
+def test_key_rotation_new_tokens_verify_after_one_refetch(
+    shell: str, dynamodb_for: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The provider switches keys mid-test: tokens signed with the new key
+    verify (the unknown kid makes the server read the key set again once),
+    on a backend of its own (the key cache is per process)."""
+    with running_oidc_provider() as provider:
+        functions = tmp_path_factory.mktemp(f"rotation-{shell}") / "functions"
+        shutil.copytree(APP_FUNCTIONS, functions, ignore=shutil.ignore_patterns("__pycache__"))
+        (functions / "auth.config.py").write_text(f"providers = [{provider.oidc_config()!r}]\n")
+        for server in app_on_shell(functions, "rotation", shell, dynamodb_for, tmp_path_factory):
+            before = provider.token(sub="rot")
+            assert _post(server, "users:whoami", before).json()["value"]["subject"] == "rot"
+            fetched = provider.jwks_fetches
+            provider.rotate()
+            after = provider.token(sub="rot2")
+            answer = _post(server, "users:whoami", after)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["value"]["subject"] == "rot2"
+            assert provider.jwks_fetches == fetched + 1
+            # and a flood of unknown kids does not make it fetch again at once
+            for i in range(20):
+                flood = _post(server, "users:whoami", provider.token(sub="x", kid=f"bogus-{i}"))
+                assert flood.status_code == 401
+            assert provider.jwks_fetches == fetched + 1
