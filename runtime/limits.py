@@ -362,3 +362,14 @@ calls for seconds, not minutes."""
 AUTH_FETCH_MAX_BYTES = 1_000_000
 """A discovery document or key set larger than this is refused: real ones are
 a few kilobytes, and the body is held in memory to parse."""
+
+# --- File storage (blob port, runtime/files) ---
+
+BLOB_S3_PART_SIZE = 8 * 1024 * 1024
+"""A blob is uploaded to S3 in parts of this many bytes (multipart upload past
+one part): S3 wants parts of at least 5 MiB, and 8 MiB keeps the buffer held in
+memory per upload small while a 5 TB object still fits in S3's 10,000 parts."""
+
+BLOB_READ_CHUNK = 64 * 1024
+"""Blobs are copied in chunks of this many bytes: large enough for throughput,
+small enough that memory stays flat however big the file is."""
