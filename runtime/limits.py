@@ -368,7 +368,8 @@ a few kilobytes, and the body is held in memory to parse."""
 BLOB_S3_PART_SIZE = 8 * 1024 * 1024
 """A blob is uploaded to S3 in parts of this many bytes (multipart upload past
 one part): S3 wants parts of at least 5 MiB, and 8 MiB keeps the buffer held in
-memory per upload small while a 5 TB object still fits in S3's 10,000 parts."""
+memory per upload small; with S3's 10,000-part cap a blob can reach ~80 GB,
+far past any upload the platform accepts."""
 
 BLOB_READ_CHUNK = 64 * 1024
 """Blobs are copied in chunks of this many bytes: large enough for throughput,

@@ -8,6 +8,7 @@ and no orphan parts remain. Reads are (ranged) GetObject streams.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
@@ -91,8 +92,6 @@ class S3BlobStore:
                 return None
             stop = total if end is None else min(end, total)
             if start >= stop:
-                import io
-
                 return io.BytesIO(b"")
             kwargs["Range"] = f"bytes={start}-{stop - 1}"
         try:
