@@ -38,7 +38,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from runtime.auth import Unauthenticated
 from runtime.database import Database
 from runtime.functions import dedupe
 from runtime.functions.executor import CallResult, Executor
@@ -51,9 +50,9 @@ from runtime.values import dumps
 from .calls import action_pool
 from .changes import document_change
 from .journal import journals_for
-from .messages import Authenticate, ProtocolError, encode_ts, parse_client_message
+from .messages import ProtocolError, encode_ts, parse_client_message
 from .read_index import ReadIndex
-from .results import respond, run_subscription
+from .results import respond, run_subscription, verified_token
 from .session import (
     Fatal,
     QueryResult,
@@ -245,26 +244,11 @@ class SyncHub:
                 self._fatal(conn_id, conn, reason)
 
     def _verified(self, text: str | bytes) -> Callable[[str], dict[str, Any]] | None:
-        """For an Authenticate with a user token: its outcome, found before the
-        hub's lock is taken (a key fetch must not stall every connection)."""
-        if self._verify is None:
-            return None
         try:
             message = parse_client_message(text)
         except ProtocolError:
             return None
-        if not isinstance(message, Authenticate) or message.token_type != "User":
-            return None
-        try:
-            identity = self._verify(message.value or "")
-        except Unauthenticated as e:
-            refused = e
-
-            def refuse(_: str) -> dict[str, Any]:
-                raise refused
-
-            return refuse
-        return lambda _: identity
+        return verified_token(self._verify, message)
 
     def _receive(
         self,

@@ -8,6 +8,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from runtime.auth import Unauthenticated
 from runtime.database import Database
 from runtime.database.readwrite import ReadSet
 from runtime.functions.executor import CallResult, Executor, RequestError
@@ -15,6 +16,7 @@ from runtime.functions.failure import client_message
 from runtime.values import UNDEFINED, dumps, encode_json
 
 from .journal import Journals
+from .messages import Authenticate, ClientMessage
 from .session import QueryResult
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "refused_message",
     "respond",
     "run_subscription",
+    "verified_token",
 ]
 
 SubscriptionRun = tuple[QueryResult, ReadSet | None, list[str | None] | None]
@@ -110,3 +113,27 @@ def refused_message(e: RequestError, *, prod: bool) -> str:
 
 def _digest(kind: bytes, payload: bytes) -> bytes:
     return hashlib.blake2b(kind + b"\0" + payload, digest_size=16).digest()
+
+
+TokenCheck = Callable[[str], dict[str, Any]]
+
+
+def verified_token(verify: TokenCheck | None, message: ClientMessage | None) -> TokenCheck | None:
+    """For an Authenticate carrying a user token: its outcome, found before a
+    shell takes its lock or lease (a key fetch must not stall others), as a
+    check that returns the identity or raises the refusal. None for any other
+    message, or when the backend verifies no tokens."""
+    if verify is None:
+        return None
+    if not isinstance(message, Authenticate) or message.token_type != "User":
+        return None
+    try:
+        identity = verify(message.value or "")
+    except Unauthenticated as e:
+        refused = e
+
+        def refuse(_: str) -> dict[str, Any]:
+            raise refused
+
+        return refuse
+    return lambda _: identity

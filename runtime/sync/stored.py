@@ -42,7 +42,6 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from runtime.auth import Unauthenticated
 from runtime.database import Database
 from runtime.functions import dedupe
 from runtime.functions.executor import Executor
@@ -63,7 +62,7 @@ from .messages import (
     parse_client_message,
 )
 from .read_index import IndexId
-from .results import respond, run_subscription
+from .results import respond, run_subscription, verified_token
 from .session import Fatal, QueryResult, QuerySetChanged, Reply, RunAction, RunMutation, SyncSession
 from .stored_index import file_reads, filings, touched_owners, unfile
 
@@ -194,7 +193,7 @@ class StoredSync:
             refused = ""
         except ProtocolError as e:
             message, refused = None, e.message
-        verify = self._verified(message)
+        verify = verified_token(self._verify, message)
         deadline = time.monotonic() + REORDER_WAIT
         while True:
             held = self._leases.acquire_waiting(
@@ -223,24 +222,6 @@ class StoredSync:
             self._poster.post(conn_id, {"type": "FatalError", "error": reason})
             self._poster.close(conn_id)
             self._drop(conn_id, held)
-
-    def _verified(self, message: ClientMessage | None) -> Callable[[str], dict[str, Any]] | None:
-        """An Authenticate's user token verified before the lease is taken (a
-        key fetch must not hold the connection's lease)."""
-        if self._verify is None:
-            return None
-        if not isinstance(message, Authenticate) or message.token_type != "User":
-            return None
-        try:
-            identity = self._verify(message.value or "")
-        except Unauthenticated as e:
-            refused = e
-
-            def refuse(_: str) -> dict[str, Any]:
-                raise refused
-
-            return refuse
-        return lambda _: identity
 
     def _handle(self, conn_id: str, held: Held, session: SyncSession, commands: list[Any]) -> None:
         actions: list[RunAction] = []
