@@ -8,7 +8,9 @@ means no admin access at all (a deploy, a Lambda without the key). `urls`:
 the deployment's own URLs (`{"CONVEX_CLOUD_URL": ..., "CONVEX_SITE_URL":
 ...}`, what functions see in `os.environ`) when the shell knows them; else
 they are read from the store, where a deploy recorded them
-(`Environment.record_system`). `snapshots`: see the attribute.
+(`Environment.record_system`). `snapshots`: see the attribute. `blobs`: where
+files' bytes live (`runtime/files`); `files_url`: where their URLs point when
+not at the deployment itself (the AWS harness reads S3 directly).
 
 `reload()` re-imports `functions/` and pushes its schema: if anything fails
 (an import error, a schema the stored documents violate), the functions and
@@ -35,6 +37,8 @@ from runtime.auth import Authenticator, Unauthenticated
 from runtime.database import Database
 from runtime.database.history import SnapshotSource
 from runtime.errors import PlatformError
+from runtime.files.port import BlobStore
+from runtime.files.storage import FileStorage
 from runtime.functions import FunctionRegistry, load_functions
 from runtime.functions.environment import Environment
 from runtime.functions.executor import CallResult, Executor
@@ -100,6 +104,8 @@ class Backend:
         on_progress: Callable[[str, str, int], None] | None = None,
         snapshots: SnapshotSource | None = None,
         urls: Mapping[str, str] | None = None,
+        blobs: BlobStore | None = None,
+        files_url: str | None = None,
     ) -> None:
         self.store = store
         self.snapshots = snapshots
@@ -117,6 +123,13 @@ class Backend:
         self.executor = Executor(
             self.database, FunctionRegistry({}), prod=prod, on_call=self._dispatch
         )
+        self.files: FileStorage | None = None
+        """`ctx.storage` and the upload and file routes; None without a blob store."""
+        if blobs is not None:
+            self.files = FileStorage(
+                self.database, blobs, urls=lambda: self.environment.system, files_url=files_url
+            )
+            self.executor.files = self.files
         self.load_error: str | None = None
         self.authenticator = Authenticator([])
         """Verifies user tokens against the loaded `auth.config.py`; replaced
@@ -215,6 +228,8 @@ class Backend:
 
     def close(self) -> None:
         self.environment.withdraw()
+        if self.files is not None:
+            self.files.blobs.close()
         self.store.close()
 
 

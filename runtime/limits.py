@@ -374,3 +374,22 @@ far past any upload the platform accepts."""
 BLOB_READ_CHUNK = 64 * 1024
 """Blobs are copied in chunks of this many bytes: large enough for throughput,
 small enough that memory stays flat however big the file is."""
+
+FILE_BYTES = 4 * 1024**3
+"""The largest file the platform stores (an upload, `ctx.storage.store`): 4 GiB.
+Convex names no hard cap for upload URLs; this one keeps a runaway or hostile
+upload from filling the disk of a dev machine, and is far past what a web app
+uploads. On AWS the HTTP Lambda's payload cap is lower (FILE_UPLOAD_LAMBDA_BYTES)."""
+
+FILE_UPLOAD_LAMBDA_BYTES = 4 * 1024 * 1024
+"""The largest upload the AWS shell accepts through the HTTP Lambda: a Lambda's
+request payload is at most 6 MB, and API Gateway hands binary bodies to it in
+base64 (4/3 the size) with the event's headers around it; 4 MiB of file fits.
+A larger upload gets a 413 that names this limit."""
+
+UPLOAD_URL_SECONDS = 3600
+"""An upload URL expires an hour after it was generated (Convex's rule)."""
+
+UPLOAD_MARKER_SWEEP = 16
+"""After an upload, at most this many expired single-use markers are removed,
+so the markers alive are those of the last hour plus a bounded backlog."""

@@ -218,6 +218,47 @@ class Transaction:
         self._writable("system_put")
         self.writes.system[key] = value
 
+    # ---- system tables (the platform's documents: `_storage`, ...) ---------
+
+    def system_insert(self, table: str, fields: dict[str, Any], random16: bytes) -> str:
+        """Insert a document into a system table (`ctx.storage` writes
+        `_storage`); its id is made from `random16`, so the platform can
+        derive the id from a key it already holds (a blob's). Not schema
+        checked: the platform owns the shape of its tables."""
+        self._writable("system_insert")
+        self._check_system_table(table)
+        check_document(fields)
+        doc_id = make_id(table, random16)
+        w = self.writes.get(doc_id)
+        if w is not None:
+            exists, version, old = w.new is not None, w.old_version, w.old
+        else:
+            self.reads.documents.add(doc_id)
+            value, version = self._load([doc_id])[doc_id]
+            exists, old = value is not None, None
+        if exists:
+            raise InvalidDocumentError(f"document {doc_id} already exists", id=doc_id)
+        doc = {"_id": doc_id, "_creationTime": self._now_ms + self._inserts * 0.001, **fields}
+        self._inserts += 1
+        self._stage(doc_id, table, old, version, doc)
+        self.writes.writes[doc_id].recreate = version > 0
+        return doc_id
+
+    def system_delete(self, doc_id: str) -> dict[str, Any]:
+        """Delete a document of a system table; returns it as it was."""
+        self._writable("system_delete")
+        table, old, version = self._existing(doc_id, "delete", system=True)
+        self._check_system_table(table)
+        w = self.writes.get(doc_id)
+        self._stage(doc_id, table, w.old if w else old, version, None)
+        return dict(old or {})
+
+    @staticmethod
+    def _check_system_table(table: str) -> None:
+        if not (isinstance(table, str) and table.startswith("_")):
+            raise InvalidDocumentError(f"{table!r} is not a system table")
+        check_table_name(table, system_ok=True)
+
     # ---- scans (used by query.py) -----------------------------------------
 
     def table_indexes(self, table: str) -> TableIndexes:
@@ -465,7 +506,9 @@ class Transaction:
         # A new object on every read: callers may mutate what they get.
         return layout.decode_document(value).doc
 
-    def _existing(self, doc_id: str, op: str) -> tuple[str, dict[str, Any] | None, int]:
+    def _existing(
+        self, doc_id: str, op: str, *, system: bool = False
+    ) -> tuple[str, dict[str, Any] | None, int]:
         if not isinstance(doc_id, str) or parse_id(doc_id) is None:
             raise InvalidIdError(f"db.{op}: {doc_id!r} is not a document id")
         w = self.writes.get(doc_id)
@@ -480,7 +523,7 @@ class Transaction:
         if value is None:
             raise DocumentNotFoundError(f"db.{op}: no document with id {doc_id}")
         stored = layout.decode_document(value)
-        self._check_table(stored.table, writing=True)
+        self._check_table(stored.table, writing=True, system=system)
         return stored.table, stored.doc, version
 
     def _replace_checked(

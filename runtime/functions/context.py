@@ -7,8 +7,9 @@
 | action   |            | yes  | yes     | yes       | yes                                   |
 
 `db` is a facade over the call's transaction (`db.py`), never the
-transaction itself. Storage and the scheduler raise NOT_AVAILABLE until their
-issue lands; the attributes exist so code can be written against them.
+transaction itself; so is `storage` (`storage.py`). The scheduler raises
+NOT_AVAILABLE until its issue lands; the attribute exists so code can be
+written against it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 from runtime.errors import PlatformError
 
 from .db import DatabaseReader, DatabaseWriter
+from .storage import ActionStorage, AsyncActionStorage, MutationStorage, QueryStorage
 
 if TYPE_CHECKING:
     from runtime.database.transaction import Transaction
+    from runtime.files.storage import FileStorage
 
     from .action_calls import ActionCall
     from .executor import Executor
@@ -49,10 +52,6 @@ class _NotYet:
         return f"<ctx.{self._what}: not available yet>"
 
 
-def _storage() -> _NotYet:
-    return _NotYet("storage", "file storage arrives with the file storage issue")
-
-
 def _scheduler() -> _NotYet:
     return _NotYet("scheduler", "scheduled functions arrive with the scheduling issue")
 
@@ -68,16 +67,17 @@ class Auth:
 
 
 class QueryCtx:
-    def __init__(self, tx: Transaction, auth: Auth) -> None:
+    def __init__(self, tx: Transaction, auth: Auth, files: FileStorage | None = None) -> None:
         self.db: DatabaseReader = DatabaseReader(tx)
         self.auth = auth
-        self.storage = _storage()
+        self.storage: QueryStorage = QueryStorage(files, tx)
 
 
 class MutationCtx(QueryCtx):
-    def __init__(self, tx: Transaction, auth: Auth) -> None:
-        super().__init__(tx, auth)
+    def __init__(self, tx: Transaction, auth: Auth, files: FileStorage | None = None) -> None:
+        super().__init__(tx, auth, files)
         self.db: DatabaseWriter = DatabaseWriter(tx)
+        self.storage: MutationStorage = MutationStorage(files, tx)
         self.scheduler = _scheduler()
 
 
@@ -95,7 +95,7 @@ class ActionCtx:
         self._identity = identity
         self._call = call
         self.auth = Auth(identity)
-        self.storage = _storage()
+        self.storage = ActionStorage(executor.files)
         self.scheduler = _scheduler()
 
     def run_query(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
@@ -117,7 +117,7 @@ class AsyncActionCtx:
     ) -> None:
         self._sync = ActionCtx(executor, identity, call)
         self.auth = self._sync.auth
-        self.storage = self._sync.storage
+        self.storage = AsyncActionStorage(executor.files)
         self.scheduler = self._sync.scheduler
 
     async def run_query(self, fn: Any, args: dict[str, Any] | None = None) -> Any:

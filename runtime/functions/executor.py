@@ -42,6 +42,7 @@ from runtime.database import Database
 from runtime.database.readwrite import ReadSet, WriteSet
 from runtime.database.transaction import Transaction
 from runtime.errors import ConvexError, FunctionCallError, PlatformError, ValidationError
+from runtime.files.storage import FileStorage
 from runtime.limits import ACTION_CANCEL_SECONDS, ACTION_TIMEOUT_SECONDS, ARGUMENTS_BYTES
 from runtime.store.port import Key
 from runtime.values import UNDEFINED, InvalidValueError, check_value, dumps
@@ -156,6 +157,8 @@ class Executor:
         self.action_timeout = action_timeout
         self.actions = RunningActions()
         """The actions running now, at every depth (`action_calls.py`)."""
+        self.files: FileStorage | None = None
+        """The backend's file storage (`ctx.storage`); None where it has none."""
 
     # ---- resolving and checking --------------------------------------------
 
@@ -395,6 +398,8 @@ class Executor:
         started = time.time()
         seed = int.from_bytes(determinism.real_urandom(8), "little")
         last_lines: LogLines | None = None
+        removed: list[str] = []
+        """Blobs of files the last attempt deleted: removed once it commits."""
         # A request's record answers only the same function and arguments.
         request_fp = b""
         if request_key is not None:
@@ -402,14 +407,22 @@ class Executor:
 
         def body(tx: Transaction) -> Any:
             nonlocal last_lines
+            removed.clear()
             with logs.attempt() as last_lines:
                 if request_key is not None:
                     prior = dedupe.replay(tx, request_key, request_fp)
                     if prior is not None:
                         return prior
-                ctx = QueryCtx(tx, auth) if defn.kind == "query" else MutationCtx(tx, auth)
+                ctx: QueryCtx
+                if defn.kind == "query":
+                    ctx = QueryCtx(tx, auth, self.files)
+                else:
+                    ctx = mctx = MutationCtx(tx, auth, self.files)
+                    removed_now = mctx.storage.after_commit
                 with determinism.frozen(started, seed, defn.kind):
                     value = defn.handler(ctx, args)
+                if defn.kind == "mutation":
+                    removed.extend(removed_now)
                 value = _checked_return(defn, value)
                 if request_key is not None:
                     dedupe.record(tx, request_key, request_fp, value)
@@ -420,6 +433,8 @@ class Executor:
                 outcome = (database or self.database).query(body, journal=journal)
             else:
                 outcome = self.database.mutation(body)
+                if removed and self.files is not None:
+                    self.files.remove_blobs(removed)
         finally:
             logs.keep(last_lines)
         return _Invoked(outcome.value, outcome.ts, outcome.reads, outcome.journal, outcome.writes)

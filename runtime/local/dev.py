@@ -29,6 +29,7 @@ from typing import Any
 import uvicorn
 
 from runtime.backend import AdminKeyError, Backend, ReloadReport, read_admin_key
+from runtime.files.local import LocalBlobStore
 from runtime.functions import logs
 from runtime.http.api import make_api_app
 from runtime.http.loopback import LoopbackHostOnly
@@ -44,6 +45,8 @@ from .watch import Watcher
 __all__ = ["DevOptions", "dev_urls", "run_dev"]
 
 DB_FILE = "db.sqlite3"
+FILES_DIR = "files"
+"""Stored files' bytes, one file per blob (`runtime/files/local.py`)."""
 
 
 @dataclass
@@ -144,10 +147,13 @@ def run_dev(options: DevOptions) -> int:
         on_progress=progress,
         snapshots=store.snapshot,
         urls=dev_urls(options.host, api_port, site_port),
+        blobs=LocalBlobStore(options.data / FILES_DIR),
     )
     _report(log, backend.reload(), f"loaded {functions}")
     hub = SyncHub(backend.database, backend.executor, store.snapshot, verify=backend.verify_token)
     backend.add_listener(hub.notice)
+    if backend.files is not None:
+        backend.files.on_commit = hub.wake
     backend.add_reload_listener(hub.invalidate_all)
     hub.start()
 

@@ -188,6 +188,10 @@ class SyncHub:
         if call.ts is not None:
             self._wake.set()
 
+    def wake(self) -> None:
+        """Something committed outside a function call (a file upload): a step is due."""
+        self._wake.set()
+
     def invalidate_all(self) -> None:
         """Functions were reloaded: every live query runs again."""
         with self._lock:

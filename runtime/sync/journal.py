@@ -24,12 +24,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 import threading
 import weakref
 from typing import Any
 
-from runtime.store.port import Key, Put, Store, TransactionConflict
+from runtime.store.port import Key, Store
+from runtime.store.secrets import platform_secret
 from runtime.values import dumps
 
 __all__ = ["Journals", "journals_for"]
@@ -96,12 +96,4 @@ def journals_for(store: Store) -> Journals:
 
 
 def _load_key(store: Store) -> bytes:
-    for _ in range(3):
-        item = store.get([KEY])[0]
-        if item is not None:
-            return bytes(item.value)
-        try:
-            store.transact([Put(KEY, secrets.token_bytes(32), expect=0)])
-        except TransactionConflict:
-            continue  # another process created it first: read theirs
-    raise RuntimeError("could not read or create the journal signing key")
+    return platform_secret(store, KEY)
