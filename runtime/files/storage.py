@@ -46,6 +46,7 @@ __all__ = [
     "FileStorage",
     "FileTooLarge",
     "StorageIdError",
+    "file_metadata",
     "key_of",
     "storage_id_of",
 ]
@@ -105,6 +106,16 @@ def _meta(doc: Mapping[str, Any]) -> FileMeta:
         str(doc["sha256"]),
         doc.get("contentType") if isinstance(doc.get("contentType"), str) else None,
     )
+
+
+def file_metadata(found: FileMeta) -> dict[str, Any]:
+    """What Convex's `storage.getMetadata` returns: storageId, sha256, size, contentType."""
+    return {
+        "storageId": found.storage_id,
+        "sha256": found.sha256,
+        "size": found.size,
+        "contentType": found.content_type,
+    }
 
 
 def capped(chunks: Iterable[bytes], limit: int, limit_name: str) -> Iterator[bytes]:
@@ -181,6 +192,12 @@ class FileStorage:
         its document, so a query that asked is re-run when it is deleted."""
         key = key_of(storage_id, "get_url")
         return None if tx.get(str(storage_id)) is None else self.file_url(key)
+
+    def metadata_in(self, tx: Transaction, storage_id: object) -> dict[str, Any] | None:
+        """`get_metadata`: Convex's FileMetadata of the file, None when there is none."""
+        key_of(storage_id, "get_metadata")
+        doc = tx.get(str(storage_id))
+        return None if doc is None else file_metadata(_meta(doc))
 
     def delete_in(self, tx: Transaction, storage_id: object) -> str:
         """Delete the file's document in `tx`; returns the blob key, to pass

@@ -1,10 +1,14 @@
 """`ctx.storage`, by kind (API.md, Files):
 
-| kind              | generate_upload_url | get_url | delete | store | get |
-|-------------------|---------------------|---------|--------|-------|-----|
-| query             |                     | yes     |        |       |     |
-| mutation          | yes                 | yes     | yes    |       |     |
-| action, HTTP      | yes                 | yes     | yes    | yes   | yes |
+| kind              | generate_upload_url | get_url, get_metadata | delete | store, get |
+|-------------------|---------------------|-----------------------|--------|------------|
+| query             |                     | yes                   |        |            |
+| mutation          | yes                 | yes                   | yes    |            |
+| action, HTTP      | yes                 | yes                   | yes    | yes        |
+
+`get_metadata` is Convex's older way to read what `ctx.db.system.get` reads
+(`{"storageId", "sha256", "size", "contentType"}`), kept because the seed
+documents it.
 
 In queries and mutations the calls work in the function's transaction:
 `get_url` reads the file's `_storage` document (so a live query re-runs when
@@ -16,10 +20,10 @@ own transaction. `async def` actions get awaitable versions.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from runtime.errors import PlatformError
-from runtime.files.storage import key_of
+from runtime.files.storage import file_metadata, key_of
 
 from .determinism import real_urandom
 
@@ -74,6 +78,10 @@ class QueryStorage:
     def get_url(self, storage_id: str) -> str | None:
         """A URL serving the file's bytes, or None if there is no such file."""
         return _files(self.__files).url_in(self.__tx, storage_id)
+
+    def get_metadata(self, storage_id: str) -> dict[str, Any] | None:
+        """The file's storageId, sha256, size and contentType, or None."""
+        return _files(self.__files).metadata_in(self.__tx, storage_id)
 
     def generate_upload_url(self) -> NoReturn:
         _not_here("generate_upload_url", "query", "generate it in a mutation or an action")
@@ -137,6 +145,11 @@ class ActionStorage:
         key = key_of(storage_id, "get_url")
         return None if files.meta(storage_id) is None else files.file_url(key)
 
+    def get_metadata(self, storage_id: str) -> dict[str, Any] | None:
+        key_of(storage_id, "get_metadata")
+        found = _files(self.__files).meta(storage_id)
+        return None if found is None else file_metadata(found)
+
     def delete(self, storage_id: str) -> None:
         _files(self.__files).delete(storage_id)
 
@@ -166,6 +179,9 @@ class AsyncActionStorage:
 
     async def get_url(self, storage_id: str) -> str | None:
         return await asyncio.to_thread(self.__sync.get_url, storage_id)
+
+    async def get_metadata(self, storage_id: str) -> dict[str, Any] | None:
+        return await asyncio.to_thread(self.__sync.get_metadata, storage_id)
 
     async def delete(self, storage_id: str) -> None:
         await asyncio.to_thread(self.__sync.delete, storage_id)

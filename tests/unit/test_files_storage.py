@@ -37,6 +37,14 @@ def url(ctx, args):
 def meta(ctx, args):
     return ctx.db.system.get(args["id"])
 
+@query(args={"id": v.string()})
+def metadata(ctx, args):
+    return ctx.storage.get_metadata(args["id"])
+
+@action(args={"id": v.string()})
+def metadata_in_action(ctx, args):
+    return ctx.storage.get_metadata(args["id"])
+
 @query(args={})
 def files(ctx, args):
     return ctx.db.system.query("_storage").collect()
@@ -248,3 +256,22 @@ def test_without_a_blob_store_storage_says_it_is_not_configured(tmp_path: Path) 
     text = _fail(b, "upload_url")
     assert "file storage is not configured" in text
     b.close()
+
+
+def test_get_metadata_reads_as_convex_file_metadata(backend: Backend) -> None:
+    data = b"some bytes"
+    sid = _upload(backend, data, "text/plain")
+    expected = {
+        "storageId": sid,
+        "sha256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+        "size": len(data),
+        "contentType": "text/plain",
+    }
+    assert _call(backend, "metadata", {"id": sid}) == expected
+    assert _call(backend, "metadata_in_action", {"id": sid}) == expected
+    untyped = _upload(backend, b"x", None)
+    assert _call(backend, "metadata", {"id": untyped})["contentType"] is None
+    _call(backend, "drop", {"id": sid})
+    assert _call(backend, "metadata", {"id": sid}) is None
+    assert _call(backend, "metadata_in_action", {"id": sid}) is None
+    assert "is not a storage id" in _fail(backend, "metadata", {"id": "nope"})
