@@ -275,3 +275,23 @@ def test_get_metadata_reads_as_convex_file_metadata(backend: Backend) -> None:
     assert _call(backend, "metadata", {"id": sid}) is None
     assert _call(backend, "metadata_in_action", {"id": sid}) is None
     assert "is not a storage id" in _fail(backend, "metadata", {"id": "nope"})
+
+
+def test_the_example_app_sends_lists_and_removes_images(tmp_path: Path) -> None:
+    app = Path(__file__).resolve().parents[2] / "functions"
+    b = Backend(
+        SqliteStore(":memory:"), app, admin_key=None, urls=URLS, blobs=LocalBlobStore(tmp_path)
+    )
+    assert b.reload().ok, b.load_error
+    files = b.files
+    assert files is not None
+    url = b.executor.call("messages:generate_upload_url", {}).value
+    sid = files.accept_upload(files.check_upload(_token(url)), [b"img"], "image/png")
+    assert b.executor.call("messages:send_image", {"storageId": sid, "author": "ann"}).ok
+    assert b.executor.call("messages:send", {"body": "hi", "author": "bob"}).ok
+    listed = b.executor.call("messages:list", {}).value
+    assert [m["format"] for m in listed] == ["text", "image"]
+    assert listed[1]["url"] == files.file_url(key_of(sid)) and "url" not in listed[0]
+    assert b.executor.call("messages:remove", {"id": listed[1]["_id"]}).ok
+    assert files.meta(sid) is None and files.read(sid) is None
+    b.close()
