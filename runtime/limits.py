@@ -393,3 +393,12 @@ UPLOAD_URL_SECONDS = 3600
 UPLOAD_MARKER_SWEEP = 16
 """After an upload, at most this many expired single-use markers are removed,
 so the markers alive are those of the last hour plus a bounded backlog."""
+
+# --- snapshots with files (export --include-files / import) ----------------------
+
+IMPORT_ARCHIVE_BYTES = 64 << 30
+"""A snapshot zip that carries files is at most 64 GiB, and its files add up
+to at most as much once inflated: the server spools the upload to its disk
+before checking it, and writes every file again as a blob, so this bounds the
+disk one import can take (16 files of the FILE_BYTES maximum). The documents
+in it stay under IMPORT_BYTES."""

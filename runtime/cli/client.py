@@ -134,6 +134,11 @@ class BackendClient:
         with answer:
             return status, answer.read()
 
+    def download(self, path: str, *, timeout: float = 3600.0) -> tuple[int, IO[bytes]]:
+        """GET `path`: (status, the answer to read as it arrives; close it)."""
+        status, answer = self._open("GET", path, None, {}, timeout)
+        return status, answer
+
     def stream(
         self,
         method: str,

@@ -127,6 +127,11 @@ def _parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="write a snapshot of every table to a .zip")
     export.add_argument("--path", type=Path, required=True, help="the .zip to write")
+    export.add_argument(
+        "--include-files",
+        action="store_true",
+        help="also write the files (_storage/documents.jsonl and each file's bytes), as Convex's",
+    )
     remote(export)
 
     imp = sub.add_parser("import", help="import documents into a table (all or nothing)")
@@ -272,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import snapshot_cmds
 
         if ns.command == "export":
-            return snapshot_cmds.export(_client(ns), ns.path)
+            return snapshot_cmds.export(_client(ns), ns.path, include_files=ns.include_files)
         return snapshot_cmds.import_(
             _client(ns),
             ns.file,

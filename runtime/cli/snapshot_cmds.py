@@ -10,10 +10,11 @@ lines (the server checks it again, against the schema too, before writing).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from rich.console import Console
 from rich.progress import (
@@ -24,8 +25,14 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from runtime.limits import IMPORT_BYTES
-from runtime.snapshot import ImportFormat, SnapshotError, SnapshotWriter, check_file
+from runtime.limits import IMPORT_ARCHIVE_BYTES, IMPORT_BYTES
+from runtime.snapshot import (
+    ImportFormat,
+    SnapshotError,
+    SnapshotWriter,
+    check_file,
+    read_zip_files,
+)
 
 from .client import BackendClient, CliError
 
@@ -38,7 +45,7 @@ def _console() -> Console:
     return Console(stderr=True)
 
 
-def export(client: BackendClient, path: Path) -> int:
+def export(client: BackendClient, path: Path, *, include_files: bool = False) -> int:
     if path.suffix != ".zip":
         raise CliError(f"the export path must end in .zip: {path}")
     tables: list[str] = client.json("GET", "/api/admin/tables")["tables"]
@@ -71,10 +78,40 @@ def export(client: BackendClient, path: Path) -> int:
 
             n = writer.add_table(table, pages(), encoded=True)
             bar.update(task, completed=n, total=n)
+        if include_files:
+            task = bar.add_task("export files", total=None)
+            writer.add_files(
+                _file_pages(client),
+                functools.partial(_open_file, client),
+                lambda files, done: bar.update(task, completed=files),
+            )
     counts = writer.counts
     total = sum(counts.values())
-    print(f"exported {total} documents from {len(tables)} tables to {path}")
+    files = f" and {writer.files} files" if include_files else ""
+    print(f"exported {total} documents from {len(tables)} tables{files} to {path}")
     return 0
+
+
+def _file_pages(client: BackendClient) -> Iterator[list[dict[str, Any]]]:
+    cursor = None
+    while True:
+        page = client.json("POST", "/api/admin/export/files", {"cursor": cursor, "numItems": _PAGE})
+        yield page["files"]
+        if page["done"]:
+            return
+        cursor = page["cursor"]
+
+
+def _open_file(client: BackendClient, line: dict[str, Any]) -> BinaryIO | None:
+    """A file's bytes as the backend streams them; None if it was deleted since."""
+    status, answer = client.download(f"/api/admin/export/file/{line['_id']}")
+    if status == 404:
+        answer.close()
+        return None
+    if status >= 400:
+        with answer:
+            raise CliError(f"GET file {line['_id']}: HTTP {status}: {answer.read(300)!r}")
+    return answer  # type: ignore[return-value]
 
 
 def _chunks(path: Path, bar: Progress, task: Any) -> Iterator[bytes]:
@@ -97,10 +134,10 @@ def import_(client: BackendClient, file: Path, table: str | None, mode: str | No
     else:
         raise CliError(f"import reads a .jsonl file or a snapshot .zip, not {file.name}")
     size = file.stat().st_size
-    if size > IMPORT_BYTES:
+    cap = IMPORT_ARCHIVE_BYTES if fmt == "zip" else IMPORT_BYTES
+    if size > cap:
         raise CliError(
-            f"{file} is {size} bytes; an import is at most {IMPORT_BYTES} (split it into "
-            "several files)"
+            f"{file} is {size} bytes; an import is at most {cap} (split it into several files)"
         )
     query = f"?format={fmt}&mode={mode or 'create'}" + (f"&table={table}" if table else "")
     result: dict[str, Any] | None = None
@@ -120,6 +157,8 @@ def import_(client: BackendClient, file: Path, table: str | None, mode: str | No
                 table,
                 lambda done, total: bar.update(check, completed=done, total=total),
             )
+            if fmt == "zip" and table is None:
+                read_zip_files(file)  # the files' lines, and each file's size in the zip
         except SnapshotError as e:
             raise CliError(f"{e.code}: {e.message}") from None
         upload = bar.add_task("upload (bytes)", total=size)
@@ -150,5 +189,6 @@ def import_(client: BackendClient, file: Path, table: str | None, mode: str | No
     for name, n in sorted(result["imported"].items()):
         deleted = result["deleted"].get(name)
         replaced = f" (replacing {deleted})" if deleted is not None else ""
-        print(f"imported {n} documents into {name}{replaced}")
+        what = "files" if name == "_storage" else f"documents into {name}"
+        print(f"imported {n} {what}{replaced}")
     return 0

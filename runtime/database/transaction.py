@@ -220,11 +220,19 @@ class Transaction:
 
     # ---- system tables (the platform's documents: `_storage`, ...) ---------
 
-    def system_insert(self, table: str, fields: dict[str, Any], random16: bytes) -> str:
+    def system_insert(
+        self,
+        table: str,
+        fields: dict[str, Any],
+        random16: bytes,
+        *,
+        creation_time: float | None = None,
+    ) -> str:
         """Insert a document into a system table (`ctx.storage` writes
         `_storage`); its id is made from `random16`, so the platform can
         derive the id from a key it already holds (a blob's). Not schema
-        checked: the platform owns the shape of its tables."""
+        checked: the platform owns the shape of its tables. `creation_time`:
+        kept from a snapshot (import restores it), else now."""
         self._writable("system_insert")
         self._check_system_table(table)
         check_document(fields)
@@ -238,7 +246,8 @@ class Transaction:
             exists, old = value is not None, None
         if exists:
             raise InvalidDocumentError(f"document {doc_id} already exists", id=doc_id)
-        doc = {"_id": doc_id, "_creationTime": self._now_ms + self._inserts * 0.001, **fields}
+        created = self._now_ms + self._inserts * 0.001 if creation_time is None else creation_time
+        doc = {"_id": doc_id, "_creationTime": created, **fields}
         self._inserts += 1
         self._stage(doc_id, table, old, version, doc)
         self.writes.writes[doc_id].recreate = version > 0

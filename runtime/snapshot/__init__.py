@@ -4,7 +4,8 @@ Independent of HTTP: `runtime.http.snapshot_routes` and the CLI are thin
 layers over it, and another shell (AWS) can call it on its `Database`.
 """
 
-from .export import SnapshotWriter, export_database, table_pages
+from .export import SnapshotWriter, export_database, table_pages, user_tables
+from .files import FilesImport, check_files, import_with_files, read_zip_files, storage_pages
 from .format import (
     ImportDocument,
     ImportFormat,
@@ -19,6 +20,7 @@ from .format import (
 from .importer import ImportFailed, ImportMode, ImportReport, apply_import, check_import
 
 __all__ = [
+    "FilesImport",
     "ImportDocument",
     "ImportFailed",
     "ImportFormat",
@@ -29,11 +31,16 @@ __all__ = [
     "TableImport",
     "apply_import",
     "check_file",
+    "check_files",
     "check_import",
     "export_database",
+    "import_with_files",
     "iter_jsonl",
     "parse_import",
     "parse_jsonl",
+    "read_zip_files",
     "read_zip_tables",
+    "storage_pages",
     "table_pages",
+    "user_tables",
 ]

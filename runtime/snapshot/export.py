@@ -18,24 +18,28 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 from runtime.database import Database, Transaction
+from runtime.files.storage import FileStorage, key_of
 
 from .format import DOCUMENTS, document_line, write_snapshot_meta
 
-__all__ = ["SnapshotWriter", "export_database", "table_pages"]
+__all__ = ["SnapshotWriter", "export_database", "table_pages", "user_tables"]
 
 _PAGE = 500
 
 
-def table_pages(db: Database, table: str, size: int = _PAGE) -> Iterator[list[dict[str, Any]]]:
-    """A table's documents in creation order, a page (one consistent read) at a time."""
+def table_pages(
+    db: Database, table: str, size: int = _PAGE, *, system: bool = False
+) -> Iterator[list[dict[str, Any]]]:
+    """A table's documents in creation order, a page (one consistent read) at
+    a time. `system`: a platform table (`_storage`)."""
     cursor: str | None = None
     while True:
 
         def read(tx: Transaction, c: str | None = cursor) -> Any:
-            return tx.query(table).paginate({"numItems": size, "cursor": c})
+            return tx.query(table, system=system).paginate({"numItems": size, "cursor": c})
 
         page = db.query(read).value
         yield page["page"]
@@ -56,6 +60,8 @@ class SnapshotWriter:
         self.partial = path.with_name(path.name + ".partial")
         self.tables: list[str] = []
         self.counts: dict[str, int] = {}
+        self.files = 0
+        """How many files `add_files` wrote."""
         self._archive: zipfile.ZipFile | None = zipfile.ZipFile(
             self.partial, "w", zipfile.ZIP_DEFLATED
         )
@@ -83,6 +89,21 @@ class SnapshotWriter:
                     out.write(_encoded_line(doc) if encoded else document_line(doc))
                 self.counts[table] += len(page)
         return self.counts[table]
+
+    def add_files(
+        self,
+        pages: Iterable[Sequence[dict[str, Any]]],
+        open_blob: Callable[[dict[str, Any]], BinaryIO | None],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Write the files of `pages` (their `_storage/documents.jsonl` lines)
+        with their bytes from `open_blob(line)` (`files.write_files`)."""
+        from .files import write_files
+
+        if self._archive is None:
+            raise ValueError("the snapshot is closed")
+        self.files = write_files(self._archive, pages, open_blob, progress)
+        return self.files
 
     def close(self) -> None:
         """Write `_tables/documents.jsonl` and README.md and move the zip into place."""
@@ -123,19 +144,35 @@ def _encoded_line(encoded: dict[str, Any]) -> bytes:
     return text.encode("utf-8") + b"\n"
 
 
+def user_tables(db: Database) -> list[str]:
+    """The app's tables: what an export writes as `<table>/documents.jsonl`
+    (the platform's, `_storage` and the like, are not tables of the app)."""
+    return [t for t in db.tables() if not t.startswith("_")]
+
+
 def export_database(
     db: Database,
     path: Path,
     progress: Callable[[str, int], None] | None = None,
     *,
     page_size: int = _PAGE,
+    files: FileStorage | None = None,
 ) -> dict[str, int]:
-    """Export every table of `db` (`Database.tables()`) to the zip at `path`;
-    the number of documents per table. `progress(table, documents so far)`
-    is called after every page. Not a point-in-time snapshot (see above)."""
+    """Export every table of the app (`user_tables`) to the zip at `path`;
+    the number of documents per table. `files`: also write every file, as
+    Convex's `--include-file-storage` (`files.py`). `progress(table,
+    documents so far)` is called after every page. Not a point-in-time
+    snapshot (see above)."""
     report = progress or (lambda table, done: None)
     with SnapshotWriter(path) as writer:
-        for table in db.tables():
+        if files is not None:
+            from .files import storage_pages
+
+            def open_blob(line: dict[str, Any], fs: FileStorage = files) -> BinaryIO | None:
+                return fs.blobs.open(key_of(line["_id"]))
+
+            writer.add_files(storage_pages(db, page_size), open_blob)
+        for table in user_tables(db):
 
             def pages(t: str = table) -> Iterator[list[dict[str, Any]]]:
                 done = 0

@@ -60,11 +60,16 @@ ImportFormat = Literal["jsonl", "zip"]
 
 DOCUMENTS = "documents.jsonl"
 TABLES_FOLDER = "_tables"
+STORAGE_FOLDER = "_storage"
+"""Files' metadata and bytes (`files.py`), not a table of the app."""
 
 README = """This is a pyconvex snapshot: one folder per table, each with
 documents.jsonl (one document per line, convex_encoded_json: int64 values are
 {"$integer": base64 little-endian}, bytes {"$bytes": base64}). Import it with
 `python -m runtime import FILE.zip` (every table) or `--table T` (one table).
+An export made with --include-files also holds the files, as Convex's do:
+_storage/documents.jsonl (their metadata) and each file's bytes as
+_storage/<storage id><extension>; importing the whole zip restores them.
 """
 
 
@@ -99,10 +104,17 @@ class TableImport:
     lines: Callable[[], Iterable[bytes]] = field(repr=False)
     """Opens the lines afresh. Passes run one after the other (a file source
     is re-read from its start)."""
+    system: bool = False
+    """A platform table (`_storage`, from a snapshot with files): written as
+    the platform writes it, not checked against the app's schema."""
+    reader: Callable[[Iterable[bytes], str, str], Iterator[ImportDocument]] | None = field(
+        default=None, repr=False
+    )
+    """Parses the lines (None: `iter_jsonl`)."""
 
     def documents(self) -> Iterator[ImportDocument]:
         """The documents, parsed and checked again as they are read."""
-        return iter_jsonl(self.lines(), self.table, self.source)
+        return (self.reader or iter_jsonl)(self.lines(), self.table, self.source)
 
 
 class LineReader:
@@ -240,14 +252,18 @@ def _zip_tables(archive: zipfile.ZipFile, only: str | None) -> dict[str, str]:
     found: dict[str, str] = {}
     for name in archive.namelist():
         path = PurePosixPath(name)
-        if len(path.parts) == 2 and path.name == DOCUMENTS and path.parts[0] != TABLES_FOLDER:
+        if (
+            len(path.parts) == 2
+            and path.name == DOCUMENTS
+            and path.parts[0] not in (TABLES_FOLDER, STORAGE_FOLDER)
+        ):
             found[path.parts[0]] = name
     if only is not None:
         if only not in found:
             have = ", ".join(sorted(found)) or "none"
             raise SnapshotError(f'the zip has no table "{only}" (its tables: {have})')
         found = {only: found[only]}
-    if not found:
+    if not found and f"{STORAGE_FOLDER}/{DOCUMENTS}" not in archive.namelist():
         raise SnapshotError("the zip holds no <table>/documents.jsonl")
     return dict(sorted(found.items()))
 

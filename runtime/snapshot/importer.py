@@ -32,8 +32,9 @@ from typing import IO, Any, Literal
 from runtime.database import Database, Transaction
 from runtime.database.errors import TransactionTooLargeError
 from runtime.errors import PlatformError
+from runtime.files.storage import STORAGE_TABLE, key_of
 from runtime.limits import LimitExceeded
-from runtime.values import dumps, loads, make_id
+from runtime.values import dumps, is_id_for, loads, make_id
 
 from .export import table_pages
 from .format import ImportDocument, SnapshotError, TableImport
@@ -72,13 +73,17 @@ def check_import(db: Database, tables: Sequence[TableImport], mode: ImportMode) 
     """Raise SnapshotError for anything that would fail the import."""
     schema = db.schema
     for t in tables:
-        if schema is not None and schema.strict_table_name_types and schema.table(t.table) is None:
+        if t.system:  # the platform's own table (`_storage`): no schema, no user indexes
+            pass
+        elif (
+            schema is not None and schema.strict_table_name_types and schema.table(t.table) is None
+        ):
             raise SnapshotError(
                 f'table "{t.table}" is not in the schema; add it to functions/schema.py first'
             )
         specs = db.table_indexes(t.table).specs
         placeholder = make_id(t.table, bytes(16))
-        for d in t.documents():
+        for d in [] if t.system else t.documents():
             user = {k: x for k, x in d.document.items() if k not in ("_id", "_creationTime")}
             try:
                 if schema is not None:
@@ -97,8 +102,10 @@ def check_import(db: Database, tables: Sequence[TableImport], mode: ImportMode) 
                 raise SnapshotError(f"{t.source} line {d.line}: {e}", line=d.line) from None
         if mode == "create":
             # Counted up to a page: refusing needs no full scan.
-            def head(tx: Transaction, name: str = t.table) -> list[dict[str, Any]]:
-                docs: list[dict[str, Any]] = tx.query(name).take(_PAGE + 1)
+            def head(
+                tx: Transaction, name: str = t.table, system: bool = t.system
+            ) -> list[dict[str, Any]]:
+                docs: list[dict[str, Any]] = tx.query(name, system=system).take(_PAGE + 1)
                 return docs
 
             first = db.query(head).value
@@ -195,13 +202,26 @@ class _Spilled:
 
 def _delete_if_present(tx: Transaction, doc_id: str) -> None:
     if tx.get(doc_id) is not None:
-        tx.delete(doc_id)
+        if is_id_for(STORAGE_TABLE, doc_id):
+            tx.system_delete(doc_id)
+        else:
+            tx.delete(doc_id)
+
+
+def _restore(tx: Transaction, table: str, doc: dict[str, Any]) -> str:
+    """Insert `doc` keeping its `_id` and `_creationTime`, as the platform
+    writes its own tables (`_storage`) or as `ctx.db` writes the app's."""
+    if not table.startswith("_"):
+        return tx.restore(table, doc)
+    random16 = bytes.fromhex(key_of(doc["_id"], "import"))
+    fields = {k: x for k, x in doc.items() if k not in ("_id", "_creationTime")}
+    return tx.system_insert(table, fields, random16, creation_time=doc["_creationTime"])
 
 
 def _restore_if_absent(tx: Transaction, item: Any) -> None:
     table, doc = item
     if tx.get(doc["_id"]) is None:
-        tx.restore(table, doc)
+        _restore(tx, table, doc)
 
 
 def apply_import(
@@ -242,7 +262,7 @@ def _apply(
         if mode == "replace":
             for t in tables:
                 deleted.setdefault(t.table, 0)
-                for page in table_pages(db, t.table):
+                for page in table_pages(db, t.table, system=t.system):
                     for doc in page:
                         originals.keep([t.table, doc])
                         deleted[t.table] += 1
@@ -273,7 +293,7 @@ def _apply(
 
             def put(tx: Transaction, d: ImportDocument, table: str = t.table) -> str:
                 if d.id is not None:
-                    return tx.restore(table, d.document)
+                    return _restore(tx, table, d.document)
                 return tx.insert(table, d.document)
 
             _in_batches(db, t.documents(), put, wrote, wrote_ids)
