@@ -6,6 +6,10 @@ The schema is served as the store has it (`push_schema=False`): pushing it
 The admin key is read here, once per container (settings.py: from Secrets
 Manager). A function given none (the WebSocket and stream functions serve no
 admin route, and their roles may not read the secret) has no admin access.
+
+Files' bytes go to the S3 bucket the settings name, as objects
+`api/storage/<key>` (FILES_PREFIX): CloudFront serves `/api/storage/<key>`
+straight from the bucket, so the object's name is the file URL's path.
 """
 
 from __future__ import annotations
@@ -14,13 +18,17 @@ import threading
 from collections.abc import Callable
 
 from runtime.backend import Backend
+from runtime.files.port import BlobStore
+from runtime.files.s3 import S3BlobStore
 from runtime.functions import logs
 from runtime.functions.executor import CallResult
 from runtime.store.dynamodb import DynamoDBStore
 
 from .settings import Settings
 
-__all__ = ["lambda_backend", "reset"]
+__all__ = ["FILES_PREFIX", "lambda_backend", "reset"]
+
+FILES_PREFIX = "api/storage/"
 
 _lock = threading.Lock()
 _backend: Backend | None = None
@@ -35,12 +43,15 @@ def lambda_backend(
         if _backend is None or _settings is None:
             settings = Settings.from_env()
             logs.install()
+            blobs = _blobs(settings)
             backend = Backend(
                 DynamoDBStore(settings.table),
                 settings.functions,
                 admin_key=settings.admin_key,
                 prod=settings.prod,
                 on_call=on_call,
+                blobs=blobs,
+                files_url=settings.files_url if blobs is not None else None,
             )
             report = backend.reload(push_schema=False)
             if not report.ok:
@@ -48,6 +59,15 @@ def lambda_backend(
             _backend, _settings = backend, settings
         _backend.environment.refresh(_settings.env_max_age)
         return _backend, _settings
+
+
+def _blobs(settings: Settings) -> BlobStore | None:
+    """The files bucket's blob store, or None when the function has no bucket."""
+    if settings.files_bucket is None:
+        return None
+    import boto3
+
+    return S3BlobStore(boto3.client("s3"), settings.files_bucket, prefix=FILES_PREFIX)
 
 
 def reset() -> None:

@@ -18,6 +18,14 @@
                          and stream Lambdas post to (https://<api id>.execute-api.
                          <region>.amazonaws.com/<stage>; default: derived from
                          the WebSocket event; the local harness sets its own)
+    PYCONVEX_FILES_BUCKET
+                         the S3 bucket that holds files' bytes (objects
+                         `api/storage/<key>`: the path CloudFront forwards to
+                         the bucket); unset: this function has no file storage
+                         (the stream function's case)
+    PYCONVEX_FILES_URL   where file URLs point, `<url>/<key>` (the local
+                         harness: the bucket's own URL); default: the
+                         deployment's `/api/storage/<key>` (CloudFront)
 
 The admin key itself is never an environment variable: the app's functions
 run in the same process and see `os.environ` (and whatever logs or reports
@@ -113,6 +121,8 @@ class Settings:
     prod: bool
     env_max_age: float
     ws_endpoint: str | None = None
+    files_bucket: str | None = None
+    files_url: str | None = None
 
     @classmethod
     def from_env(
@@ -133,6 +143,8 @@ class Settings:
             prod=env.get("PYCONVEX_PROD", "1") != "0",
             env_max_age=float(env.get("PYCONVEX_ENV_MAX_AGE", "2")),
             ws_endpoint=env.get("PYCONVEX_WS_ENDPOINT") or None,
+            files_bucket=env.get("PYCONVEX_FILES_BUCKET") or None,
+            files_url=env.get("PYCONVEX_FILES_URL") or None,
         )
 
 

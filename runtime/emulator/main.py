@@ -7,6 +7,8 @@ any DynamoDB endpoint given. What a deploy does is done once at start:
 the table is created if missing, the app's schema pushed and the
 deployment's URL (the gateway's) recorded for the functions; the handlers
 then adopt it, as on AWS (so a change to the functions needs a restart).
+Files' bytes go to an S3 bucket (`s3.py`: moto's S3 server unless one is
+given), created at start.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from runtime.store.dynamodb import DynamoDBStore, create_table
 from .dynamodb_local import DynamoDBLocalMissing, running_dynamodb_local
 from .functions import REGION, Handler, LambdaFunction, lazy_handler
 from .gateway import LocalGateway
+from .s3 import S3Missing, files_env, running_s3, setup_bucket
 from .server import uvicorn_server
 from .streams import StreamPoller
 
@@ -58,6 +61,7 @@ class AwsLocalOptions:
     port: int = 3210
     host: str = "127.0.0.1"
     table: str = "pyconvex"
+    files_bucket: str = "pyconvex-files"
     dynamodb_endpoint: str | None = None
     localstack: bool = False
     prod: bool = False
@@ -132,6 +136,23 @@ def _deploy(options: AwsLocalOptions, functions: Path, endpoint: str, url: str) 
     return arn
 
 
+@contextlib.contextmanager
+def _s3(options: AwsLocalOptions) -> Iterator[str]:
+    try:
+        with running_s3(options.localstack) as endpoint:
+            yield endpoint
+    except S3Missing as e:
+        raise SystemExit(str(e)) from None
+
+
+def _files_bucket(options: AwsLocalOptions, endpoint: str) -> dict[str, str]:
+    """Create the files bucket (as the stack's `FilesBucket`); the Lambdas' env for it."""
+    import boto3
+
+    setup_bucket(boto3.client("s3", endpoint_url=endpoint), options.files_bucket)
+    return files_env(endpoint, options.files_bucket)
+
+
 def _reset_lambda_modules() -> None:
     """Close the handlers' cached backends (their stores, loops)."""
     for name in ("runtime.aws.http", "runtime.aws.backend"):
@@ -190,6 +211,7 @@ def _serve(
     with contextlib.ExitStack() as stack:
         stack.callback(sock.close)
         endpoint = stack.enter_context(_dynamodb(options))
+        s3 = stack.enter_context(_s3(options))
         os.environ.update(
             {
                 "PYCONVEX_TABLE": options.table,
@@ -203,6 +225,7 @@ def _serve(
                 "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": endpoint,
             }
         )
+        os.environ.update(_files_bucket(options, s3))
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF lines locally
         stream_arn = _deploy(options, functions, endpoint, url)
         gateway = LocalGateway(
@@ -226,7 +249,8 @@ def _serve(
         print(
             f"pyconvex aws-local ready: {url} (HTTP API, WebSocket {url.replace('http', 'ws', 1)}"
             f"/api/sync, Management API {url}/@connections), DynamoDB {endpoint} table "
-            f"{options.table}{' (prod mode)' if options.prod else ''}",
+            f"{options.table}, S3 {s3} bucket {options.files_bucket}"
+            f"{' (prod mode)' if options.prod else ''}",
             flush=True,
         )
         server.run(sockets=[sock])

@@ -52,7 +52,8 @@ class LocalBlobStore:
         check_key(key)
         return self._root / key[:2] / key
 
-    def put(self, key: str, chunks: Iterable[bytes]) -> BlobInfo:
+    def put(self, key: str, chunks: Iterable[bytes], content_type: str | None = None) -> BlobInfo:
+        """The content type is ignored: the dev server serves it from `_storage`."""
         path = self._path(key)
         path.parent.mkdir(mode=0o700, exist_ok=True)
         digest = hashlib.sha256()

@@ -49,8 +49,12 @@ def b64_sha256(digest: bytes) -> str:
 class BlobStore(Protocol):
     """A store of immutable blobs by key."""
 
-    def put(self, key: str, chunks: Iterable[bytes]) -> BlobInfo:
-        """Store the chunks under key, streamed; nothing is visible under key unless it succeeds."""
+    def put(self, key: str, chunks: Iterable[bytes], content_type: str | None = None) -> BlobInfo:
+        """Store the chunks under key, streamed; nothing is visible under key unless it succeeds.
+
+        `content_type` is kept where the bytes are served from the store itself
+        (S3 behind CloudFront answers with it); a store that is only read through
+        the backend may ignore it (the backend has it in `_storage`)."""
         ...
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO | None:

@@ -34,8 +34,11 @@ class S3BlobStore:
     def _name(self, key: str) -> str:
         return self._prefix + check_key(key)
 
-    def put(self, key: str, chunks: Iterable[bytes]) -> BlobInfo:
+    def put(self, key: str, chunks: Iterable[bytes], content_type: str | None = None) -> BlobInfo:
+        """The object gets `content_type` as its Content-Type, so S3 (and CloudFront
+        in front of it) serves the file with it."""
         name = self._name(key)
+        typed: dict[str, Any] = {"ContentType": content_type} if content_type else {}
         digest = hashlib.sha256()
         size = 0
         buf = bytearray()
@@ -48,9 +51,9 @@ class S3BlobStore:
                 buf += chunk
                 while len(buf) >= self._part_size:
                     if upload_id is None:
-                        upload_id = self._s3.create_multipart_upload(Bucket=self._bucket, Key=name)[
-                            "UploadId"
-                        ]
+                        upload_id = self._s3.create_multipart_upload(
+                            Bucket=self._bucket, Key=name, **typed
+                        )["UploadId"]
                     part = bytes(buf[: self._part_size])
                     del buf[: self._part_size]
                     n = len(parts) + 1
@@ -59,7 +62,7 @@ class S3BlobStore:
                     )
                     parts.append({"ETag": r["ETag"], "PartNumber": n})
             if upload_id is None:
-                self._s3.put_object(Bucket=self._bucket, Key=name, Body=bytes(buf))
+                self._s3.put_object(Bucket=self._bucket, Key=name, Body=bytes(buf), **typed)
             else:
                 if buf:
                     n = len(parts) + 1

@@ -259,7 +259,7 @@ class FileStorage:
                 f"a file's content type is a string, got {type(content_type).__name__}"
             )
         key = secrets.token_hex(16)
-        info = self.blobs.put(key, chunks)
+        info = self.blobs.put(key, chunks, content_type or None)
         fields: dict[str, Any] = {"sha256": info.sha256, "size": info.size}
         if content_type:
             fields["contentType"] = content_type

@@ -173,3 +173,28 @@ def test_local_modes(tmp_path: Path) -> None:
     assert stat.S_IMODE(f.stat().st_mode) == 0o600
     assert stat.S_IMODE(f.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "blobs").stat().st_mode) == 0o700
+
+
+def test_put_takes_a_content_type(store: BlobStore) -> None:
+    key = new_key()
+    store.put(key, [b"<svg/>"], "image/svg+xml")
+    assert _read(store, key) == b"<svg/>"
+
+
+@pytest.mark.parametrize("size", [10, PART + 1], ids=["single", "multipart"])
+def test_s3_object_has_the_content_type(size: int) -> None:
+    """S3 (and CloudFront in front of it) serves the file with the type it was stored with."""
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="blobs")
+        s = S3BlobStore(client, "blobs", prefix="api/storage/", part_size=PART)
+        typed, untyped = new_key(), new_key()
+        s.put(typed, [b"x" * size], "image/png")
+        s.put(untyped, [b"x" * size])
+        assert client.head_object(Bucket="blobs", Key=f"api/storage/{typed}")["ContentType"] == (
+            "image/png"
+        )
+        assert client.head_object(Bucket="blobs", Key=f"api/storage/{untyped}")["ContentType"] in (
+            "binary/octet-stream",
+            "application/octet-stream",
+        )
