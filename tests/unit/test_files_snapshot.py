@@ -111,9 +111,7 @@ def import_zip(backend: Backend, path: Path, mode: ImportMode = "create") -> Imp
         assert found is not None
         check_import(backend.database, [*tables, found.table], mode)
         check_files(backend.database, found, mode)
-        return import_with_files(
-            backend.database, backend.files, upload, tables, found, mode, None
-        )
+        return import_with_files(backend.database, backend.files, upload, tables, found, mode, None)
 
 
 def test_without_include_files_the_snapshot_has_no_storage(
@@ -126,7 +124,9 @@ def test_without_include_files_the_snapshot_has_no_storage(
     assert counts == {"notes": 2}  # `_storage` is not a table of the app
     with zipfile.ZipFile(snap) as z:
         assert not [n for n in z.namelist() if n.startswith("_storage")]
-        tables = [json.loads(line)["name"] for line in z.read("_tables/documents.jsonl").splitlines()]
+        tables = [
+            json.loads(line)["name"] for line in z.read("_tables/documents.jsonl").splitlines()
+        ]
     assert tables == ["notes"]
     with snap.open("rb") as f:
         assert read_zip_files(f) is None
@@ -178,7 +178,7 @@ def test_a_sha_mismatch_is_refused_and_nothing_stays(
     make_backend: Callable[[str], Backend], tmp_path: Path
 ) -> None:
     source, target = make_backend("source"), make_backend("target")
-    png, text = fill(source)
+    _, text = fill(source)
     snap = tmp_path / "files.zip"
     export_database(source.database, snap, files=source.files)
     # Same size, other bytes: only the SHA-256 can tell (the text file is
