@@ -168,6 +168,7 @@ class FileEntry:
     sha256: str
     member: str
     line: int
+    content_type: str | None
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,14 @@ def read_zip_files(data: bytes | IO[bytes] | Path) -> FilesImport | None:
                 "(IMPORT_ARCHIVE_BYTES); import them in several snapshots"
             )
         files.append(
-            FileEntry(d.document["_id"], size, d.document["sha256"], got.filename, d.line)
+            FileEntry(
+                storage_id,
+                size,
+                d.document["sha256"],
+                got.filename,
+                d.line,
+                d.document.get("contentType"),
+            )
         )
     if members:
         name = next(iter(members.values())).filename
@@ -373,7 +381,7 @@ def _put_blobs(
             written.append(key)
             try:
                 with archive.open(f.member) as member:
-                    info = storage.blobs.put(key, _chunks(member))
+                    info = storage.blobs.put(key, _chunks(member), f.content_type)
             except zipfile.BadZipFile as e:
                 raise SnapshotError(f"zip:{f.member}: the zip is damaged ({e})") from None
             if (info.size, info.sha256) != (f.size, f.sha256):
