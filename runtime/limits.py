@@ -402,3 +402,11 @@ to at most as much once inflated: the server spools the upload to its disk
 before checking it, and writes every file again as a blob, so this bounds the
 disk one import can take (16 files of the FILE_BYTES maximum). The documents
 in it stay under IMPORT_BYTES."""
+
+# --- file routes (runtime/http/storage_routes.py) --------------------------------
+
+UPLOAD_QUEUE_CHUNKS = 4
+"""An upload's body passes from the server's event loop to the thread that
+stores it through a queue of this many chunks (a chunk is what the server
+read, ~64 KiB under uvicorn): the reader waits while it is full, so an upload
+of any size holds a few chunks in memory, never the file."""

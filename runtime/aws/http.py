@@ -44,9 +44,12 @@ class _ByPath:
 def _build() -> Mangum:
     from runtime.http.api import make_api_app
     from runtime.http.site import make_site_app
+    from runtime.limits import FILE_UPLOAD_LAMBDA_BYTES
 
     backend, _ = lambda_backend(on_call=log_call)
-    return Mangum(_ByPath(make_api_app(backend), make_site_app(backend)), lifespan="off")
+    # An upload arrives whole in the Lambda's event: its payload cap is the limit.
+    api = make_api_app(backend, upload_limit=(FILE_UPLOAD_LAMBDA_BYTES, "FILE_UPLOAD_LAMBDA_BYTES"))
+    return Mangum(_ByPath(api, make_site_app(backend)), lifespan="off")
 
 
 def _thread_loop() -> asyncio.AbstractEventLoop:

@@ -39,6 +39,7 @@ from runtime.values import UNDEFINED, InvalidValueError, decode_json, encode_jso
 from .admin_routes import admin_routes
 from .auth_header import caller_of
 from .consistent import consistent_routes, run_query_at_ts
+from .storage_routes import UploadLimit, storage_routes
 from .wire import BadRequest, client_error_handlers, json_bytes, read_json_object
 
 if TYPE_CHECKING:  # the Lambdas serve no sync socket: they never import the hub
@@ -89,7 +90,12 @@ def _sync_routes(hub: SyncHub) -> list[Any]:
     return list(sync_routes(hub))
 
 
-def make_api_app(backend: Backend, hub: SyncHub | None = None) -> Starlette:
+def make_api_app(
+    backend: Backend, hub: SyncHub | None = None, *, upload_limit: UploadLimit | None = None
+) -> Starlette:
+    """`upload_limit`: the largest upload and its limit's name (default
+    FILE_BYTES; the AWS shell passes its Lambda's payload cap)."""
+
     async def call(
         request: Request, path: str | None, kind: Kind | None, *, at_ts: bool = False
     ) -> Response:
@@ -147,14 +153,17 @@ def make_api_app(backend: Backend, hub: SyncHub | None = None) -> Starlette:
         Route("/api/run/{fn:path}", run, methods=["POST"]),
         Route("/version", version, methods=["GET"]),
         *admin_routes(backend),
+        *storage_routes(backend, upload_limit),
         *(_sync_routes(hub) if hub is not None else []),
     ]
-    # Browsers call the API from the app's own origin (the JS ConvexHttpClient).
+    # Browsers call the API from the app's own origin (the JS ConvexHttpClient),
+    # POST files to upload URLs and read file URLs (ranges, with their headers).
     cors = Middleware(
         CORSMiddleware,
         allow_origins=["*"],
-        allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Content-Type", "Authorization", "Convex-Client"],
+        allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+        allow_headers=["Content-Type", "Authorization", "Convex-Client", "Range"],
+        expose_headers=["Content-Range", "Accept-Ranges", "ETag", "Content-Length"],
         max_age=3600,
     )
     return Starlette(routes=routes, middleware=[cors], exception_handlers=client_error_handlers())
