@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+import uuid
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 import pytest
 from convex.http_client import ConvexHttpClient
 
-from tests.support.devserver import DevServer
+from tests.support.devserver import ROOT, DevServer
 
 FUNCTIONS = """
 from runtime import action, mutation, query, v
@@ -148,3 +150,51 @@ def test_a_file_that_does_not_match_its_line_is_refused(
     done = target.cli("import", str(worse))
     assert done.returncode == 1 and "says" in done.stderr
     assert state(target) == {"notes": [], "files": []}
+
+
+def test_files_round_trip_on_the_aws_shell(
+    dynamodb_local_endpoint: str, app: Path, tmp_path: Path
+) -> None:
+    """The same commands against the local AWS harness (the HTTP Lambda
+    behind the API Gateway emulator, files in its S3): small files, under
+    the Lambda's payload cap."""
+    from tests.support.awslocal import start_aws_local
+
+    started = []
+    try:
+        for name in ("source", "target"):
+            started.append(
+                start_aws_local(
+                    app,
+                    tmp_path / name,
+                    table=f"fsnap{name}{uuid.uuid4().hex[:8]}",
+                    dynamodb_endpoint=dynamodb_local_endpoint,
+                )
+            )
+        source, target = started
+
+        def cli(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
+            return ok(
+                subprocess.run(
+                    [sys.executable, "-m", "runtime", *args, "--url", server.url,
+                     "--data", str(server.data)],
+                    capture_output=True, text=True, timeout=120, cwd=ROOT,
+                )
+            )  # fmt: skip
+
+        client = ConvexHttpClient(source.url)
+        data = os.urandom(300_000)
+        first = client.action("files:put", {"data": data, "type": "image/png"})
+        client.mutation("files:note", {"file": first, "caption": "on aws"})
+        snap = tmp_path / "snap.zip"
+        done = cli(source, "export", "--path", str(snap), "--include-files")
+        assert "and 1 files" in done.stdout
+        with zipfile.ZipFile(snap) as z:
+            assert z.read(f"_storage/{first}.png") == data
+        done = cli(target, "import", str(snap))
+        assert "imported 1 files" in done.stdout
+        assert ConvexHttpClient(target.url).query("files:state") == client.query("files:state")
+        assert ConvexHttpClient(target.url).action("files:read", {"id": first}) == data
+    finally:
+        for server in started:
+            server.stop()
