@@ -38,7 +38,7 @@ from starlette.routing import Route
 from runtime.backend import Backend
 from runtime.database import Transaction
 from runtime.errors import PlatformError
-from runtime.files.storage import STORAGE_TABLE, FileStorage, StorageIdError
+from runtime.files.storage import STORAGE_TABLE, FileStorage
 from runtime.limits import BLOB_READ_CHUNK, IMPORT_ARCHIVE_BYTES, IMPORT_BYTES
 from runtime.snapshot import (
     FilesImport,
@@ -53,7 +53,7 @@ from runtime.snapshot import (
     user_tables,
 )
 from runtime.snapshot.files import metadata_line
-from runtime.values import encode_json
+from runtime.values import encode_json, is_id_for
 
 from .wire import BadRequest, read_json_object, spool_body
 
@@ -97,10 +97,11 @@ def snapshot_routes(backend: Backend) -> list[Route]:
     async def export_file(request: Request) -> Response:
         files = file_storage()
         storage_id = request.path_params["id"]
-        try:
-            found = await run_in_threadpool(files.meta, storage_id)
-        except StorageIdError as e:
-            raise BadRequest(400, "INVALID_ID", e.message) from None
+        if not is_id_for(STORAGE_TABLE, storage_id):
+            raise BadRequest(
+                400, "INVALID_ID", f"{storage_id!r} is not a storage id (an id of _storage)"
+            )
+        found = await run_in_threadpool(files.meta, storage_id)
         stream = None if found is None else await run_in_threadpool(files.open, found)
         if found is None or stream is None:
             raise BadRequest(404, "FILE_NOT_FOUND", f"there is no file {storage_id}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from convex.http_client import ConvexHttpClient
 
 from tests.support.devserver import ROOT, DevServer
@@ -104,6 +105,15 @@ def test_files_round_trip_through_the_cli(
     assert reader.action("files:read", {"id": big}) == BIG
     assert reader.action("files:read", {"id": small}) == SMALL
     assert len(blobs(target)) == 2
+
+    # The admin file route: 401 without the key, 400 for a non-id, 404 once deleted.
+    route = f"{target.url}/api/admin/export/file"
+    admin = {"Authorization": f"Convex {target.admin_key}"}
+    assert requests.get(f"{route}/{small}", timeout=30).status_code in (401, 403)
+    assert requests.get(f"{route}/{small}", headers=admin, timeout=30).content == SMALL
+    assert requests.get(f"{route}/nonsense", headers=admin, timeout=30).status_code == 400
+    assert requests.get(f"{route}/{state(target)['notes'][0]['_id']}", headers=admin,
+                        timeout=30).status_code == 400  # fmt: skip
 
     # --replace into the same backend: the same files stay, with their bytes.
     done = ok(target.cli("import", str(snap), "--replace"))
