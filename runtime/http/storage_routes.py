@@ -146,15 +146,12 @@ def storage_routes(backend: Backend, upload_limit: UploadLimit | None = None) ->
             finally:
                 anyio.from_thread.run_sync(receive.close)
 
-        outcome: str | BaseException = ""
-
-        async def run_store() -> None:
-            nonlocal outcome
-            outcome = await anyio.to_thread.run_sync(store)
-
         async with anyio.create_task_group() as group:
             group.start_soon(pump)
-            group.start_soon(run_store)
+            outcome = await anyio.to_thread.run_sync(store)
+            # Refused midway (too large): stop reading a body that is not wanted,
+            # even if the client is slow to send the next chunk.
+            group.cancel_scope.cancel()
         if isinstance(outcome, BaseException):
             raise outcome
         return Response(json_bytes({"storageId": outcome}), media_type="application/json")
@@ -167,6 +164,7 @@ def storage_routes(backend: Backend, upload_limit: UploadLimit | None = None) ->
             "Content-Type": found.content_type or "application/octet-stream",
             "Accept-Ranges": "bytes",
             "ETag": etag,
+            "Digest": f"sha-256={found.sha256}",  # Convex's file URLs send it too
         }
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)

@@ -129,9 +129,15 @@ def request(
     chunks: Iterable[bytes] = (),
     headers: dict[str, str] | None = None,
     on_chunk: Any = None,
+    *,
+    stop_after: int | None = None,
+    disconnect: bool = False,
 ) -> Answer:
     """One request through the ASGI app: the body handed over chunk by chunk
-    (`on_chunk(i)` called as chunk i is taken), the answer collected."""
+    (`on_chunk(i)` called as chunk i is taken), the answer collected. With
+    `stop_after`, the client sends that many chunks and then nothing more
+    until the answer is complete (a stalled client), or, with `disconnect`,
+    goes away."""
     parts = urlsplit(url)
     pending = list(chunks)
     scope = {
@@ -156,6 +162,10 @@ def request(
 
         async def receive() -> dict[str, Any]:
             nonlocal taken
+            if stop_after is not None and taken >= stop_after:
+                if not disconnect:
+                    await done.wait()
+                return {"type": "http.disconnect"}
             if taken < len(pending) or (taken == 0 and not pending):
                 chunk = pending[taken] if pending else b""
                 if on_chunk is not None:
@@ -174,7 +184,8 @@ def request(
                 if not message.get("more_body"):
                     done.set()
 
-        await app(scope, receive, send)
+        with anyio.fail_after(60):  # a bound on a hang, not a timed assertion
+            await app(scope, receive, send)
 
     anyio.run(run)
     return answer
@@ -227,6 +238,7 @@ def test_an_upload_stores_the_body_with_its_type_and_serves_it(api: Any, backend
     assert got.headers["content-length"] == str(len(PNG))
     assert got.headers["accept-ranges"] == "bytes"
     assert got.headers["etag"] == f'"{meta["sha256"]}"'
+    assert got.headers["digest"] == f"sha-256={meta['sha256']}"
     # HEAD: the same headers, no body.
     head = request(api, "HEAD", path)
     assert (head.status, head.body) == (200, b"")
@@ -374,6 +386,26 @@ def test_a_streamed_body_past_the_limit_is_refused_and_stores_nothing(
     assert call(backend, "count") == 0 and blobs(tmp_path) == []
     # The refused body did not use the URL up.
     assert request(api, "POST", path, [b"small"]).status == 200
+
+
+def test_a_stalled_client_past_the_limit_is_answered_at_once(
+    api: Any, backend: Backend, tmp_path: Path
+) -> None:
+    """Past the limit the route stops reading: it does not wait for the
+    client's next chunk to answer 413."""
+    got = request(api, "POST", upload_path(backend), [b"s" * 600] * 4, stop_after=2)
+    assert (got.status, got.json()["code"]) == (413, "FILE_TOO_LARGE")
+    assert call(backend, "count") == 0 and blobs(tmp_path) == []
+
+
+def test_a_client_that_goes_away_mid_upload_leaves_nothing(
+    api: Any, backend: Backend, tmp_path: Path
+) -> None:
+    path = upload_path(backend)
+    got = request(api, "POST", path, [b"a" * 100] * 5, stop_after=3, disconnect=True)
+    assert got.status == 400 and got.json()["code"] == "UPLOAD_INTERRUPTED"
+    assert call(backend, "count") == 0 and blobs(tmp_path) == []
+    assert request(api, "POST", path, [b"whole"]).status == 200
 
 
 def test_a_large_upload_is_streamed_a_few_chunks_at_a_time(
