@@ -23,8 +23,8 @@ def test_export_then_import_into_a_fresh_backend(
     snapshot = tmp_path / "snap.zip"
     done = source.cli("export", "--path", str(snapshot))
     assert done.returncode == 0, done.stderr
-    # every table of the schema (accounts, and the empty users of the auth example)
-    assert "exported 2 documents from 2 tables" in done.stdout
+    # every table of the schema (accounts, and the empty messages and users)
+    assert "exported 2 documents from 3 tables" in done.stdout
     with zipfile.ZipFile(snapshot) as z:
         assert {"accounts/documents.jsonl", "_tables/documents.jsonl", "README.md"} <= set(
             z.namelist()
