@@ -7,6 +7,8 @@
     POST /api/query_ts, /api/query_at_ts             queries at one timestamp
                                                      across calls (consistent.py)
     POST /api/debug_event                            the JS client's analytics
+    POST /api/storage/upload, GET /api/storage/{key} upload URLs and file URLs
+                                                     (storage_routes.py)
 
 `args` is an object or a one-element array of one. A function that ran
 answers 200 with `{"status": "success" | "error", ...}`; a request refused
