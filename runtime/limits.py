@@ -409,4 +409,6 @@ UPLOAD_QUEUE_CHUNKS = 4
 """An upload's body passes from the server's event loop to the thread that
 stores it through a queue of this many chunks (a chunk is what the server
 read, ~64 KiB under uvicorn): the reader waits while it is full, so an upload
-of any size holds a few chunks in memory, never the file."""
+of any size holds a few chunks in memory, never the file. The thread takes
+what is queued (up to this many chunks) in one hop: a 200 MB upload went from
+0.70x to ~0.9x a plain file copy (bench/files.py)."""
