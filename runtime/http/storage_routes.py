@@ -177,6 +177,9 @@ def storage_routes(backend: Backend, upload_limit: UploadLimit | None = None) ->
             "Accept-Ranges": "bytes",
             "ETag": etag,
             "Digest": f"sha-256={found.sha256}",  # Convex's file URLs send it too
+            # Served as the uploader declared it, never as a browser guesses
+            # (an "image" that sniffs as HTML would run in the API's origin).
+            "X-Content-Type-Options": "nosniff",
         }
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)

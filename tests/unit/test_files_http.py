@@ -239,6 +239,7 @@ def test_an_upload_stores_the_body_with_its_type_and_serves_it(api: Any, backend
     assert got.headers["accept-ranges"] == "bytes"
     assert got.headers["etag"] == f'"{meta["sha256"]}"'
     assert got.headers["digest"] == f"sha-256={meta['sha256']}"
+    assert got.headers["x-content-type-options"] == "nosniff"
     # HEAD: the same headers, no body.
     head = request(api, "HEAD", path)
     assert (head.status, head.body) == (200, b"")
@@ -256,6 +257,15 @@ def test_a_file_without_a_type_is_served_as_octet_stream(api: Any, backend: Back
     served = request(api, "GET", urlsplit(call(backend, "url", {"id": storage_id})).path)
     assert served.body == b"raw"
     assert served.headers["content-type"] == "application/octet-stream"
+
+
+def test_an_empty_file(api: Any, backend: Backend) -> None:
+    storage_id = upload(api, backend, b"", "text/plain")
+    assert call(backend, "meta", {"id": storage_id})["size"] == 0
+    path = urlsplit(call(backend, "url", {"id": storage_id})).path
+    got = request(api, "GET", path)
+    assert (got.status, got.body, got.headers["content-length"]) == (200, b"", "0")
+    assert request(api, "GET", path, headers={"range": "bytes=0-"}).status == 416
 
 
 def test_byte_ranges(api: Any, backend: Backend) -> None:
