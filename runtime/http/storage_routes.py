@@ -24,8 +24,8 @@ pieces, read in a worker thread.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
-from typing import BinaryIO
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import BinaryIO, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -46,6 +46,7 @@ UploadLimit = tuple[int, str]
 """The most bytes one upload may hold, and the limit's name for messages."""
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+T = TypeVar("T")
 
 
 def _files(backend: Backend) -> FileStorage:
@@ -107,66 +108,14 @@ def storage_routes(backend: Backend, upload_limit: UploadLimit | None = None) ->
         if declared is not None and declared.isdigit() and int(declared) > limit[0]:
             raise _too_large(int(declared), limit)
         content_type = request.headers.get("content-type") or None
-        send, receive = anyio.create_memory_object_stream[bytes](UPLOAD_QUEUE_CHUNKS)
-        interrupted: list[BaseException] = []
 
-        async def pump() -> None:
-            """The body into the stream; stops when the storing side stops."""
-            try:
-                async for chunk in request.stream():
-                    if chunk:
-                        await send.send(chunk)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                pass  # the storing side gave up (too large, used URL): stop reading
-            except BaseException as e:  # a client that went away, a cancellation
-                interrupted.append(e)  # seen by `chunks` before the stream ends
-                if not isinstance(e, Exception):
-                    raise
-            finally:
-                send.close()
+        def accept(chunks: Iterator[bytes]) -> str:
+            return files.accept_upload(
+                ticket, chunks, content_type, max_bytes=limit[0], limit_name=limit[1]
+            )
 
-        async def take() -> bytes:
-            """The next chunk and those queued behind it, joined: one hop to the
-            event loop (and one write) for several chunks when the body arrives
-            faster than it is stored."""
-            parts = [await receive.receive()]
-            while len(parts) < UPLOAD_QUEUE_CHUNKS:
-                try:
-                    parts.append(receive.receive_nowait())
-                except (anyio.WouldBlock, anyio.EndOfStream):
-                    break
-            return parts[0] if len(parts) == 1 else b"".join(parts)
-
-        def chunks() -> Iterator[bytes]:
-            while True:
-                try:
-                    yield anyio.from_thread.run(take)
-                except anyio.EndOfStream:
-                    if interrupted:
-                        raise BadRequest(
-                            400, "UPLOAD_INTERRUPTED", "the upload's body ended early"
-                        ) from None
-                    return
-
-        def store() -> str | BaseException:
-            try:
-                return files.accept_upload(
-                    ticket, chunks(), content_type, max_bytes=limit[0], limit_name=limit[1]
-                )
-            except Exception as e:
-                return e
-            finally:
-                anyio.from_thread.run_sync(receive.close)
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(pump)
-            outcome = await anyio.to_thread.run_sync(store)
-            # Refused midway (too large): stop reading a body that is not wanted,
-            # even if the client is slow to send the next chunk.
-            group.cancel_scope.cancel()
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return Response(json_bytes({"storageId": outcome}), media_type="application/json")
+        storage_id = await _consume_body(request, accept)
+        return Response(json_bytes({"storageId": storage_id}), media_type="application/json")
 
     async def serve(request: Request) -> Response:
         files = _files(backend)
@@ -224,6 +173,72 @@ async def _lookup(files: FileStorage, key: str) -> FileMeta:
     if found is None:
         raise _not_found()
     return found
+
+
+async def _consume_body(request: Request, consume: Callable[[Iterator[bytes]], T]) -> T:
+    """`consume(chunks)` in a worker thread, fed the request's body through a
+    memory stream of UPLOAD_QUEUE_CHUNKS chunks (the reader waits while it is
+    full). If `consume` stops early (raises), the rest of the body is not
+    read; if the body ends early (the client went away), `consume` sees a
+    BadRequest from its chunks instead of a short body."""
+    send, receive = anyio.create_memory_object_stream[bytes](UPLOAD_QUEUE_CHUNKS)
+    interrupted: list[BaseException] = []
+
+    async def pump() -> None:
+        """The body into the stream; stops when the consuming side stops."""
+        try:
+            async for chunk in request.stream():
+                if chunk:
+                    await send.send(chunk)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass  # the consuming side gave up (too large, used URL): stop reading
+        except BaseException as e:  # a client that went away, a cancellation
+            interrupted.append(e)  # seen by `chunks` before the stream ends
+            if not isinstance(e, Exception):
+                raise
+        finally:
+            send.close()
+
+    async def take() -> bytes:
+        """The next chunk and those queued behind it, joined: one hop to the
+        event loop (and one write) for several chunks when the body arrives
+        faster than it is consumed."""
+        parts = [await receive.receive()]
+        while len(parts) < UPLOAD_QUEUE_CHUNKS:
+            try:
+                parts.append(receive.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                break
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def chunks() -> Iterator[bytes]:
+        while True:
+            try:
+                yield anyio.from_thread.run(take)
+            except anyio.EndOfStream:
+                if interrupted:
+                    raise BadRequest(
+                        400, "UPLOAD_INTERRUPTED", "the upload's body ended early"
+                    ) from None
+                return
+
+    def run() -> T | Exception:
+        try:
+            return consume(chunks())
+        except Exception as e:
+            return e
+        finally:
+            anyio.from_thread.run_sync(receive.close)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(pump)
+        outcome = await anyio.to_thread.run_sync(run)
+        # Refused midway (too large): stop reading a body that is not wanted,
+        # even if the client is slow to send the next chunk.
+        group.cancel_scope.cancel()
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 async def _chunks(stream: BinaryIO) -> AsyncIterator[bytes]:
