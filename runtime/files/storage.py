@@ -21,6 +21,7 @@ transaction, so a URL stores at most one file, and never after its hour.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STORAGE_TABLE",
+    "ChecksumMismatch",
     "FileMeta",
     "FileStorage",
     "FileTooLarge",
@@ -63,6 +65,13 @@ _MARKER_SHARDS = 8
 class FileTooLarge(PlatformError):
     code = "FILE_TOO_LARGE"
     status = 413
+
+
+class ChecksumMismatch(PlatformError):
+    """The bytes stored do not have the SHA-256 the client said they have."""
+
+    code = "CHECKSUM_MISMATCH"
+    status = 400
 
 
 class StorageIdError(InvalidIdError):
@@ -228,10 +237,12 @@ class FileStorage:
         *,
         max_bytes: int | None = None,
         limit_name: str = "FILE_BYTES",
+        sha256: str | None = None,
     ) -> str:
         """Store an upload's bytes and commit its document with the ticket's
         single-use marker; returns the storage id. Nothing stays stored if
-        the body fails, is too large, or the URL was used meanwhile."""
+        the body fails, is too large, does not have the `sha256` the client
+        sent (its `Digest` header), or the URL was used meanwhile."""
         limit = self.max_bytes if max_bytes is None else max_bytes
         marker = _marker(ticket)
 
@@ -240,19 +251,30 @@ class FileStorage:
                 raise _reused()
             tx.system_put(marker, b"")
 
-        storage_id = self._store(capped(chunks, limit, limit_name), content_type, use_ticket)
+        chunks = capped(chunks, limit, limit_name)
+        storage_id = self._store(chunks, content_type, use_ticket, sha256)
         self._sweep(marker[0])
         return storage_id
 
-    def store(self, chunks: Iterable[bytes], content_type: str | None = None) -> str:
-        """`ctx.storage.store`: store bytes as a new file; its storage id."""
-        return self._store(capped(chunks, self.max_bytes, "FILE_BYTES"), content_type, None)
+    def store(
+        self,
+        chunks: Iterable[bytes],
+        content_type: str | None = None,
+        *,
+        sha256: str | None = None,
+    ) -> str:
+        """`ctx.storage.store`: store bytes as a new file; its storage id.
+        `sha256` (base64 of the digest): refused, storing nothing, if the
+        bytes do not have it (Convex's `store(blob, {sha256})`)."""
+        chunks = capped(chunks, self.max_bytes, "FILE_BYTES")
+        return self._store(chunks, content_type, None, sha256)
 
     def _store(
         self,
         chunks: Iterable[bytes],
         content_type: str | None,
         also: Callable[[Transaction], None] | None,
+        sha256: str | None = None,
     ) -> str:
         if content_type is not None and not isinstance(content_type, str):
             raise PlatformError(
@@ -260,7 +282,14 @@ class FileStorage:
             )
         key = secrets.token_hex(16)
         info = self.blobs.put(key, chunks, content_type or None)
-        fields: dict[str, Any] = {"sha256": info.sha256, "size": info.size}
+        if sha256 is not None and not hmac.compare_digest(sha256, info.sha256):
+            self.blobs.delete(key)
+            raise ChecksumMismatch(
+                f"the file's SHA-256 is {info.sha256}, not the {sha256} sent with it "
+                "(the base64 of the digest); nothing was stored"
+            )
+        # A float64, as Convex's `_storage` schema has it (JS reads a number).
+        fields: dict[str, Any] = {"sha256": info.sha256, "size": float(info.size)}
         if content_type:
             fields["contentType"] = content_type
 

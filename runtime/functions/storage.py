@@ -153,9 +153,12 @@ class ActionStorage:
     def delete(self, storage_id: str) -> None:
         _files(self.__files).delete(storage_id)
 
-    def store(self, data: bytes, content_type: str | None = None) -> str:
-        """Store `data` as a new file; returns its storage id."""
-        return _files(self.__files).store([_bytes_of(data)], content_type)
+    def store(
+        self, data: bytes, content_type: str | None = None, *, sha256: str | None = None
+    ) -> str:
+        """Store `data` as a new file; returns its storage id. `sha256` (the
+        base64 of the digest): refused, storing nothing, unless it matches."""
+        return _files(self.__files).store([_bytes_of(data)], content_type, sha256=sha256)
 
     def get(self, storage_id: str) -> bytes | None:
         """The file's bytes, or None if there is no such file."""
@@ -186,8 +189,10 @@ class AsyncActionStorage:
     async def delete(self, storage_id: str) -> None:
         await asyncio.to_thread(self.__sync.delete, storage_id)
 
-    async def store(self, data: bytes, content_type: str | None = None) -> str:
-        return await asyncio.to_thread(self.__sync.store, data, content_type)
+    async def store(
+        self, data: bytes, content_type: str | None = None, *, sha256: str | None = None
+    ) -> str:
+        return await asyncio.to_thread(self.__sync.store, data, content_type, sha256=sha256)
 
     async def get(self, storage_id: str) -> bytes | None:
         return await asyncio.to_thread(self.__sync.get, storage_id)

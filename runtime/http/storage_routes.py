@@ -1,8 +1,9 @@
 """The file routes of the HTTP API: uploads to upload URLs, and file URLs.
 
     POST /api/storage/upload?token=...   the body is the file, its
-                                         `Content-Type` the file's type ->
-                                         200 {"storageId": "<id>"}
+                                         `Content-Type` the file's type, an
+                                         optional `Digest: sha-256=<b64>`
+                                         its checksum -> 200 {"storageId"}
     GET|HEAD /api/storage/{key}          the file's bytes (`get_url`'s URL);
                                          single byte ranges answer 206
 
@@ -23,6 +24,8 @@ pieces, read in a worker thread.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import BinaryIO, TypeVar
@@ -40,7 +43,7 @@ from runtime.limits import BLOB_READ_CHUNK, FILE_BYTES, UPLOAD_QUEUE_CHUNKS
 
 from .wire import BadRequest, json_bytes
 
-__all__ = ["UploadLimit", "byte_range", "storage_routes"]
+__all__ = ["UploadLimit", "byte_range", "sha256_of_digest", "storage_routes"]
 
 UploadLimit = tuple[int, str]
 """The most bytes one upload may hold, and the limit's name for messages."""
@@ -96,6 +99,33 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
+def sha256_of_digest(header: str | None) -> str | None:
+    """The SHA-256 (base64) an upload's `Digest: sha-256=<base64>` header
+    names (RFC 3230, as Convex's upload URLs take it); None without one.
+    A header that names other algorithms only is ignored; a malformed
+    sha-256 value is refused."""
+    if not header:
+        return None
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() != "sha-256":
+            continue
+        value = value.strip()
+        try:
+            ok = len(base64.b64decode(value, validate=True)) == 32
+        except (binascii.Error, ValueError):
+            ok = False
+        if not ok:
+            raise BadRequest(
+                400,
+                "BAD_DIGEST",
+                f"the Digest header's sha-256 must be the base64 of a SHA-256 digest, "
+                f"got {value[:80]!r}",
+            )
+        return value
+    return None
+
+
 def storage_routes(backend: Backend, upload_limit: UploadLimit | None = None) -> list[Route]:
     limit: UploadLimit = upload_limit or (FILE_BYTES, "FILE_BYTES")
 
@@ -108,10 +138,16 @@ def storage_routes(backend: Backend, upload_limit: UploadLimit | None = None) ->
         if declared is not None and declared.isdigit() and int(declared) > limit[0]:
             raise _too_large(int(declared), limit)
         content_type = request.headers.get("content-type") or None
+        sha256 = sha256_of_digest(request.headers.get("digest"))
 
         def accept(chunks: Iterator[bytes]) -> str:
             return files.accept_upload(
-                ticket, chunks, content_type, max_bytes=limit[0], limit_name=limit[1]
+                ticket,
+                chunks,
+                content_type,
+                max_bytes=limit[0],
+                limit_name=limit[1],
+                sha256=sha256,
             )
 
         storage_id = await _consume_body(request, accept)

@@ -229,7 +229,7 @@ def _storage_document(line: object, where: str, number: int) -> dict[str, Any]:
     if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= FILE_BYTES:
         raise bad(f"size must be a whole number of bytes up to {FILE_BYTES:,}, got {size!r}")
     doc: dict[str, Any] = {"_id": storage_id, "_creationTime": float(created)}
-    doc |= {"sha256": sha, "size": size}
+    doc |= {"sha256": sha, "size": float(size)}  # a float64, as ctx.storage writes it
     content_type = line.get("contentType")
     if content_type is not None and not isinstance(content_type, str):
         raise bad(f"contentType must be a string, got {content_type!r}")

@@ -490,3 +490,21 @@ def test_without_file_storage_the_routes_say_so(tmp_path: Path) -> None:
         assert got.status == 404
     finally:
         b.close()
+
+
+def test_a_digest_header_is_checked_and_a_mismatch_stores_nothing(
+    api: Any, backend: Backend, tmp_path: Path
+) -> None:
+    data = b"checked bytes"
+    right = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+    path = upload_path(backend)
+    refused = request(api, "POST", path, [data], {"digest": f"sha-256={wrong}"})
+    assert (refused.status, refused.json()["code"]) == (400, "CHECKSUM_MISMATCH")
+    assert call(backend, "count") == 0 and blobs(tmp_path) == []
+    malformed = request(api, "POST", path, [data], {"digest": "sha-256=nope"})
+    assert (malformed.status, malformed.json()["code"]) == (400, "BAD_DIGEST")
+    # The URL is still unused: the refused bodies were never committed.
+    ok = request(api, "POST", path, [data], {"digest": f"md5=xyz, SHA-256={right}"})
+    assert ok.status == 200, ok.body
+    assert call(backend, "meta", {"id": ok.json()["storageId"]})["sha256"] == right

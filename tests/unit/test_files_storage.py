@@ -15,7 +15,7 @@ import pytest
 
 from runtime.backend import Backend
 from runtime.files.local import LocalBlobStore
-from runtime.files.storage import FileTooLarge, key_of
+from runtime.files.storage import ChecksumMismatch, FileTooLarge, key_of
 from runtime.files.tokens import UploadRefused
 from runtime.functions.executor import ArgumentsInvalid
 from runtime.limits import UPLOAD_URL_SECONDS
@@ -295,3 +295,18 @@ def test_the_example_app_sends_lists_and_removes_images(tmp_path: Path) -> None:
     assert b.executor.call("messages:remove", {"id": listed[1]["_id"]}).ok
     assert files.meta(sid) is None and files.read(sid) is None
     b.close()
+
+
+def test_size_is_a_float64_and_store_checks_a_given_sha256(
+    backend: Backend, tmp_path: Path
+) -> None:
+    sid = _upload(backend, b"four")
+    size = _call(backend, "meta", {"id": sid})["size"]
+    assert type(size) is float and size == 4.0  # Convex's `_storage.size: v.float64()`
+    files = backend.files
+    assert files is not None
+    digest = base64.b64encode(hashlib.sha256(b"data").digest()).decode()
+    with pytest.raises(ChecksumMismatch):
+        files.store([b"not the data"], sha256=digest)
+    assert _blob_count(tmp_path) == 1
+    assert files.read(files.store([b"data"], sha256=digest)) == b"data"
