@@ -10,6 +10,15 @@ Content-Type, and S3 answers Range requests, as CloudFront does.
 
 moto's server keeps the objects in memory: a restarted harness has lost the
 files its table still lists (the table lives on in a shared DynamoDB Local).
+
+LocalStack (`--localstack`: the endpoints localstack-client names) runs
+without Docker too, in its own virtualenv, as `python -m
+localstack.runtime.main` with SERVICES=s3,dynamodb: localstack-core[runtime]
+4.9 on Python 3.11 (the 2026 releases need 3.12), with cbor2<5.7,
+pyopenssl<24.3, cryptography<44 and service_identity<24.3 (newer ones break
+its imports); those pins clash with this project's, hence a venv of its own.
+Its S3 answers path-style URLs, as boto3 addresses a custom endpoint and as
+the harness's file URLs are.
 """
 
 from __future__ import annotations

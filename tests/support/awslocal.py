@@ -17,9 +17,9 @@ from tests.support.devserver import free_port, wait_until_up
 ROOT = Path(__file__).resolve().parents[2]
 
 # The subprocess sees these and nothing of the caller's AWS settings: its
-# DynamoDB is the one it is given (or the one it starts).
+# DynamoDB and S3 are the ones it is given (or the ones it starts).
 _DROPPED = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
-            "AWS_PROFILE", "AWS_SESSION_TOKEN", "PYCONVEX_WS_ENDPOINT")  # fmt: skip
+            "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN", "PYCONVEX_WS_ENDPOINT")  # fmt: skip
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
