@@ -10,7 +10,8 @@ it out and the handlers cannot come to depend on it.
   on one port; `websocket.py` the connections; `events.py` the event shapes.
 - `streams.py`: Lambda's event source mapping on a DynamoDB stream.
 - `functions.py`: handlers, their context objects, the worker threads.
-- `dynamodb_local.py`: starting DynamoDB Local; `main.py`: the wiring.
+- `dynamodb_local.py`: starting DynamoDB Local; `s3.py`: the files' S3 bucket
+  (moto's S3 server, or the one given); `main.py`: the wiring.
 """
 
 from .functions import LambdaContext, LambdaFunction, lazy_handler
