@@ -21,8 +21,10 @@
     PYCONVEX_FILES_BUCKET
                          the S3 bucket that holds files' bytes (objects
                          `api/storage/<key>`: the path CloudFront forwards to
-                         the bucket); unset: this function has no file storage
-                         (the stream function's case)
+                         the bucket); unset: no file storage (ctx.storage
+                         refuses). The stream function has it for the
+                         get_url of the queries it re-runs, and no S3 access:
+                         a URL needs only the `_storage` table
     PYCONVEX_FILES_URL   where file URLs point, `<url>/<key>` (the local
                          harness: the bucket's own URL); default: the
                          deployment's `/api/storage/<key>` (CloudFront)

@@ -20,9 +20,10 @@ from convex.http_client import ConvexHttpClient
 
 from runtime.aws import backend as lambda_backend_module
 from runtime.aws.backend import lambda_backend
-from runtime.aws.settings import Settings
+from runtime.aws.settings import Settings, record_deployment_urls
 from runtime.emulator.s3 import files_env, running_s3, s3_endpoint, setup_bucket
 from runtime.files.s3 import S3BlobStore
+from runtime.functions.storage import StorageNotAvailable
 from runtime.store.dynamodb import create_table
 from tests.support.awslocal import AWS_ENV, aws_local
 
@@ -226,3 +227,39 @@ def test_aws_local_uses_the_s3_at_aws_endpoint_url_s3(
             client.get_object(Bucket="pyconvex-files", Key=f"api/storage/{key}")["Body"].read()
             == b"x"
         )
+
+
+@pytest.mark.dynamodb_local
+def test_the_stream_functions_queries_get_file_urls_without_s3(
+    lambda_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream function re-runs live queries, which may call get_url: it is
+    given the bucket's name (template.yaml) but no S3 access, and needs none,
+    since a URL comes from `_storage` alone. Without the name the query fails."""
+    with _moto_s3() as endpoint:
+        setup_bucket(boto3.client("s3", endpoint_url=endpoint), "files")
+        for name, value in files_env(endpoint, "files").items():
+            monkeypatch.setenv(name, value)
+        lambda_backend_module.reset()
+        try:
+            backend, _ = lambda_backend()
+            assert backend.files is not None
+            storage_id = backend.files.store([b"pic"], "image/png")
+            record_deployment_urls(backend.store, "https://d.example")
+        finally:
+            lambda_backend_module.reset()
+    # The stream function: the bucket's name, no files URL, no S3 to reach.
+    monkeypatch.delenv("PYCONVEX_FILES_URL")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    try:
+        backend, _ = lambda_backend()
+        result = backend.executor.call("files:url", {"id": storage_id})
+        assert result.error is None, result.error_message
+        assert re.fullmatch(r"https://d\.example/api/storage/[a-z0-9]{32}", result.value)
+        lambda_backend_module.reset()
+        monkeypatch.delenv("PYCONVEX_FILES_BUCKET")
+        backend, _ = lambda_backend()
+        result = backend.executor.call("files:url", {"id": storage_id})
+        assert isinstance(result.error, StorageNotAvailable)
+    finally:
+        lambda_backend_module.reset()

@@ -156,13 +156,13 @@ def test_files_are_read_only_uncached_and_get_no_viewer_headers(
 # ---- the functions -------------------------------------------------------------
 
 
-def test_the_http_and_ws_functions_name_the_bucket(template: dict[str, Any]) -> None:
-    for rid in ("HttpFunction", "WsFunction"):
+def test_every_function_names_the_bucket(template: dict[str, Any]) -> None:
+    """The stream function too: the live queries it re-runs may call get_url
+    (tests/aws/test_files_harness.py: it needs no S3 access for that)."""
+    for rid in ("HttpFunction", "WsFunction", "StreamFunction"):
         env = props(template, rid)["Environment"]["Variables"]
         assert env["PYCONVEX_FILES_BUCKET"] == {"Ref": "FilesBucket"}, rid
         assert "PYCONVEX_FILES_URL" not in env  # file URLs are the distribution's
-    stream = props(template, "StreamFunction")["Environment"]["Variables"]
-    assert "PYCONVEX_FILES_BUCKET" not in stream
 
 
 def test_only_the_http_and_ws_functions_reach_the_files(template: dict[str, Any]) -> None:
