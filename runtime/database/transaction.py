@@ -143,16 +143,7 @@ class Transaction:
         user = {k: x for k, x in document.items() if k not in ("_id", "_creationTime")}
         check_document(user)
         user = self._validate_schema(table, user)
-        w = self.writes.get(doc_id)
-        if w is not None:
-            exists, version, old = w.new is not None, w.old_version, w.old
-        else:
-            self.reads.documents.add(doc_id)
-            value, version = self._load([doc_id])[doc_id]
-            exists, old = value is not None, None
-        if exists:
-            raise InvalidDocumentError(f"document {doc_id} already exists", id=doc_id)
-        self._stage(doc_id, table, old, version, {"_id": doc_id, "_creationTime": created, **user})
+        self._stage_new(doc_id, table, {"_id": doc_id, "_creationTime": created, **user})
         # The id may have lived before (import --replace, its undo): its
         # version must not restart at 1, or a transaction that read the old
         # document would pass its check (ABA).
@@ -237,6 +228,18 @@ class Transaction:
         self._check_system_table(table)
         check_document(fields)
         doc_id = make_id(table, random16)
+        created = self._now_ms + self._inserts * 0.001 if creation_time is None else creation_time
+        version = self._stage_new(
+            doc_id, table, {"_id": doc_id, "_creationTime": created, **fields}
+        )
+        self._inserts += 1
+        self.writes.writes[doc_id].recreate = version > 0
+        return doc_id
+
+    def _stage_new(self, doc_id: str, table: str, doc: dict[str, Any]) -> int:
+        """Stage `doc` under an id that must be absent (as read, or as this
+        transaction left it); returns the version the id had (> 0: it lived
+        before and was deleted)."""
         w = self.writes.get(doc_id)
         if w is not None:
             exists, version, old = w.new is not None, w.old_version, w.old
@@ -246,12 +249,8 @@ class Transaction:
             exists, old = value is not None, None
         if exists:
             raise InvalidDocumentError(f"document {doc_id} already exists", id=doc_id)
-        created = self._now_ms + self._inserts * 0.001 if creation_time is None else creation_time
-        doc = {"_id": doc_id, "_creationTime": created, **fields}
-        self._inserts += 1
         self._stage(doc_id, table, old, version, doc)
-        self.writes.writes[doc_id].recreate = version > 0
-        return doc_id
+        return version
 
     def system_delete(self, doc_id: str) -> dict[str, Any]:
         """Delete a document of a system table; returns it as it was."""
