@@ -412,3 +412,28 @@ read, ~64 KiB under uvicorn): the reader waits while it is full, so an upload
 of any size holds a few chunks in memory, never the file. The thread takes
 what is queued (up to this many chunks) in one hop: a 200 MB upload went from
 0.70x to ~0.9x a plain file copy (bench/files.py)."""
+
+# --- large commits on DynamoDB (issue 15, runtime/store/dynamodb_large.py) ----------
+
+LARGE_COMMIT_DEADLINE_SECONDS = 30
+"""A commit past TRANSACTION_ITEMS that has not reached its commit point this
+long after it began may be aborted by anyone who meets one of its locks (a
+reader, a writer, the next large commit's recovery): a crashed committer
+holds its keys at most this long. Long enough for 8,192 documents' locks
+(tens of transactions in parallel, about a second on DynamoDB)."""
+
+LARGE_COMMIT_THREADS = 8
+"""Parallel calls of one large commit (staging, locking, applying): enough to
+hide round trips; each is one TransactWriteItems or BatchWriteItem."""
+
+LARGE_COMMIT_RECOVER = 4
+"""Crashed large commits a large commit resolves before its own: bounded so
+one commit never pays for a backlog; their locks are resolved by readers anyway."""
+
+FILE_ORPHAN_SECONDS = 3600.0
+"""A blob with no `_storage` document this long after it was written is an orphan
+(a crash or timeout between the two writes) and the sweep removes it: a
+document commits moments after its blob's last byte, so an hour is far past it."""
+
+FILE_SWEEP_PAGE = 100
+"""The orphan sweep looks up this many blobs' documents per read."""

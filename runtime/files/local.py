@@ -1,7 +1,9 @@
 """The local-directory blob adapter (dev server): one file per blob under a root dir.
 
 Writes go to a temp file in the blob's own directory, are fsynced, then renamed into
-place, so a crash or a failed stream never leaves a half blob under a real key.
+place (and the directory fsynced, so the rename is durable before the blob's
+`_storage` document commits), so a crash or a failed stream never leaves a half
+blob under a real key.
 Files are 0600 and directories 0700: blobs are the app's private data.
 """
 
@@ -12,11 +14,11 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from runtime.files.port import BlobInfo, b64_sha256, check_key
+from runtime.files.port import BlobInfo, b64_sha256, check_key, is_key
 
 
 class _Window(io.RawIOBase):
@@ -68,6 +70,7 @@ class LocalBlobStore:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
+            _fsync_dir(path.parent)  # the rename itself survives a crash
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -95,5 +98,24 @@ class LocalBlobStore:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
 
+    def keys(self, written_before: float) -> Iterator[str]:
+        for shard in sorted(self._root.iterdir()):
+            if not shard.is_dir() or len(shard.name) != 2:
+                continue
+            for path in shard.iterdir():
+                if not is_key(path.name):
+                    continue  # a temp file of a put in progress
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < written_before:
+                        yield path.name
+
     def close(self) -> None:
         """Nothing held open between calls."""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -32,6 +32,11 @@ class BlobInfo:
 def new_key() -> str:
     """A fresh random key: 32 lowercase hex-like characters, unrelated to the content."""
     return secrets.token_hex(16)
+
+
+def is_key(text: str) -> bool:
+    """Whether `text` has the shape of a key the platform made."""
+    return bool(_KEY.match(text))
 
 
 def check_key(key: str) -> str:
@@ -67,6 +72,11 @@ class BlobStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove the blob; removing a missing blob is no error."""
+        ...
+
+    def keys(self, written_before: float) -> Iterator[str]:
+        """The keys of blobs last written before `written_before` (epoch
+        seconds), in no particular order (the orphan sweep's input)."""
         ...
 
     def close(self) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
 
-from runtime.files.port import BlobInfo, b64_sha256, check_key
+from runtime.files.port import BlobInfo, b64_sha256, check_key, is_key
 from runtime.limits import BLOB_S3_PART_SIZE
 
 _MISSING = {"404", "NoSuchKey", "NotFound", "InvalidRange"}
@@ -116,6 +116,16 @@ class S3BlobStore:
 
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self._bucket, Key=self._name(key))
+
+    def keys(self, written_before: float) -> Iterator[str]:
+        pages = self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=self._prefix
+        )
+        for page in pages:
+            for obj in page.get("Contents", []):
+                key = str(obj["Key"])[len(self._prefix) :]
+                if is_key(key) and obj["LastModified"].timestamp() < written_before:
+                    yield key
 
     def close(self) -> None:
         """The injected client belongs to the caller."""

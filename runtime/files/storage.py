@@ -29,7 +29,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from runtime.errors import InvalidIdError, PlatformError
-from runtime.limits import FILE_BYTES, UPLOAD_MARKER_SWEEP, UPLOAD_URL_SECONDS
+from runtime.limits import (
+    FILE_BYTES,
+    FILE_ORPHAN_SECONDS,
+    FILE_SWEEP_PAGE,
+    UPLOAD_MARKER_SWEEP,
+    UPLOAD_URL_SECONDS,
+)
 from runtime.store.port import Delete, Key, StoreError, TransactionConflict
 from runtime.store.secrets import platform_secret
 from runtime.values import is_id_for, make_id, parse_id
@@ -343,6 +349,32 @@ class FileStorage:
         """Remove blobs whose documents a committed transaction deleted."""
         for key in keys:
             self.blobs.delete(key)
+
+    def sweep_orphans(self, min_age: float = FILE_ORPHAN_SECONDS) -> int:
+        """Remove blobs older than `min_age` seconds that no committed
+        `_storage` document points to (left by a crash or a timeout between
+        a blob's write and its document's commit); how many were removed.
+        A blob's document commits moments after its last byte is written,
+        so a blob that old without one never gets one. Checked in pages of
+        ids, each page one consistent read."""
+        removed = 0
+        page: list[str] = []
+
+        def flush() -> int:
+            ids = [storage_id_of(k) for k in page]
+            docs = self.database.query(lambda tx: [tx.get(i) for i in ids]).value
+            gone = [k for k, doc in zip(page, docs, strict=True) if doc is None]
+            self.remove_blobs(gone)
+            page.clear()
+            return len(gone)
+
+        for key in self.blobs.keys(self._clock() - min_age):
+            page.append(key)
+            if len(page) >= FILE_SWEEP_PAGE:
+                removed += flush()
+        if page:
+            removed += flush()
+        return removed
 
     def _sweep(self, partition: str) -> None:
         """Drop up to UPLOAD_MARKER_SWEEP markers of expired tickets from one shard

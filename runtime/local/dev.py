@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,20 @@ class _ByPort:
         server = scope.get("server")
         app = self._apps.get(server[1], self._default) if server else self._default
         await app(scope, receive, send)
+
+
+def _sweep_orphans(backend: Backend, log: CallLog) -> None:
+    """Remove blobs a crash left without a `_storage` document (in the
+    background: serving starts at once)."""
+    if backend.files is None:
+        return
+    try:
+        removed = backend.files.sweep_orphans()
+    except Exception as e:  # a damaged folder must not stop the server
+        log.write(f"file sweep failed: {type(e).__name__}: {e}")
+        return
+    if removed:
+        log.write(f"removed {removed} stored file(s) left without a _storage document by a crash")
 
 
 def dev_urls(host: str, api_port: int, site_port: int) -> dict[str, str]:
@@ -156,6 +171,7 @@ def run_dev(options: DevOptions) -> int:
         backend.files.on_commit = hub.wake
     backend.add_reload_listener(hub.invalidate_all)
     hub.start()
+    threading.Thread(target=_sweep_orphans, args=(backend, log), daemon=True).start()
 
     watcher = Watcher(functions, lambda: _report(log, backend.reload(), "reloaded"))
     watcher.start()

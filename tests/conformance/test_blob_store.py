@@ -6,6 +6,7 @@ import base64
 import hashlib
 import os
 import stat
+import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,3 +199,13 @@ def test_s3_object_has_the_content_type(size: int) -> None:
             "binary/octet-stream",
             "application/octet-stream",
         )
+
+
+def test_keys_lists_blobs_written_before_a_time(store: BlobStore) -> None:
+    a, b = new_key(), new_key()
+    store.put(a, [b"a"])
+    store.put(b, [b"b"])
+    assert sorted(store.keys(time.time() + 60)) == sorted([a, b])
+    assert list(store.keys(time.time() - 3600)) == []
+    store.delete(a)
+    assert list(store.keys(time.time() + 60)) == [b]

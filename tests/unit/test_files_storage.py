@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
+import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from runtime.files.local import LocalBlobStore
 from runtime.files.storage import ChecksumMismatch, FileTooLarge, key_of
 from runtime.files.tokens import UploadRefused
 from runtime.functions.executor import ArgumentsInvalid
-from runtime.limits import UPLOAD_URL_SECONDS
+from runtime.limits import FILE_ORPHAN_SECONDS, UPLOAD_URL_SECONDS
 from runtime.store.sqlite import SqliteStore
 from runtime.values import make_id
 
@@ -310,3 +313,22 @@ def test_size_is_a_float64_and_store_checks_a_given_sha256(
         files.store([b"not the data"], sha256=digest)
     assert _blob_count(tmp_path) == 1
     assert files.read(files.store([b"data"], sha256=digest)) == b"data"
+
+
+def test_the_sweep_removes_only_old_blobs_without_a_document(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = backend.files
+    assert files is not None
+    kept = _upload(backend, b"referenced")
+    orphan, fresh = secrets.token_hex(16), secrets.token_hex(16)
+    files.blobs.put(orphan, [b"left by a crash"])
+    files.blobs.put(fresh, [b"a document is about to commit"])
+    old = time.time() - 2 * FILE_ORPHAN_SECONDS
+    os.utime(tmp_path / "blobs" / orphan[:2] / orphan, (old, old))
+    os.utime(tmp_path / "blobs" / key_of(kept)[:2] / key_of(kept), (old, old))
+    assert files.sweep_orphans() == 1
+    assert files.blobs.size(orphan) is None
+    assert files.blobs.size(fresh) is not None  # younger than FILE_ORPHAN_SECONDS
+    assert files.read(kept) == b"referenced"
+    assert files.sweep_orphans() == 0
