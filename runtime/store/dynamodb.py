@@ -113,13 +113,16 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from runtime.limits import LARGE_COMMIT_DEADLINE_SECONDS, TRANSACTION_ITEMS, VALUE_CHUNK_BYTES
+
 from .dynamodb_calls import (
     CHUNK_RETENTION_SECONDS,
+    Conflict,
     aws_errors,
     batch_get,
     call,
+    conditional_transaction,
     retire_chunks,
-    send_transaction,
     streams_client_for,
     transact_get,
 )
@@ -129,13 +132,13 @@ from .dynamodb_items import (
     ChunkRef,
     chunk_keys,
     chunk_ref,
-    classify_cancellation,
     decode_key,
     encode_bound,
     encode_key,
     first_chunk,
     transact_items,
 )
+from .dynamodb_large import LargeCommits
 from .dynamodb_table import create_table, item_model
 from .port import (
     Change,
@@ -144,8 +147,8 @@ from .port import (
     Item,
     Key,
     Op,
+    Put,
     StoreError,
-    TransactionConflict,
     ensure_one_op_per_key,
 )
 
@@ -154,17 +157,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
 __all__ = ["CHUNK_RETENTION_SECONDS", "DynamoDBStore", "create_table", "item_model"]
-
-_TRANSIENT = {
-    "TransactionConflict",
-    "ThrottlingError",
-    "ProvisionedThroughputExceeded",
-    "RequestLimitExceeded",
-}
-"""Cancellation reasons that a re-run of the mutation can get past."""
-
-_CHUNK_ROUNDS = 5
-"""Attempts of one commit while chunked old values keep changing."""
 
 
 class DynamoDBStore:
@@ -176,9 +168,11 @@ class DynamoDBStore:
         *,
         client: DynamoDBClient | None = None,
         streams_client: DynamoDBStreamsClient | None = None,
-        max_transaction_items: int = 100,
+        max_transaction_items: int | None = TRANSACTION_ITEMS,
         clock: Callable[[], int] = time.time_ns,
         transact_get_keys: int = 100,
+        large_commit_deadline: float = LARGE_COMMIT_DEADLINE_SECONDS,
+        faults: Callable[[str], None] | None = None,
     ) -> None:
         session: Any = None
         if client is None:
@@ -192,7 +186,12 @@ class DynamoDBStore:
 
         self._session = session
         self.table = table_name
-        self.max_transaction_items = max_transaction_items
+        self._item_cap = max_transaction_items
+        """None: any size (past TRANSACTION_ITEMS through `dynamodb_large.py`);
+        a number refuses larger commits with a StoreError."""
+        self.max_transaction_items = TRANSACTION_ITEMS
+        self.faults = faults
+        """Fault injection for tests: called at the large protocol's named points."""
         self._transact_get_keys = transact_get_keys
         """Keys per TransactGetItems: AWS takes 100 (moto still 25)."""
         self._client: Any = client
@@ -202,6 +201,9 @@ class DynamoDBStore:
         self._lock = threading.Lock()
         self._stream_arn: str | None = None
         self._feed: StreamFeed | None = None
+        self.large = LargeCommits(client, table_name, deadline_seconds=large_commit_deadline)
+        """The protocol of commits past TRANSACTION_ITEMS, and the lock
+        resolution every read goes through."""
 
     @property
     def client(self) -> Any:
@@ -212,6 +214,13 @@ class DynamoDBStore:
 
     def _batch_get(self, keys: Sequence[AttrMap]) -> list[AttrMap]:
         return batch_get(self._client, self.table, keys)
+
+    def _read(self, keys: Sequence[AttrMap]) -> list[AttrMap]:
+        """Main items, locks of large commits resolved (absent ones left out)."""
+        raws = self._batch_get(keys)
+        if any("lk" in r for r in raws):
+            return [r for r in self.large.resolve(raws) if r is not None]
+        return raws
 
     def _read_chunks(self, ref: ChunkRef, first: bytes) -> bytes:
         """A chunked value from the stream (chunks live >= 2 days past replacement)."""
@@ -255,7 +264,7 @@ class DynamoDBStore:
                     out[key] = Item(key, first_chunk(raw) + joined[ref], int(raw["n"]["N"]))
                 else:
                     stale.append(key)
-            raws = self._batch_get([encode_key(k) for k in stale])
+            raws = self._read([encode_key(k) for k in stale])
         raise StoreError("a chunked value kept changing while it was read")
 
     def versions(self, keys: Sequence[Key]) -> list[int]:
@@ -265,9 +274,19 @@ class DynamoDBStore:
         for i in range(0, len(unique), step):
             part = unique[i : i + step]
             keys_part = [encode_key(k) for k in part]
-            raws = transact_get(self._client, self.table, keys_part, ("n", "ts", "vt"))
+            raws = transact_get(self._client, self.table, keys_part, ("n", "ts", "vt", "lk", "li"))
             self._observe(raw for raw in raws if raw is not None)
+            locked = [
+                {**raw, **key}
+                for raw, key in zip(raws, keys_part, strict=True)
+                if raw is not None and "lk" in raw
+            ]
+            # A committed lock is rolled forward and its key re-read: a run that
+            # saw the old value then fails here (see `dynamodb_large.py`).
+            resolved = {decode_key(r): r for r in self.large.resolve(locked) if r is not None}
             for k, raw in zip(part, raws, strict=True):
+                if raw is not None and "lk" in raw:
+                    raw = resolved.get(k)
                 found[k] = int(raw["n"]["N"]) if raw is not None else 0
         return [found[k] for k in keys]
 
@@ -283,7 +302,7 @@ class DynamoDBStore:
         if not keys:
             return []
         unique = list(dict.fromkeys(keys))
-        found = self._items(self._batch_get([encode_key(k) for k in unique]))
+        found = self._items(self._read([encode_key(k) for k in unique]))
         return [found.get(k) for k in keys]
 
     def scan(
@@ -323,10 +342,15 @@ class DynamoDBStore:
             if start is not None:
                 kw["ExclusiveStartKey"] = start
             resp = call(self.table, "Query", self._client.query, **kw)
+            page: list[AttrMap] = []
             for raw in resp.get("Items", []):
                 sort = decode_key(raw)[1]
                 if sort >= lo and (hi is None or sort < hi):
-                    raws.append(raw)
+                    page.append(raw)
+            if any("lk" in r for r in page):
+                # Placeholders of inserts in progress are absent: read on past them.
+                page = [r for r in self.large.resolve(page) if r is not None]
+            raws.extend(page)
             start = resp.get("LastEvaluatedKey")
             if start is None:
                 break
@@ -346,45 +370,28 @@ class DynamoDBStore:
         ts = self._next_ts()
         if not ops:
             return CommitResult(ts)
-        pinned: dict[Key, ChunkRef] = {}
-        for _ in range(_CHUNK_ROUNDS):
-            items = transact_items(self.table, ops, ts, pinned)
-            if len(items) > self.max_transaction_items:
-                raise StoreError(
-                    f"a transaction of {len(items)} items ({len(ops)} ops and "
-                    f"{len(items) - len(ops)} extra chunks of large values); DynamoDB takes at "
-                    f"most {self.max_transaction_items}"
-                )
-            reasons = send_transaction(self._client, self.table, items)
-            if reasons is None:
-                retire_chunks(self._client, self.table, pinned.values())
-                return CommitResult(ts)
-            failure = classify_cancellation(ops, reasons, pinned)
-            if failure.unknown:
-                read = {
-                    decode_key(r): r
-                    for r in self._batch_get([encode_key(k) for k in failure.unknown])
-                }
-                back: dict[Key, Mapping[str, Any] | None] = {
-                    k: read.get(k) for k in failure.unknown
-                }
-                failure = classify_cancellation(ops, reasons, pinned, back)
-            if failure.failed:
-                raise TransactionConflict(failure.failed, "expected versions changed")
-            if failure.pins:
-                for key, ref in failure.pins.items():
-                    if ref is None:
-                        pinned.pop(key, None)
-                    else:
-                        pinned[key] = ref
-                continue
-            reason = "; ".join(failure.messages) or ", ".join(failure.codes)
-            if set(failure.codes) <= _TRANSIENT:
-                raise TransactionConflict([], f"DynamoDB cancelled the transaction: {reason}")
+        count = _item_count(ops)
+        if self._item_cap is not None and count > self._item_cap:
             raise StoreError(
-                f"DynamoDB cancelled the transaction ({', '.join(failure.codes)}): {reason}"
+                f"a transaction of {count} items ({len(ops)} ops and "
+                f"{count - len(ops)} extra chunks of large values); this store takes at "
+                f"most {self._item_cap}"
             )
-        raise TransactionConflict([], "large values kept being replaced under this transaction")
+        if count > TRANSACTION_ITEMS:
+            self.large.commit(ops, ts, self.faults)
+            return CommitResult(ts)
+
+        def build(pinned: Mapping[Key, ChunkRef]) -> list[AttrMap]:
+            return transact_items(self.table, ops, ts, pinned)
+
+        try:
+            pinned = conditional_transaction(self._client, self.table, ops, build)
+        except Conflict as e:
+            if e.locked:  # so that the re-run can pass
+                self.large.resolve_locked(e.locked)
+            raise
+        retire_chunks(self._client, self.table, pinned.values())
+        return CommitResult(ts)
 
     # ---- change feed ---------------------------------------------------------------
 
@@ -422,3 +429,11 @@ class DynamoDBStore:
 
     def close(self) -> None:
         """Nothing to release: boto3 clients close with the process."""
+
+
+def _item_count(ops: Sequence[Op]) -> int:
+    """TransactWriteItems items of `ops`: one each, plus the extra chunks of
+    large values."""
+    return len(ops) + sum(
+        (len(op.value) - 1) // VALUE_CHUNK_BYTES for op in ops if isinstance(op, Put) and op.value
+    )

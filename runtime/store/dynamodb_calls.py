@@ -10,24 +10,36 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from .dynamodb_items import AttrMap, ChunkRef, chunk_keys
+from .dynamodb_items import (
+    AttrMap,
+    ChunkRef,
+    Failure,
+    chunk_keys,
+    classify_cancellation,
+    decode_key,
+    encode_key,
+)
 from .dynamodb_table import TTL_ATTRIBUTE
-from .port import StoreError, TransactionConflict
+from .port import Key, Op, StoreError, TransactionConflict
 
 __all__ = [
     "CHUNK_RETENTION_SECONDS",
+    "Conflict",
     "aws_errors",
     "batch_get",
+    "batch_write",
     "call",
+    "conditional_transaction",
     "error_code",
     "retire_chunks",
     "send_transaction",
     "streams_client_for",
     "transact_get",
+    "write_each",
 ]
 
 log = logging.getLogger("runtime.store.dynamodb")
@@ -182,3 +194,98 @@ def streams_client_for(client: Any, session: Any = None) -> Any:
         region_name=client.meta.region_name,
         endpoint_url=endpoint if custom else None,
     )
+
+
+_TRANSIENT = {
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
+}
+"""Cancellation reasons that a re-run of the mutation can get past."""
+
+_CHUNK_ROUNDS = 5
+"""Attempts of one commit while chunked old values keep changing."""
+
+
+class Conflict(TransactionConflict):
+    """A TransactionConflict that carries the items of the failed ops a large
+    commit holds locks on (`locked`), for the store to resolve them."""
+
+    def __init__(self, keys: Sequence[Key], reason: str, locked: list[AttrMap]) -> None:
+        super().__init__(keys, reason)
+        self.locked = locked
+
+
+def conditional_transaction(
+    client: Any,
+    table: str,
+    ops: Sequence[Op],
+    build: Callable[[Mapping[Key, ChunkRef]], list[AttrMap]],
+) -> dict[Key, ChunkRef]:
+    """Send the TransactWriteItems `build(pinned)` (entry i carries op i's
+    condition) until it applies, pinning chunked old values the cancellation
+    reveals; return the pinned chunks (the caller retires them once the
+    values are replaced for good). A failed expectation raises `Conflict`
+    naming the keys; transient cancellations `TransactionConflict([])`;
+    others `StoreError`."""
+    pinned: dict[Key, ChunkRef] = {}
+    for _ in range(_CHUNK_ROUNDS):
+        reasons = send_transaction(client, table, build(pinned))
+        if reasons is None:
+            return pinned
+        failure = classify_cancellation(ops, reasons, pinned)
+        if failure.unknown:
+            read = {decode_key(r): r for r in batch_get(client, table, _keys(failure.unknown))}
+            back: dict[Key, Mapping[str, Any] | None] = {k: read.get(k) for k in failure.unknown}
+            failure = classify_cancellation(ops, reasons, pinned, back)
+        if failure.failed:
+            raise Conflict(failure.failed, "expected versions changed", failure.locked)
+        if failure.pins:
+            for key, ref in failure.pins.items():
+                if ref is None:
+                    pinned.pop(key, None)
+                else:
+                    pinned[key] = ref
+            continue
+        _raise_cancelled(failure)
+    raise TransactionConflict([], "large values kept being replaced under this transaction")
+
+
+def _keys(keys: Sequence[Key]) -> list[AttrMap]:
+    return [encode_key(k) for k in keys]
+
+
+def _raise_cancelled(failure: Failure) -> None:
+    reason = "; ".join(failure.messages) or ", ".join(failure.codes)
+    if set(failure.codes) <= _TRANSIENT:
+        raise TransactionConflict([], f"DynamoDB cancelled the transaction: {reason}")
+    raise StoreError(f"DynamoDB cancelled the transaction ({', '.join(failure.codes)}): {reason}")
+
+
+def batch_write(client: Any, table: str, requests: Sequence[AttrMap]) -> None:
+    """BatchWriteItem of `requests` ({"PutRequest": ...} / {"DeleteRequest": ...}
+    on distinct keys), 25 a call; UnprocessedItems re-sent with backoff."""
+    for i in range(0, len(requests), 25):
+        pending: AttrMap = {table: list(requests[i : i + 25])}
+        delay = 0.005
+        while pending:
+            resp = call(table, "BatchWriteItem", client.batch_write_item, RequestItems=pending)
+            left = resp.get("UnprocessedItems") or {}
+            if left and len(left.get(table, [])) == len(pending[table]):
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 1.0)
+            pending = left
+
+
+def write_each(client: Any, table: str, entries: Sequence[AttrMap]) -> None:
+    """Each TransactWriteItems entry (Update or Delete) as its own conditional
+    write; a failed condition is not an error (the write was not needed)."""
+    for entry in entries:
+        ((kind, params),) = entry.items()
+        fn = client.update_item if kind == "Update" else client.delete_item
+        try:
+            fn(**params)
+        except aws_errors() as e:
+            if error_code(e)[0] != "ConditionalCheckFailedException":
+                raise StoreError(f"DynamoDB {kind}Item on table {table} failed: {e}") from e

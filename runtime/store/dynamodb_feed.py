@@ -17,7 +17,10 @@ base64-encodes binary `Keys` of stream records twice.
 The position is compact JSON `{shard id: last sequence number read}`, with
 null for a closed shard read to its end. `Change.ts` is the new image's `ts`;
 a REMOVE has none, so it gets max(the record's ApproximateCreationDateTime,
-old ts + 1): per key, timestamps still grow.
+old ts + 1): per key, timestamps still grow; a REMOVE by a large commit
+(`dynamodb_large.py`) gets its commit ts, which its lock left as `lts`. Lock
+and unlock writes of large commits keep `ts`, so they are no changes, and
+their placeholders (no `n`) read as absent.
 
 Polling-friendly: the shard list is cached for `SHARD_LIST_TTL` seconds
 (DescribeStream is rate-limited), and the next shard iterator of a shard is
@@ -176,8 +179,8 @@ def record_change(
     bytes), or None if it is not a feed write (see the module docstring)."""
 
     def value(image: Mapping[str, Any] | None) -> bytes | None:
-        if image is None:
-            return None
+        if image is None or "n" not in image:
+            return None  # absent, or a large commit's placeholder (absent too)
         ref = chunk_ref(image)
         if ref is None:
             return first_chunk(image)
@@ -186,6 +189,9 @@ def record_change(
     data = rec["dynamodb"]
     new: Mapping[str, Any] | None = data.get("NewImage")
     old: Mapping[str, Any] | None = data.get("OldImage")
+    image = new or old
+    if image is not None and str(image["pk"]["S"]).startswith("~"):
+        return None  # the adapter's own items (chunks, large commits' records)
     if rec.get("eventName") == "REMOVE" or new is None:
         if not old or "f" not in old:
             return None
@@ -194,7 +200,9 @@ def record_change(
             ts = int(approx.timestamp() * 1e9)
         else:
             ts = int(float(approx or 0) * 1e9)
-        if "ts" in old:
+        if "lts" in old:
+            ts = int(old["lts"]["N"])  # deleted by a large commit: its commit ts
+        elif "ts" in old:
             ts = max(ts, int(old["ts"]["N"]) + 1)
         return Change(decode_key(old), value(old), None, ts)
     if "f" not in new or "ts" not in new:

@@ -22,6 +22,8 @@ __all__ = [
     "AttrMap",
     "ChunkRef",
     "Failure",
+    "Staged",
+    "apply_entry",
     "chunk_key",
     "chunk_keys",
     "chunk_ref",
@@ -30,8 +32,14 @@ __all__ = [
     "encode_bound",
     "encode_key",
     "first_chunk",
+    "lock_entry",
+    "op_condition",
+    "payload_item",
     "split_value",
+    "stage",
+    "staged_of",
     "transact_items",
+    "unlock_entry",
 ]
 
 AttrMap = dict[str, Any]
@@ -104,17 +112,31 @@ def split_value(value: bytes, size: int = VALUE_CHUNK_BYTES) -> list[bytes]:
 # ---- conditions ----------------------------------------------------------------
 
 _NAME_RE = re.compile(r"#\w+")
-_NAMES = {"#n": "n", "#t": "t", "#v": "v", "#c": "c", "#f": "f", "#ts": "ts", "#vt": "vt"}
+_NAMES = {
+    "#n": "n",
+    "#t": "t",
+    "#v": "v",
+    "#c": "c",
+    "#f": "f",
+    "#ts": "ts",
+    "#vt": "vt",
+    "#lk": "lk",
+    "#li": "li",
+    "#lts": "lts",
+}
 """Every attribute goes by a placeholder name (none is then a reserved word)."""
 
 
 def _condition(
     expect: int | None, *, guard_chunks: bool, pinned: ChunkRef | None
-) -> tuple[str | None, AttrMap]:
+) -> tuple[str, AttrMap]:
     """The condition of one write: the expected version (0 = absent), and, for
     a value write, "the old value is not chunked" (or, once the caller knows
     it is, "its chunks are still `pinned`"), so no chunk is ever orphaned
-    unseen."""
+    unseen. Every condition also requires that no large commit holds a lock
+    on the item (`attribute_not_exists(lk)`; for "absent" a placeholder is
+    an existing item, so `attribute_not_exists(pk)` covers it): nobody
+    commits over a lock (`dynamodb_large.py`)."""
     if expect == 0:
         return "attribute_not_exists(pk)", {}
     parts: list[str] = []
@@ -128,7 +150,8 @@ def _condition(
         else:
             parts.append("#t = :oldtoken")
             values[":oldtoken"] = {"B": pinned.token}
-    return (" AND ".join(parts) or None), values
+    parts.append("attribute_not_exists(#lk)")
+    return " AND ".join(parts), values
 
 
 def _with_condition(
@@ -150,8 +173,11 @@ def _with_condition(
 # ---- ops -----------------------------------------------------------------------
 
 
-def _put(table: str, op: Put, ts: int, pinned: ChunkRef | None, extra: list[AttrMap]) -> AttrMap:
-    chunks = split_value(op.value)
+def _value_attrs(table: str, value: bytes, extra: list[AttrMap]) -> AttrMap:
+    """A value's attributes (`v`, and `c`/`t` when chunked); its chunks past
+    the first go to `extra` as Puts under a fresh token (unconditional: the
+    keys are new)."""
+    chunks = split_value(value)
     attrs: AttrMap = {}
     if chunks[0]:
         attrs["v"] = {"B": chunks[0]}
@@ -163,10 +189,36 @@ def _put(table: str, op: Put, ts: int, pinned: ChunkRef | None, extra: list[Attr
             extra.append(
                 {"Put": {"TableName": table, "Item": {**chunk_key(token, i), "v": {"B": chunk}}}}
             )
+    return attrs
+
+
+def op_condition(op: Op, pinned: ChunkRef | None) -> tuple[str, AttrMap]:
+    """The condition an op's write carries (its expectation, the chunk guard
+    of value writes, the Bump's value, no lock), shared by the one-call
+    commit and the locks of a large one."""
+    if isinstance(op, Check):
+        return _condition(op.version, guard_chunks=False, pinned=None)
+    if isinstance(op, Put | Delete):
+        return _condition(op.expect, guard_chunks=True, pinned=pinned)
+    if isinstance(op, Bump):
+        cond, values = _condition(op.expect, guard_chunks=False, pinned=None)
+        if op.value is not None:
+            # Range-version values are small (never chunked): `v` is all of it,
+            # absent when empty.
+            if op.value:
+                values[":value"] = {"B": op.value}
+                return f"{cond} AND #v = :value", values
+            return f"{cond} AND attribute_not_exists(#v)", values
+        return cond, values
+    raise TypeError(f"not a store op: {op!r}")
+
+
+def _put(table: str, op: Put, ts: int, pinned: ChunkRef | None, extra: list[AttrMap]) -> AttrMap:
+    attrs = _value_attrs(table, op.value, extra)
     if op.feed:
         attrs["f"] = {"BOOL": True}
         attrs["ts"] = {"N": str(ts)}
-    cond, values = _condition(op.expect, guard_chunks=True, pinned=pinned)
+    cond, values = op_condition(op, pinned)
     if op.expect is not None:
         version = ts if op.recreate else op.expect + 1
         item = {**encode_key(op.key), **attrs, "n": {"N": str(version)}}
@@ -189,34 +241,21 @@ def _entry(table: str, op: Op, ts: int, pinned: ChunkRef | None, extra: list[Att
     key = encode_key(op.key)
     if isinstance(op, Put):
         return _put(table, op, ts, pinned, extra)
+    cond, values = op_condition(op, pinned)
     if isinstance(op, Check):
-        cond, values = _condition(op.version, guard_chunks=False, pinned=None)
         check = {"TableName": table, "Key": key}
-        return {"ConditionCheck": _with_condition(check, cond, values, _NAMES, return_old=False)}
+        return {"ConditionCheck": _with_condition(check, cond, values, _NAMES, return_old=True)}
     if isinstance(op, Delete):
-        cond, values = _condition(op.expect, guard_chunks=True, pinned=pinned)
         delete = {"TableName": table, "Key": key}
         return {"Delete": _with_condition(delete, cond, values, _NAMES, return_old=True)}
-    if isinstance(op, Bump):
-        # The commit timestamp rides on the range version too (as `vt`: `ts`
-        # marks feed writes), so a reader of the range (a scan that found a
-        # document gone) learns it: see `DynamoDBStore` on commit timestamps.
-        cond, values = _condition(op.expect, guard_chunks=False, pinned=None)
-        if op.value is not None:
-            # Range-version values are small (never chunked): `v` is all of it,
-            # absent when empty.
-            if op.value:
-                same = "#v = :value"
-                values[":value"] = {"B": op.value}
-            else:
-                same = "attribute_not_exists(#v)"
-            cond = same if cond is None else f"{cond} AND {same}"
-        values[":one"] = {"N": "1"}
-        values[":ts"] = {"N": str(ts)}
-        expr = "SET #vt = :ts ADD #n :one"
-        update = {"TableName": table, "Key": key, "UpdateExpression": expr}
-        return {"Update": _with_condition(update, cond, values, _NAMES, return_old=False)}
-    raise TypeError(f"not a store op: {op!r}")
+    # A Bump. The commit timestamp rides on the range version too (as `vt`:
+    # `ts` marks feed writes), so a reader of the range (a scan that found a
+    # document gone) learns it: see `DynamoDBStore` on commit timestamps.
+    values[":one"] = {"N": "1"}
+    values[":ts"] = {"N": str(ts)}
+    expr = "SET #vt = :ts ADD #n :one"
+    update = {"TableName": table, "Key": key, "UpdateExpression": expr}
+    return {"Update": _with_condition(update, cond, values, _NAMES, return_old=True)}
 
 
 def transact_items(
@@ -227,6 +266,131 @@ def transact_items(
     extra: list[AttrMap] = []
     entries = [_entry(table, op, ts, pinned.get(op.key), extra) for op in ops]
     return entries + extra
+
+
+# ---- the large protocol's items (runtime/store/dynamodb_large.py) -------------------
+
+_LOCK_ATTRS = "#lk, #li, #lts"
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """One op of a large commit as its payload item holds it: what its apply
+    writes once the commit point is passed."""
+
+    key: Key
+    kind: str
+    """"put", "del", "bump" or "check"."""
+    attrs: AttrMap
+    """A put's value attributes (`v`, `c`, `t`) and `f` when it feeds."""
+    recreate: bool = False
+    absent: bool = False
+    """A check of version 0: its lock is a placeholder, deleted by the apply."""
+
+
+def stage(table: str, op: Op, chunks: list[AttrMap]) -> Staged:
+    """The staged form of `op`; a put's chunks past the first go to `chunks`
+    (Put entries), to be written before any lock."""
+    if isinstance(op, Put):
+        attrs = _value_attrs(table, op.value, chunks)
+        if op.feed:
+            attrs["f"] = {"BOOL": True}
+        return Staged(op.key, "put", attrs, recreate=op.recreate)
+    if isinstance(op, Delete):
+        return Staged(op.key, "del", {})
+    if isinstance(op, Bump):
+        return Staged(op.key, "bump", {})
+    if isinstance(op, Check):
+        return Staged(op.key, "check", {}, absent=op.version == 0)
+    raise TypeError(f"not a store op: {op!r}")
+
+
+def payload_item(partition: str, index: int, staged: Staged) -> AttrMap:
+    item: AttrMap = {
+        "pk": {"S": partition},
+        "sk": {"B": index.to_bytes(4, "big")},
+        "kp": {"S": staged.key[0]},
+        "ks": {"B": staged.key[1]},
+        "o": {"S": staged.kind},
+        # The feed flag goes by another name: a payload's removal is no change.
+        **{("fd" if a == "f" else a): x for a, x in staged.attrs.items()},
+    }
+    if staged.recreate:
+        item["r"] = {"BOOL": True}
+    if staged.absent:
+        item["z"] = {"BOOL": True}
+    return item
+
+
+def staged_of(item: Mapping[str, Any]) -> tuple[int, Staged]:
+    """(index, staged op) of a payload item."""
+    attrs = {a: item[a] for a in ("v", "c", "t") if a in item}
+    if "fd" in item:
+        attrs["f"] = item["fd"]
+    key = (str(item["kp"]["S"]), bytes(item["ks"]["B"]))
+    staged = Staged(key, str(item["o"]["S"]), attrs, "r" in item, "z" in item)
+    return int.from_bytes(bytes(item["sk"]["B"]), "big"), staged
+
+
+def lock_entry(
+    table: str, op: Op, pinned: ChunkRef | None, txid: str, index: int, ts: int
+) -> AttrMap:
+    """The TransactWriteItems entry that locks `op`'s item for commit `txid`
+    under the op's own condition (on an absent key it creates a placeholder:
+    key and lock only)."""
+    cond, values = op_condition(op, pinned)
+    values.update({":txid": {"S": txid}, ":li": {"N": str(index)}, ":lts": {"N": str(ts)}})
+    expr = "SET #lk = :txid, #li = :li, #lts = :lts"
+    update: AttrMap = {"TableName": table, "Key": encode_key(op.key), "UpdateExpression": expr}
+    return {"Update": _with_condition(update, cond, values, _NAMES, return_old=True)}
+
+
+def apply_entry(table: str, staged: Staged, txid: str, ts: int) -> AttrMap:
+    """The write of a committed op over its locked item (condition: still
+    locked by `txid`, so it applies at most once)."""
+    key = encode_key(staged.key)
+    values: AttrMap = {":txid": {"S": txid}}
+    cond = "#lk = :txid"
+    if staged.kind == "del" or (staged.kind == "check" and staged.absent):
+        delete = {"TableName": table, "Key": key}
+        return {"Delete": _with_condition(delete, cond, values, _NAMES, return_old=False)}
+    sets: list[str] = []
+    removes = [_LOCK_ATTRS]
+    add = ""
+    if staged.kind == "put":
+        attrs = dict(staged.attrs)
+        if "f" in attrs:
+            attrs["ts"] = {"N": str(ts)}
+        sets += [f"#{a} = :{a}" for a in attrs]
+        values.update({f":{a}": x for a, x in attrs.items()})
+        removes += [f"#{a}" for a in _VALUE_ATTRS if a not in attrs]
+        if staged.recreate:
+            sets.append("#n = :version")
+            values[":version"] = {"N": str(ts)}
+        else:
+            add = " ADD #n :one"
+            values[":one"] = {"N": "1"}
+    elif staged.kind == "bump":
+        sets.append("#vt = :ts")
+        values[":ts"] = {"N": str(ts)}
+        add = " ADD #n :one"
+        values[":one"] = {"N": "1"}
+    expr = (f"SET {', '.join(sets)}" if sets else "") + add + " REMOVE " + ", ".join(removes)
+    update = {"TableName": table, "Key": key, "UpdateExpression": expr.strip()}
+    return {"Update": _with_condition(update, cond, values, _NAMES, return_old=False)}
+
+
+def unlock_entry(table: str, item: Mapping[str, Any]) -> AttrMap:
+    """Undo the lock on a stored `item` (still locked by its `lk`): remove the
+    lock, or delete a placeholder (an item with no version)."""
+    key = {"pk": item["pk"], "sk": item["sk"]}
+    values: AttrMap = {":txid": item["lk"]}
+    if "n" not in item:
+        delete = {"TableName": table, "Key": key}
+        return {"Delete": _with_condition(delete, "#lk = :txid", values, _NAMES, return_old=False)}
+    expr = f"REMOVE {_LOCK_ATTRS}"
+    update = {"TableName": table, "Key": key, "UpdateExpression": expr}
+    return {"Update": _with_condition(update, "#lk = :txid", values, _NAMES, return_old=False)}
 
 
 # ---- cancellation ----------------------------------------------------------------
@@ -246,6 +410,9 @@ class Failure:
     """Value writes that failed without the old item in the reason (an
     emulator that ignores ReturnValuesOnConditionCheckFailure): the caller
     reads them and classifies again."""
+    locked: list[AttrMap]
+    """The items (as the failure returned them) of failed ops that a large
+    commit holds a lock on: the caller resolves them so a re-run can pass."""
     codes: list[str]
     """Other reasons (TransactionConflict, ThrottlingError, ValidationError...)."""
     messages: list[str]
@@ -257,7 +424,7 @@ def classify_cancellation(
     pinned: Mapping[Key, ChunkRef],
     read_back: Mapping[Key, Mapping[str, Any] | None] | None = None,
 ) -> Failure:
-    out = Failure([], {}, [], [], [])
+    out = Failure([], {}, [], [], [], [])
     for i, reason in enumerate(reasons):
         code = str(reason.get("Code") or "None")
         if code == "None":
@@ -268,6 +435,8 @@ def classify_cancellation(
                 out.messages.append(str(reason["Message"]))
             continue
         op = ops[i]
+        if "lk" in reason.get("Item", {}):
+            out.locked.append(dict(reason["Item"]))
         if isinstance(op, Put | Delete) and op.expect != 0:
             if "Item" in reason:
                 old: Mapping[str, Any] | None = reason["Item"]
@@ -276,9 +445,12 @@ def classify_cancellation(
             else:
                 out.unknown.append(op.key)
                 continue
+            if old is not None and "lk" in old and "Item" not in reason:
+                out.locked.append(dict(old))
             ref = chunk_ref(old) if old else None
-            version = int(old["n"]["N"]) if old else 0
-            if ref != pinned.get(op.key) and op.expect in (None, version):
+            version = int(old["n"]["N"]) if old and "n" in old else 0
+            locked = old is not None and "lk" in old
+            if ref != pinned.get(op.key) and op.expect in (None, version) and not locked:
                 # Only the chunk guard failed (an unconditional write fails on
                 # nothing else): retry guarding the chunks there now, if any.
                 out.pins[op.key] = ref

@@ -199,19 +199,23 @@ def test_the_transaction_sent_for_each_op_kind() -> None:
     with stub:
         assert store.transact(ops).ts == 1234
     check, put, update, delete, bump, absent = sent
-    assert check["ConditionCheck"]["ConditionExpression"] == "#n = :expect"
+    assert check["ConditionCheck"]["ConditionExpression"] == "#n = :expect AND attribute_not_exists(#lk)"
     assert check["ConditionCheck"]["ExpressionAttributeValues"] == {":expect": {"N": "3"}}
     assert put["Put"]["Item"]["n"] == {"N": "3"} and put["Put"]["Item"]["ts"] == {"N": "1234"}
     assert put["Put"]["Item"]["f"] == {"BOOL": True}
-    assert put["Put"]["ConditionExpression"] == "#n = :expect AND attribute_not_exists(c)"
+    assert put["Put"]["ConditionExpression"] == (
+        "#n = :expect AND attribute_not_exists(c) AND attribute_not_exists(#lk)"
+    )
     assert put["Put"]["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
     assert "ADD #n :one" in update["Update"]["UpdateExpression"]
-    assert update["Update"]["ConditionExpression"] == "attribute_not_exists(c)"
-    assert delete["Delete"]["ConditionExpression"] == "#n = :expect AND attribute_not_exists(c)"
+    assert update["Update"]["ConditionExpression"] == "attribute_not_exists(c) AND attribute_not_exists(#lk)"
+    assert delete["Delete"]["ConditionExpression"] == (
+        "#n = :expect AND attribute_not_exists(c) AND attribute_not_exists(#lk)"
+    )
     assert (
         bump["Update"]["UpdateExpression"] == "SET #vt = :ts ADD #n :one"
         and bump["Update"]["ExpressionAttributeValues"][":ts"] == {"N": "1234"}
-        and "ConditionExpression" not in bump["Update"]
+        and bump["Update"]["ConditionExpression"] == "attribute_not_exists(#lk)"
     )
     assert absent["ConditionCheck"]["ConditionExpression"] == "attribute_not_exists(pk)"
     assert put["Put"]["Item"]["sk"] == {"B": b"\x00"}
@@ -263,8 +267,8 @@ def test_overwriting_a_chunked_value_pins_its_chunks_then_retires_them() -> None
     with stub:
         store.transact([Put(A, b"small", feed=True), Bump(C)])
     stub.assert_no_pending_responses()
-    assert conditions[0][0] == "attribute_not_exists(c)"
-    assert conditions[1][0] == "#t = :oldtoken"
+    assert conditions[0][0] == "attribute_not_exists(c) AND attribute_not_exists(#lk)"
+    assert conditions[1][0] == "#t = :oldtoken AND attribute_not_exists(#lk)"
     assert conditions[1][1][":oldtoken"] == {"B": token}
 
 
@@ -282,9 +286,9 @@ def test_a_pin_is_dropped_when_the_value_stopped_being_chunked() -> None:
         store.transact([Put(A, b"small")])
     stub.assert_no_pending_responses()
     assert [c[0] for c in conditions] == [
-        "attribute_not_exists(c)",
-        "#t = :oldtoken",
-        "attribute_not_exists(c)",
+        "attribute_not_exists(c) AND attribute_not_exists(#lk)",
+        "#t = :oldtoken AND attribute_not_exists(#lk)",
+        "attribute_not_exists(c) AND attribute_not_exists(#lk)",
     ]
 
 
