@@ -1,4 +1,5 @@
 """Turn a transaction's read and write sets into one `Store.transact` call.
+(Past 100 items DynamoDB commits by locks and a commit record: `runtime/store/dynamodb_large.py`.)
 
 Items per commit (each is one of DynamoDB's 100 transaction items):
 - each document written: 1 (plus 1 per extra 350 KB chunk of a large one),
