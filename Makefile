@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PYCONVEX_CACHE ?= $(CURDIR)/.cache
 
 .PHONY: dev aws-local test check fmt bench venv dynamodb-local js-deps clean \
-	infra-deps cdk-cli sam-cli lambda-package deploy admin-key
+	infra-deps cdk-cli sam-cli lambda-package deploy admin-key localstack
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,7 +72,22 @@ OFFLINE := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DI
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 STACK ?= pyconvex
 
-test: venv dynamodb-local js-deps infra-deps
+# LocalStack (S3 only, no Docker) in a virtualenv of its own: its pins
+# (cbor2, pyopenssl, cryptography, service_identity) clash with .venv's and
+# 4.9 is the last release on Python 3.11 (runtime/emulator/s3.py says more).
+# tests/support/localstack.py starts it. About 40 s to install here.
+LOCALSTACK_VENV := .venv-localstack
+$(LOCALSTACK_VENV)/.installed:
+	$(PYTHON) -m venv $(LOCALSTACK_VENV)
+	echo '*' > $(LOCALSTACK_VENV)/.gitignore  # not in git
+	$(LOCALSTACK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LOCALSTACK_VENV)/bin/python -m pip install -q --prefer-binary 'localstack-core[runtime]==4.9.2' \
+		'cbor2<5.7' 'pyopenssl<24.3' 'cryptography<44' 'service_identity<24.3'
+	touch $@
+
+localstack: $(LOCALSTACK_VENV)/.installed
+
+test: venv dynamodb-local js-deps infra-deps localstack
 	$(PY) -m pytest -q -m "not scale" $(PYTEST_ARGS)
 
 check: venv infra-deps cdk-cli sam-cli lambda-package
@@ -121,4 +136,4 @@ bench: venv dynamodb-local
 	$(PY) bench/aws.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .cache .data .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/js/node_modules
+	rm -rf $(VENV) $(LOCALSTACK_VENV) .cache .data .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/js/node_modules
