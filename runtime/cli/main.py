@@ -63,9 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a running DynamoDB (default: $AWS_ENDPOINT_URL_DYNAMODB, $AWS_ENDPOINT_URL, "
         "else DynamoDB Local is started)",
     )
-    aws.add_argument(
-        "--localstack", action="store_true", help="use LocalStack's DynamoDB (localstack-client)"
-    )
+    aws.add_argument("--localstack", action="store_true", help="use LocalStack's S3 and DynamoDB")
     aws.add_argument(
         "--data", type=Path, default=Path(".data-aws"), help="the admin key (default .data-aws/)"
     )

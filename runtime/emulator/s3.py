@@ -11,14 +11,20 @@ Content-Type, and S3 answers Range requests, as CloudFront does.
 moto's server keeps the objects in memory: a restarted harness has lost the
 files its table still lists (the table lives on in a shared DynamoDB Local).
 
-LocalStack (`--localstack`: the endpoints localstack-client names) runs
-without Docker too, in its own virtualenv, as `python -m
-localstack.runtime.main` with SERVICES=s3,dynamodb: localstack-core[runtime]
-4.9 on Python 3.11 (the 2026 releases need 3.12), with cbor2<5.7,
-pyopenssl<24.3, cryptography<44 and service_identity<24.3 (newer ones break
-its imports); those pins clash with this project's, hence a venv of its own.
-Its S3 answers path-style URLs, as boto3 addresses a custom endpoint and as
-the harness's file URLs are.
+LocalStack (`--localstack`: the endpoints localstack-client names, e.g. from
+LOCALSTACK_HOST) runs without Docker too, in its own virtualenv
+(.venv-localstack, which `make test` installs), as `python -m
+localstack.runtime.main` with SERVICES=s3 and GATEWAY_LISTEN=127.0.0.1:<port>
+(tests/support/localstack.py): localstack-core[runtime] 4.9.2 on Python 3.11
+(the 2026 releases need 3.12), with cbor2<5.7, pyopenssl<24.3, cryptography<44
+and service_identity<24.3 (newer ones break its imports); those pins clash with
+this project's, hence a venv of its own. Its S3 answers path-style URLs, as
+boto3 addresses a custom endpoint and as the harness's file URLs are, and
+takes no multipart part under 5 MiB but the last (a constant there, not a
+setting). Its DynamoDB does not answer without Docker here (it fronts a
+DynamoDB Local of its own that it does not start), so pair `--localstack` with
+`--dynamodb-endpoint` (DynamoDB Local): that endpoint wins for DynamoDB, and S3
+still comes from LocalStack.
 """
 
 from __future__ import annotations
