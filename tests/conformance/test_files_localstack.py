@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,6 +18,7 @@ import pytest
 
 from runtime.files.port import new_key
 from runtime.files.s3 import S3BlobStore
+from tests.support import localstack
 from tests.support.awslocal import AWS_ENV
 from tests.support.localstack import localstack_endpoint  # noqa: F401 - the fixture
 
@@ -112,3 +114,14 @@ def test_a_failed_multipart_put_aborts_and_leaves_no_parts(store: S3BlobStore, c
         store.put(key, chunks(), "image/png")
     assert _uploads(client) == []
     assert store.open(key) is None
+
+
+def test_without_its_venv_the_fixture_fails_saying_run_make_test(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(localstack, "LOCALSTACK_PYTHON", tmp_path / "absent" / "python")
+    with (
+        pytest.raises(pytest.fail.Exception, match="run `make test`"),
+        localstack.running_localstack(),
+    ):
+        pass
