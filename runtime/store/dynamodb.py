@@ -49,12 +49,22 @@ conflict of a commit that happened. Per op:
 - Delete: Delete, condition as for a Put (none but the chunk guard without expect).
 - Bump: Update `ADD n 1` (creates the item, value b"", when absent), with the
   expected version as condition if any.
+Every condition above also requires `attribute_not_exists(lk)` (Bump without
+expect included): no large commit holds a lock on the item (see below).
 On `TransactionCanceledException`: ConditionalCheckFailed at index i names
 the key of op i (`TransactionConflict(keys)`); with no failed condition,
 TransactionConflict, throttling and capacity reasons raise
 `TransactionConflict([])` (transient: the core re-runs the mutation), other
 reasons (ValidationError...) a `StoreError`. `TransactionInProgressException`
 (a retry racing its first attempt) is retried with the same token.
+
+Commits past 100 items (TRANSACTION_ITEMS, counting extra chunks) go through
+`dynamodb_large.py`: a commit record, locks (`lk`, `li`, `lts`) under each
+op's condition, then the writes. Every read here (get, scan, versions) and a
+small commit that failed on a locked item resolve such locks first (roll a
+committed commit forward, abort an expired one); a lock's placeholder on an
+absent key reads as absent. `max_transaction_items` (constructor) caps a
+commit's items with a StoreError; None lets any size through.
 
 Commit timestamps: a hybrid logical clock per process, ts = max(clock(),
 last + 1), where `last` also takes in the timestamp of every item this
