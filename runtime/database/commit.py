@@ -1,7 +1,12 @@
 """Turn a transaction's read and write sets into one `Store.transact` call.
 (Past 100 items DynamoDB commits by locks and a commit record: `runtime/store/dynamodb_large.py`.)
 
-Items per commit (each is one of DynamoDB's 100 transaction items):
+A commit of any size is one `transact` on a store whose
+`max_transaction_items` is None (SQLite; DynamoDB past 100 items by its
+protocol); its item count is its cost on DynamoDB, which the call log shows
+for a commit past TRANSACTION_ITEMS (`CommitPlan.large`).
+
+Items per commit (each is one DynamoDB transaction item):
 - each document written: 1 (plus 1 per extra 350 KB chunk of a large one),
   its expectation being the version it was read at (0 for an insert);
 - each index entry that changes: 1 delete of the old key + 1 put of the new
@@ -72,8 +77,15 @@ __all__ = ["CommitPlan", "plan_commit"]
 class CommitPlan:
     ops: list[Op]
     items: int
+    """The commit's cost in DynamoDB items (chunks of large values included)."""
     bytes: int
     breakdown: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def large(self) -> bool:
+        """Past one native DynamoDB transaction (TRANSACTION_ITEMS): DynamoDB
+        commits it by the large-commit protocol, several calls per 100 items."""
+        return self.items > TRANSACTION_ITEMS
 
 
 def _chunks(value: bytes) -> int:
@@ -85,8 +97,17 @@ def plan_commit(
     writes: WriteSet,
     indexes: Callable[[str], TableIndexes],
     *,
-    max_items: int = TRANSACTION_ITEMS,
+    max_items: int | None = TRANSACTION_ITEMS,
 ) -> CommitPlan:
+    """The ops of one `Store.transact`, and their cost.
+
+    `max_items` is the store's `max_transaction_items`: None when the store
+    commits any number of ops atomically (SQLite; DynamoDB by its large-commit
+    protocol), and then nothing is refused here: Convex's own limits
+    (DOCUMENTS_WRITTEN, BYTES_WRITTEN) were enforced as the mutation wrote.
+    A number is a store that carries at most one native transaction: past
+    it, or past TRANSACTION_BYTES, the commit is refused with a
+    TransactionTooLargeError that says how to split it."""
     ops: dict[Key, Op] = {}
     counts = {"documents": 0, "index_entries": 0, "range_versions": 0, "read_checks": 0}
     size = 0
@@ -159,7 +180,7 @@ def plan_commit(
     items = len(ops) + extra_chunks
     size += sum(len(k[0]) + len(k[1]) for k in ops)
     plan = CommitPlan(list(ops.values()), items, size, counts)
-    if items > max_items or size > TRANSACTION_BYTES:
+    if max_items is not None and (items > max_items or size > TRANSACTION_BYTES):
         raise TransactionTooLargeError(
             f"this mutation needs {items} transaction items ({size:,} bytes): "
             f"{counts['documents']} documents written, {counts['index_entries']} index entries "

@@ -355,7 +355,12 @@ class Database:
                 self._note_conflict(attempt)
                 continue
             try:
-                plan = plan_commit(tx.reads, tx.writes, self.table_indexes)
+                plan = plan_commit(
+                    tx.reads,
+                    tx.writes,
+                    self.table_indexes,
+                    max_items=self.store.max_transaction_items,
+                )
             except TransactionTooLargeError:
                 # Planned from what this attempt read: if that moved, the
                 # size came from a stale view and a re-run may fit.

@@ -178,8 +178,10 @@ class Environment:
         for name, value in changes.items():
             key = (PARTITION, name.encode())
             ops.append(Delete(key) if value is None else Put(key, value.encode()))
-        for start in range(0, len(ops), self._store.max_transaction_items):
-            self._store.transact(ops[start : start + self._store.max_transaction_items])
+        # One commit when the store takes any size (None); else in its batches.
+        step = self._store.max_transaction_items or max(1, len(ops))
+        for start in range(0, len(ops), step):
+            self._store.transact(ops[start : start + step])
         self.apply(after)
         return after
 

@@ -124,6 +124,9 @@ class CallResult:
     """Seconds, wall clock."""
     ts: int | None = None
     """Commit timestamp of a mutation that wrote."""
+    cost: int | None = None
+    """DynamoDB items of a mutation's commit (`CommitPlan.items`): the call
+    log flags one past TRANSACTION_ITEMS, a costly commit on AWS."""
     reads: ReadSet | None = None
     """What a query read (for subscriptions)."""
     writes: WriteSet | None = None
@@ -277,6 +280,7 @@ class Executor:
         try:
             invoked = self._invoke(defn, checked, identity, caller=caller)
             result.ts, result.reads, result.writes = invoked.ts, invoked.reads, invoked.writes
+            result.cost = invoked.cost
             result.value = invoked.value
             return invoked.value
         except Exception as e:
@@ -314,6 +318,7 @@ class Executor:
         with self.observe(result):
             invoked = self._invoke(defn, args, identity, database, request_key, journal)
             result.ts, result.reads, result.writes = invoked.ts, invoked.reads, invoked.writes
+            result.cost = invoked.cost
             result.journal = invoked.journal
             value = invoked.value
             if isinstance(value, dedupe.Prior):  # a request recorded before
@@ -437,7 +442,10 @@ class Executor:
                     self.files.remove_blobs(removed)
         finally:
             logs.keep(last_lines)
-        return _Invoked(outcome.value, outcome.ts, outcome.reads, outcome.journal, outcome.writes)
+        cost = outcome.plan.items if outcome.plan is not None else None
+        return _Invoked(
+            outcome.value, outcome.ts, outcome.reads, outcome.journal, outcome.writes, cost
+        )
 
     def _action(
         self,
@@ -472,6 +480,8 @@ class _Invoked:
     reads: ReadSet | None = None
     journal: list[str | None] | None = None
     writes: WriteSet | None = None
+    cost: int | None = None
+    """DynamoDB items of the commit, if one was made."""
 
 
 def _checked_return(defn: FunctionDefinition, value: Any) -> Any:

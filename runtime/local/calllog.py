@@ -4,6 +4,11 @@
     12:04:31.530 Q bank:balance         0.6 ms  error  [Request ID: 5f0c2a9e1b7d4c3a] Uncaught ConvexError: {...}
         [LOG] looking up ann
 
+A mutation whose commit is past one DynamoDB transaction (TRANSACTION_ITEMS)
+says so, `[large commit: 1,234 DynamoDB items]`: it runs here as on AWS,
+where it costs several calls per 100 items, so a developer sees it before
+deploying.
+
 A failed call's line names its request id, the one its caller read in
 `[Request ID: ...] Server Error`, so a user's report finds it. Errors other
 than ConvexError are followed by their traceback. Lines go to the real
@@ -18,6 +23,7 @@ import time
 from typing import TextIO
 
 from runtime.functions.executor import CallResult
+from runtime.limits import TRANSACTION_ITEMS
 
 __all__ = ["CallLog"]
 
@@ -39,6 +45,8 @@ class CallLog:
             else f"error  [Request ID: {result.request_id}] "
             f"{result.logged_message or result.error_message}"
         )
+        if result.cost is not None and result.cost > TRANSACTION_ITEMS:
+            outcome += f"  [large commit: {result.cost:,} DynamoDB items]"
         if result.replayed:
             outcome += "  (re-sent request: recorded result, not run again)"
         indent = "  " if result.nested else ""

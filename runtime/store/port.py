@@ -177,8 +177,14 @@ class TransactionConflict(Exception):
 class Store(Protocol):
     """The storage port. Implementations must be safe to call from many threads."""
 
-    max_transaction_items: int
-    """The most ops one `transact` may carry (DynamoDB: 100)."""
+    @property
+    def max_transaction_items(self) -> int | None:
+        """The most ops one `transact` may carry atomically; None: any number
+        (SQLite: one SQLite transaction; DynamoDB: past 100 items by its
+        large-commit protocol). The core refuses a commit only past a number
+        here (`plan_commit`); callers that split their own writes must accept
+        None. A property so that a store may declare a plain `int` attribute."""
+        ...
 
     def get(self, keys: Sequence[Key]) -> list[Item | None]: ...
 

@@ -60,7 +60,7 @@ class SqliteStore:
         self,
         path: str = ":memory:",
         *,
-        max_transaction_items: int = 100,
+        max_transaction_items: int | None = None,
         clock: Callable[[], int] = time.time_ns,
         change_log_entries: int = CHANGE_LOG_ENTRIES,
     ) -> None:
@@ -138,7 +138,7 @@ class SqliteStore:
 
     def transact(self, ops: Sequence[Op]) -> CommitResult:
         ensure_one_op_per_key(ops)
-        if len(ops) > self.max_transaction_items:
+        if self.max_transaction_items is not None and len(ops) > self.max_transaction_items:
             raise StoreError(
                 f"a transaction of {len(ops)} items; the store takes at most "
                 f"{self.max_transaction_items}"
