@@ -101,11 +101,16 @@ TRANSACTION_ITEMS = 100
 """DynamoDB's TransactWriteItems carries at most 100 items. Each document
 written, index entry changed, range version bumped and read check not merged
 into a write is one item (see `runtime/database/commit.py` for the costs of
-common shapes). SQLite enforces the same cap so code that works locally works
-on AWS."""
+common shapes). Not a cap of a mutation: a commit past it is one SQLite
+transaction locally and DynamoDB's large-commit protocol on AWS (several calls
+per 100 items); it is the threshold past which the call log flags a commit's
+cost (`[large commit: N DynamoDB items]`)."""
 
 TRANSACTION_BYTES = 4_000_000
-"""DynamoDB's TransactWriteItems carries at most 4 MB."""
+"""DynamoDB's TransactWriteItems carries at most 4 MB: a limit of one native
+call, refused by the core only on a store that commits at most one
+(`Store.max_transaction_items` not None); a mutation's bytes are capped by
+BYTES_WRITTEN_PER_MUTATION."""
 
 VALUE_CHUNK_BYTES = 350_000
 """DynamoDB items are at most 400 KB, so a stored value is split into chunks of
