@@ -151,10 +151,15 @@ class SqliteStore:
                 raise StoreError(f"SQLite could not start a transaction: {e}") from e
             try:
                 result = self._apply(ops)
+                conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                # any failure mid-commit (reading versions, writing,
+                # committing) rolls the whole commit back, of any size
+                _rollback(conn)
+                raise StoreError(f"SQLite failed to apply a transaction: {e}") from e
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
-            conn.execute("COMMIT")
             return result
 
     def _apply(self, ops: Sequence[Op]) -> CommitResult:
@@ -352,6 +357,14 @@ def _trimmed(conn: sqlite3.Connection) -> int:
         "SELECT coalesce(max(value), 0) FROM meta WHERE name = 'trimmed'"
     ).fetchone()
     return int(trimmed)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already: an
+    interrupted write, SQLITE_FULL or an I/O error roll the whole transaction
+    back on their own, and a ROLLBACK then fails and would hide the error."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 class SqliteSnapshot:
