@@ -123,7 +123,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from runtime.limits import LARGE_COMMIT_DEADLINE_SECONDS, TRANSACTION_ITEMS, VALUE_CHUNK_BYTES
+from runtime.limits import (
+    LARGE_COMMIT_DEADLINE_SECONDS,
+    TRANSACTION_BYTES,
+    TRANSACTION_ITEMS,
+    VALUE_CHUNK_BYTES,
+)
 
 from .dynamodb_calls import (
     CHUNK_RETENTION_SECONDS,
@@ -199,7 +204,8 @@ class DynamoDBStore:
         self._item_cap = max_transaction_items
         """None: any size (past TRANSACTION_ITEMS through `dynamodb_large.py`);
         a number refuses larger commits with a StoreError."""
-        self.max_transaction_items = TRANSACTION_ITEMS
+        self.max_transaction_items: int | None = max_transaction_items
+        """None: the core sends commits of any size (the port's switch)."""
         self.faults = faults
         """Fault injection for tests: called at the large protocol's named points."""
         self._transact_get_keys = transact_get_keys
@@ -387,7 +393,7 @@ class DynamoDBStore:
                 f"{count - len(ops)} extra chunks of large values); this store takes at "
                 f"most {self._item_cap}"
             )
-        if count > TRANSACTION_ITEMS:
+        if count > TRANSACTION_ITEMS or _request_bytes(ops) > TRANSACTION_BYTES:
             self.large.commit(ops, ts, self.faults)
             return CommitResult(ts)
 
@@ -439,6 +445,16 @@ class DynamoDBStore:
 
     def close(self) -> None:
         """Nothing to release: boto3 clients close with the process."""
+
+
+def _request_bytes(ops: Sequence[Op]) -> int:
+    """An upper estimate of one TransactWriteItems' size for `ops` (values,
+    keys, and a generous allowance for attribute names and expressions):
+    past DynamoDB's 4 MB a call, the large path splits the commit."""
+    return sum(
+        len(op.key[0]) + len(op.key[1]) + 300 + (len(op.value) if isinstance(op, Put) else 0)
+        for op in ops
+    )
 
 
 def _item_count(ops: Sequence[Op]) -> int:
