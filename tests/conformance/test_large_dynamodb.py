@@ -464,3 +464,14 @@ def test_an_aborted_large_commit_removes_its_staged_chunks(stores: Factory) -> N
     with pytest.raises(TransactionConflict):
         store.transact(ops)
     assert raw_items(store) == []
+
+
+def test_a_commit_past_4_mb_under_100_items_takes_the_large_path(stores: Factory) -> None:
+    store = stores()
+    ops: list[Op] = [Put(("d:big", bytes([i])), bytes([i]) * 1_000_000) for i in range(5)]
+    store.transact(ops)  # 15 items, 5 MB: one TransactWriteItems takes at most 4 MB
+    got = stores().get([op.key for op in ops])
+    assert [it.value[:1] * len(it.value) if it else None for it in got] == [
+        bytes([i]) * 1_000_000 for i in range(5)
+    ]
+    assert leftovers(store) == []
