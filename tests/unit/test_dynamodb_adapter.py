@@ -199,7 +199,10 @@ def test_the_transaction_sent_for_each_op_kind() -> None:
     with stub:
         assert store.transact(ops).ts == 1234
     check, put, update, delete, bump, absent = sent
-    assert check["ConditionCheck"]["ConditionExpression"] == "#n = :expect AND attribute_not_exists(#lk)"
+    assert (
+        check["ConditionCheck"]["ConditionExpression"]
+        == "#n = :expect AND attribute_not_exists(#lk)"
+    )
     assert check["ConditionCheck"]["ExpressionAttributeValues"] == {":expect": {"N": "3"}}
     assert put["Put"]["Item"]["n"] == {"N": "3"} and put["Put"]["Item"]["ts"] == {"N": "1234"}
     assert put["Put"]["Item"]["f"] == {"BOOL": True}
@@ -208,7 +211,10 @@ def test_the_transaction_sent_for_each_op_kind() -> None:
     )
     assert put["Put"]["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
     assert "ADD #n :one" in update["Update"]["UpdateExpression"]
-    assert update["Update"]["ConditionExpression"] == "attribute_not_exists(c) AND attribute_not_exists(#lk)"
+    assert (
+        update["Update"]["ConditionExpression"]
+        == "attribute_not_exists(c) AND attribute_not_exists(#lk)"
+    )
     assert delete["Delete"]["ConditionExpression"] == (
         "#n = :expect AND attribute_not_exists(c) AND attribute_not_exists(#lk)"
     )
