@@ -31,12 +31,15 @@ def _code(e: Exception) -> str:
     return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
-def create_table(client: Any, table_name: str, *, wait: bool = True) -> None:
+def create_table(client: Any, table_name: str, *, wait: bool = True, stream: bool = True) -> None:
     """Create the adapter's table on `client` (a boto3 DynamoDB client) unless
-    it exists. `wait`: return once it is ACTIVE (TTL is only switched on then)."""
+    it exists. `wait`: return once it is ACTIVE (TTL is only switched on then).
+    `stream=False`: no stream, so no change feed (tests that never read one:
+    DynamoDB Local slows down as stream records pile up)."""
     from botocore.exceptions import ClientError
 
-    stream = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    spec_on = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    extra: dict[str, Any] = {"StreamSpecification": spec_on} if stream else {}
     try:
         client.create_table(
             TableName=table_name,
@@ -49,7 +52,7 @@ def create_table(client: Any, table_name: str, *, wait: bool = True) -> None:
                 {"AttributeName": "pk", "KeyType": "HASH"},
                 {"AttributeName": "sk", "KeyType": "RANGE"},
             ],
-            StreamSpecification=stream,
+            **extra,
         )
     except ClientError as e:
         if _code(e) != "ResourceInUseException":
@@ -61,8 +64,10 @@ def create_table(client: Any, table_name: str, *, wait: bool = True) -> None:
                 f"DynamoDB table {table_name} exists with another key schema: {sorted(schema)}"
             ) from e
         spec = desc.get("StreamSpecification") or {}
-        if not spec.get("StreamEnabled"):
-            client.update_table(TableName=table_name, StreamSpecification=stream)
+        if not stream:
+            pass  # a table without a change feed (tests that never read one)
+        elif not spec.get("StreamEnabled"):
+            client.update_table(TableName=table_name, StreamSpecification=spec_on)
         elif spec.get("StreamViewType") != "NEW_AND_OLD_IMAGES":
             raise StoreError(
                 f"DynamoDB table {table_name} has a {spec.get('StreamViewType')} stream; "

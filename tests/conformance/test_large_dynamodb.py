@@ -40,26 +40,11 @@ def _stores(endpoint: str, *, stream: bool) -> Iterator[Factory]:
     client = dynamodb_local_client(endpoint)
     streams = dynamodb_local_client(endpoint, "dynamodbstreams")
     table = f"t{uuid.uuid4().hex[:12]}"
-    if stream:
-        create_table(client, table)
-    else:
-        # No stream: DynamoDB Local slows down for the rest of the session
-        # as stream records pile up (a 1,000-op commit took 4 s on the first
-        # streamed table, 68 s on the sixth, deleted ones included; 1-3 s
-        # throughout without streams), and only the feed test reads one.
-        client.create_table(
-            TableName=table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "B"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-        )
-        client.get_waiter("table_exists").wait(TableName=table)
+    # No stream unless asked: DynamoDB Local slows down for the rest of the
+    # session as stream records pile up (a 1,000-op commit took 4 s on the
+    # first streamed table, 68 s on the sixth, deleted ones included; 1-3 s
+    # throughout without streams), and only the feed test reads one.
+    create_table(client, table, stream=stream)
 
     def make(*, threads: int = 8, faults: Callable[[str], None] | None = None) -> DynamoDBStore:
         store = DynamoDBStore(
