@@ -442,3 +442,28 @@ document commits moments after its blob's last byte, so an hour is far past it."
 
 FILE_SWEEP_PAGE = 100
 """The orphan sweep looks up this many blobs' documents per read."""
+
+# --- scheduled functions on AWS (runtime/aws/dispatch.py, scheduler.py) -------------
+
+SQS_MAX_DELAY_SECONDS = 900
+"""SQS delays a message at most 15 minutes (AWS's limit): a job due within it
+is sent to JobsQueue with a delay, a later one gets a one-time EventBridge
+Scheduler schedule."""
+
+SQS_BATCH_MESSAGES = 10
+"""SendMessageBatch and a Lambda SQS batch take at most 10 messages (AWS's
+limit; template.yaml's BatchSize): the scheduler function runs a batch's
+messages side by side, so one slow action does not hold up nine jobs."""
+
+SCHEDULER_EARLY_SLEEP_SECONDS = 1.0
+"""A message delivered this little before its job is due is held (a sleep)
+rather than sent back: SQS and Scheduler round to whole seconds."""
+
+SWEEP_GRACE_SECONDS = 60.0
+"""The per-minute sweep re-sends queue records due longer ago than this:
+dispatch missed them (a stream record given up on, a lost message) or an
+action's lease ran out. Records due more recently are still in flight."""
+
+SWEEP_RECORDS = 1000
+"""Queue records the sweep re-sends per run (100 SendMessageBatch calls, a
+few seconds); a larger backlog drains over the following minutes."""

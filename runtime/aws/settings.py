@@ -28,6 +28,21 @@
     PYCONVEX_FILES_URL   where file URLs point, `<url>/<key>` (the local
                          harness: the bucket's own URL); default: the
                          deployment's `/api/storage/<key>` (CloudFront)
+    PYCONVEX_JOBS_QUEUE_URL
+                         the SQS queue of scheduled jobs and cron ticks
+                         (JobsQueue): the stream function sends jobs due
+                         within 15 minutes there (runtime/aws/dispatch.py),
+                         the scheduler function re-sends early messages
+                         and sub-minute cron ticks; unset: no dispatch
+    PYCONVEX_JOBS_QUEUE_ARN
+                         the same queue's ARN: the target of the one-time
+                         schedules of later jobs (the stream function)
+    PYCONVEX_SCHEDULE_GROUP
+                         the EventBridge Scheduler group those schedules are
+                         created in (the stack's ScheduleGroup)
+    PYCONVEX_SCHEDULER_ROLE_ARN
+                         the role EventBridge Scheduler assumes to send them
+                         (SchedulerInvokeRole, passed by the stream function)
 
 The admin key itself is never an environment variable: the app's functions
 run in the same process and see `os.environ` (and whatever logs or reports
@@ -125,6 +140,10 @@ class Settings:
     ws_endpoint: str | None = None
     files_bucket: str | None = None
     files_url: str | None = None
+    jobs_queue_url: str | None = None
+    jobs_queue_arn: str | None = None
+    schedule_group: str | None = None
+    scheduler_role_arn: str | None = None
 
     @classmethod
     def from_env(
@@ -147,6 +166,10 @@ class Settings:
             ws_endpoint=env.get("PYCONVEX_WS_ENDPOINT") or None,
             files_bucket=env.get("PYCONVEX_FILES_BUCKET") or None,
             files_url=env.get("PYCONVEX_FILES_URL") or None,
+            jobs_queue_url=env.get("PYCONVEX_JOBS_QUEUE_URL") or None,
+            jobs_queue_arn=env.get("PYCONVEX_JOBS_QUEUE_ARN") or None,
+            schedule_group=env.get("PYCONVEX_SCHEDULE_GROUP") or None,
+            scheduler_role_arn=env.get("PYCONVEX_SCHEDULER_ROLE_ARN") or None,
         )
 
 

@@ -11,6 +11,10 @@ could not be refreshed or pushed, is reported in `batchItemFailures` (the
 first such record; Lambda re-delivers from there), so the records before it
 are checkpointed and one bad record does not hold back the shard forever
 (the event source mapping's retry limit and on-failure queue take it out).
+
+Scheduled jobs: the new queue records in the batch (the mapping's filter
+passes them too) are dispatched first (`dispatch.py`: an SQS message or a
+one-time schedule); a failed dispatch fails its record like any other.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 from runtime.store.dynamodb import DynamoDBStore
 from runtime.sync.changes import document_change
 
+from .backend import lambda_backend
+from .dispatch import dispatch_stream_records, dispatcher_for
 from .observe import count, logger, metrics
 from .stream_records import from_lambda_record
 from .sync import sync_for
@@ -37,8 +43,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     sync = sync_for(None, context.aws_request_id)
     store = cast(DynamoDBStore, sync.store)
     first_toucher: dict[bytes, int] = {}
-    failed: int | None = None
+    failed = _dispatch([r.raw_event for r in records])
     for i, record in enumerate(records):
+        if failed is not None and i >= failed:
+            break
         try:
             change = store.change_of(from_lambda_record(record.raw_event))
             found = document_change(change, sync.table_indexes) if change else None
@@ -75,6 +83,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"batchItemFailures": []}
     count("stream_failures")
     return {"batchItemFailures": [{"itemIdentifier": _sequence(records[failed])}]}
+
+
+def _dispatch(records: list[dict[str, Any]]) -> int | None:
+    try:
+        return dispatch_stream_records(records, dispatcher_for(lambda_backend()[1]))
+    except Exception:
+        logger.exception("dispatching scheduled jobs failed")
+        return 0
 
 
 def _sequence(record: Any) -> str:

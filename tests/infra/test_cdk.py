@@ -34,7 +34,12 @@ def test_the_functions_run_the_package_as_a_cdk_asset(cdk_synth: CdkSynth) -> No
         for rid, r in cdk_synth.template["Resources"].items()
         if r["Type"] == "AWS::Serverless::Function"
     }
-    assert sorted(functions) == ["HttpFunction", "StreamFunction", "WsFunction"]
+    assert sorted(functions) == [
+        "HttpFunction",
+        "SchedulerFunction",
+        "StreamFunction",
+        "WsFunction",
+    ]
     for rid, f in functions.items():
         assert f["CodeUri"] == location, rid
     staged = cdk_synth.outdir / asset["source"]["path"]

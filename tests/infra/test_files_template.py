@@ -159,14 +159,15 @@ def test_files_are_read_only_uncached_and_get_no_viewer_headers(
 def test_every_function_names_the_bucket(template: dict[str, Any]) -> None:
     """The stream function too: the live queries it re-runs may call get_url
     (tests/aws/test_files_harness.py: it needs no S3 access for that)."""
-    for rid in ("HttpFunction", "WsFunction", "StreamFunction"):
+    for rid in ("HttpFunction", "WsFunction", "StreamFunction", "SchedulerFunction"):
         env = props(template, rid)["Environment"]["Variables"]
         assert env["PYCONVEX_FILES_BUCKET"] == {"Ref": "FilesBucket"}, rid
         assert "PYCONVEX_FILES_URL" not in env  # file URLs are the distribution's
 
 
 def test_only_the_http_and_ws_functions_reach_the_files(template: dict[str, Any]) -> None:
-    for rid in ("HttpFunction", "WsFunction"):
+    # and the scheduler function, whose scheduled actions may use ctx.storage
+    for rid in ("HttpFunction", "WsFunction", "SchedulerFunction"):
         s3 = {a: r for a, r in grants(template, rid).items() if a.startswith("s3:")}
         assert s3 == {**{a: [FILES_OBJECTS] for a in FILE_ACTIONS}, "s3:ListBucket": [BUCKET_ARN]}
     stream = grants(template, "StreamFunction")
