@@ -213,6 +213,14 @@ class Dispatcher:
             DelaySeconds=min(seconds, SQS_MAX_DELAY_SECONDS),
         )
 
+    def send_raw(self, body: str, delay: int) -> None:
+        """One message of another kind (a cron tick) with `delay` seconds."""
+        self._sqs.send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=body,
+            DelaySeconds=max(0, min(delay, SQS_MAX_DELAY_SECONDS)),
+        )
+
     def _send_batch(self, batch: list[tuple[int, QueueRecord, int]]) -> int | None:
         entries = [
             {"Id": str(i), "MessageBody": record.body(), "DelaySeconds": delay}

@@ -1,0 +1,147 @@
+"""Cron reconciliation (runtime/aws/cron_sync.py) against moto's EventBridge
+Scheduler API: create, update, delete, leave the group's other schedules
+alone; and the harness's evaluation of the expressions it writes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from runtime.aws.cron_sync import CronSchedule, cron_input, reconcile, schedule_name
+from runtime.emulator.schedule_expressions import ExpressionError, next_fire
+from tests.support.aws import REGION, fake_aws_env
+
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:stack-scheduler"
+ROLE = "arn:aws:iam::123456789012:role/scheduler"
+
+
+@pytest.fixture
+def scheduler() -> Iterator[Any]:
+    with fake_aws_env(), mock_aws():
+        client = boto3.client("scheduler", region_name=REGION)
+        client.create_schedule_group(Name="stack")
+        yield client
+
+
+def sync(client: Any, crons: list[CronSchedule]) -> Any:
+    return reconcile(client, crons, group="stack", function_arn=FUNCTION, role_arn=ROLE)
+
+
+def schedules(client: Any) -> dict[str, dict[str, Any]]:
+    names = [s["Name"] for s in client.list_schedules(GroupName="stack")["Schedules"]]
+    return {n: client.get_schedule(GroupName="stack", Name=n) for n in names}
+
+
+def test_crons_are_created_with_their_expression_target_and_name(scheduler: Any) -> None:
+    crons = [
+        CronSchedule("clear messages", "cron(0 16 ? * 2 *)"),
+        CronSchedule("every 10 s", "rate(1 minute)", every_ms=10_000),
+    ]
+    report = sync(scheduler, crons)
+    assert report.created == ["clear messages", "every 10 s"]
+    found = schedules(scheduler)
+    assert set(found) == {schedule_name("clear messages"), schedule_name("every 10 s")}
+    s = found[schedule_name("clear messages")]
+    assert s["ScheduleExpression"] == "cron(0 16 ? * 2 *)"
+    assert s["Description"] == "pyconvex cron clear messages"
+    assert (s["Target"]["Arn"], s["Target"]["RoleArn"]) == (FUNCTION, ROLE)
+    assert json.loads(s["Target"]["Input"]) == {
+        "pyconvex": "cron",
+        "name": "clear messages",
+        "tick": "<aws.scheduler.scheduled-time>",
+    }
+    fast = json.loads(found[schedule_name("every 10 s")]["Target"]["Input"])
+    assert fast["every_ms"] == 10_000
+    assert len(schedule_name("x" * 1000)) <= 64
+
+
+def test_a_second_sync_changes_nothing(scheduler: Any) -> None:
+    crons = [CronSchedule("a", "rate(5 minutes)")]
+    sync(scheduler, crons)
+    before = schedules(scheduler)
+    report = sync(scheduler, crons)
+    assert (report.created, report.updated, report.deleted, report.unchanged) == ([], [], [], ["a"])
+    assert (
+        schedules(scheduler)[schedule_name("a")]["LastModificationDate"]
+        == (before[schedule_name("a")]["LastModificationDate"])
+    )
+
+
+def test_a_changed_cron_is_updated_and_a_removed_one_deleted(scheduler: Any) -> None:
+    sync(scheduler, [CronSchedule("a", "rate(5 minutes)"), CronSchedule("b", "rate(1 hour)")])
+    report = sync(scheduler, [CronSchedule("a", "cron(30 * * * ? *)")])
+    assert report.updated == ["a"] and report.deleted == ["b"]
+    found = schedules(scheduler)
+    assert list(found) == [schedule_name("a")]
+    assert found[schedule_name("a")]["ScheduleExpression"] == "cron(30 * * * ? *)"
+    # the target changes too (a new function ARN: a redeployed stack)
+    report = reconcile(
+        scheduler,
+        [CronSchedule("a", "cron(30 * * * ? *)")],
+        group="stack",
+        function_arn=FUNCTION + "2",
+        role_arn=ROLE,
+    )
+    assert report.updated == ["a"]
+    assert schedules(scheduler)[schedule_name("a")]["Target"]["Arn"] == FUNCTION + "2"
+    assert sync(scheduler, []).deleted == ["a"]
+    assert schedules(scheduler) == {}
+
+
+def test_the_groups_other_schedules_are_left_alone(scheduler: Any) -> None:
+    for name in ("stack-sweep", "job-00ff"):
+        scheduler.create_schedule(
+            Name=name,
+            GroupName="stack",
+            ScheduleExpression="rate(1 minute)",
+            FlexibleTimeWindow={"Mode": "OFF"},
+            Target={"Arn": FUNCTION, "RoleArn": ROLE, "Input": "{}"},
+        )
+    sync(scheduler, [CronSchedule("a", "rate(5 minutes)")])
+    assert sync(scheduler, []).deleted == ["a"]
+    assert set(schedules(scheduler)) == {"stack-sweep", "job-00ff"}
+
+
+def test_cron_input_replaces_to_the_event_the_handler_reads() -> None:
+    text = cron_input(CronSchedule("n", "rate(1 minute)"))
+    fired = json.loads(text.replace("<aws.scheduler.scheduled-time>", "2026-01-01T00:00:00Z"))
+    assert fired == {"pyconvex": "cron", "name": "n", "tick": "2026-01-01T00:00:00Z"}
+
+
+# ---- the harness's evaluation of schedule expressions -----------------------------------
+
+
+def ts(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def test_next_fire_of_at_rate_and_cron() -> None:
+    created = ts("2026-03-02T10:00:30")
+    assert next_fire("at(2026-03-02T10:05:00)", created, created) == ts("2026-03-02T10:05:00")
+    assert next_fire("at(2026-03-02T10:05:00)", ts("2026-03-02T10:05:00"), created) is None
+    assert next_fire("rate(1 minute)", created, created) == created + 60
+    assert next_fire("rate(2 hours)", created + 7300, created) == created + 4 * 3600
+    # 2026-03-02 is a Monday; day-of-week 2 is MON in EventBridge
+    assert next_fire("cron(0 16 ? * 2 *)", created, created) == ts("2026-03-02T16:00:00")
+    assert next_fire("cron(0 16 ? * MON *)", ts("2026-03-02T16:00:00"), created) == ts(
+        "2026-03-09T16:00:00"
+    )
+    assert next_fire("cron(*/15 * * * ? *)", created, created) == ts("2026-03-02T10:15:00")
+    assert next_fire("cron(0 0 1 JAN,JUL ? *)", created, created) == ts("2026-07-01T00:00:00")
+    assert next_fire("cron(5 3 29 2 ? *)", created, created) == ts("2028-02-29T03:05:00")
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["cron(0 0 * * * *)", "cron(0 0 ? * ? *)", "cron(0 0 L * ? *)", "cron(61 0 * * ? *)",
+     "rate(0 minutes)", "rate(1 second)", "every(1)"],
+)  # fmt: skip
+def test_bad_expressions_are_refused(expression: str) -> None:
+    with pytest.raises(ExpressionError):
+        next_fire(expression, 0, 0)
