@@ -8,7 +8,10 @@ the table is created if missing, the app's schema pushed and the
 deployment's URL (the gateway's) recorded for the functions; the handlers
 then adopt it, as on AWS (so a change to the functions needs a restart).
 Files' bytes go to an S3 bucket (`s3.py`: moto's S3 server unless one is
-given), created at start.
+given), created at start. Scheduled functions and crons: the jobs queue and
+schedule group live in a moto server of their own (`jobs.py`), which an
+SQS poller and a schedule firer turn into invocations of the scheduler
+handler, as Lambda and EventBridge Scheduler do.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from runtime.aws.deploy import push_schema
+from runtime.aws.dispatch import queue_write
 from runtime.aws.settings import record_deployment_urls
 from runtime.aws.stream_records import document_write
 from runtime.backend import ADMIN_KEY_FILE, AdminKeyError, read_admin_key
@@ -35,6 +39,7 @@ from runtime.store.dynamodb import DynamoDBStore, create_table
 from .dynamodb_local import DynamoDBLocalMissing, running_dynamodb_local
 from .functions import REGION, Handler, LambdaFunction, lazy_handler
 from .gateway import LocalGateway
+from .jobs import JobsAws, ScheduleFirer, SqsPoller, running_jobs_aws, setup_jobs
 from .s3 import S3Missing, files_env, running_s3, setup_bucket
 from .server import uvicorn_server
 from .streams import StreamPoller
@@ -52,6 +57,9 @@ class Handlers:
     http: Handler = field(default_factory=lambda: lazy_handler("runtime.aws.http:handler"))
     ws: Handler = field(default_factory=lambda: lazy_handler("runtime.aws.ws:handler"))
     stream: Handler = field(default_factory=lambda: lazy_handler("runtime.aws.stream:handler"))
+    scheduler: Handler = field(
+        default_factory=lambda: lazy_handler("runtime.aws.scheduler:handler")
+    )
 
 
 @dataclass
@@ -153,6 +161,35 @@ def _files_bucket(options: AwsLocalOptions, endpoint: str) -> dict[str, str]:
     return files_env(endpoint, options.files_bucket)
 
 
+def _document_or_queue_write(record: Mapping[str, Any]) -> bool:
+    """The stream mapping's FilterCriteria (template.yaml): document writes,
+    and writes of live job queue records (dispatched)."""
+    return document_write(record) or queue_write(record)
+
+
+def _scheduling(
+    stack: contextlib.ExitStack, options: AwsLocalOptions, function: LambdaFunction
+) -> JobsAws:
+    """Start the harness's SQS and EventBridge Scheduler (`jobs.py`) and what
+    delivers their work to the scheduler function; the Lambdas' settings."""
+    import boto3
+
+    endpoint = stack.enter_context(running_jobs_aws())
+    jobs = setup_jobs(
+        endpoint, queue=f"{options.table}-jobs", group=options.table, function=function.name
+    )
+    os.environ.update(jobs.env())
+    sqs = boto3.client("sqs", endpoint_url=endpoint)
+    scheduler = boto3.client("scheduler", endpoint_url=endpoint)
+    poller = SqsPoller(sqs, jobs, function)
+    firer = ScheduleFirer(scheduler, sqs, jobs, {function.name: function})
+    poller.start()
+    stack.callback(poller.stop)
+    firer.start()
+    stack.callback(firer.stop)
+    return jobs
+
+
 def _reset_lambda_modules() -> None:
     """Close the handlers' cached backends (their stores, loops)."""
     for name in ("runtime.aws.http", "runtime.aws.backend"):
@@ -227,6 +264,8 @@ def _serve(
         )
         os.environ.update(_files_bucket(options, s3))
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF lines locally
+        scheduler_function = LambdaFunction("pyconvex-scheduler", handlers.scheduler, timeout=330)
+        jobs = _scheduling(stack, options, scheduler_function)
         stream_arn = _deploy(options, functions, endpoint, url)
         gateway = LocalGateway(
             LambdaFunction("pyconvex-http", handlers.http),
@@ -241,7 +280,7 @@ def _serve(
             stream_arn,
             LambdaFunction("pyconvex-stream", handlers.stream, timeout=60),
             start=options.stream_start,
-            keep=document_write,  # the template's FilterCriteria
+            keep=_document_or_queue_write,  # the template's FilterCriteria
         )
         poller.start()
         stack.callback(poller.stop)
@@ -249,7 +288,8 @@ def _serve(
         print(
             f"pyconvex aws-local ready: {url} (HTTP API, WebSocket {url.replace('http', 'ws', 1)}"
             f"/api/sync, Management API {url}/@connections), DynamoDB {endpoint} table "
-            f"{options.table}, S3 {s3} bucket {options.files_bucket}"
+            f"{options.table}, S3 {s3} bucket {options.files_bucket} and SQS + Scheduler "
+            f"{jobs.endpoint} queue {jobs.queue_url} group {jobs.group}"
             f"{' (prod mode)' if options.prod else ''}",
             flush=True,
         )
