@@ -11,6 +11,7 @@ from runtime.functions import (
     mutation,
     query,
 )
+from runtime.functions.crons import cron_jobs
 from runtime.schema import define_schema, define_table
 from runtime.values import UNDEFINED, v
 
@@ -20,6 +21,7 @@ __all__ = [
     "FunctionCallError",
     "HttpRouter",
     "action",
+    "cron_jobs",
     "define_schema",
     "define_table",
     "http_action",

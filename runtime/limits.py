@@ -467,3 +467,15 @@ action's lease ran out. Records due more recently are still in flight."""
 SWEEP_RECORDS = 1000
 """Queue records the sweep re-sends per run (100 SendMessageBatch calls, a
 few seconds); a larger backlog drains over the following minutes."""
+
+# --- crons (runtime/functions/crons.py, runtime/scheduler/crons.py) ------------
+
+CRON_JOBS_MAX = 1000
+"""Crons per app. Each is a timer entry in the dev server and an EventBridge
+Scheduler schedule on AWS (a quota of 1,000,000 per account, but every deploy
+lists and compares them all): far past any real app, a typo guard."""
+
+CRON_NAME_BYTES = 1000
+"""A cron's name (UTF-8) is its state record's key (`("s:cron", name)`: DynamoDB sort
+keys take 1 KiB) and goes into the AWS schedule's Description (512): the
+schedule's own name is a hash of it, so the limit is the key's."""
