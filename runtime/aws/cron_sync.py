@@ -25,7 +25,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CRON_PREFIX", "CronSchedule", "SyncReport", "cron_input", "reconcile", "schedule_name"]
+from runtime.functions.cron_aws import aws_schedule
+from runtime.functions.crons import CronJob
+
+__all__ = [
+    "CRON_PREFIX",
+    "CronSchedule",
+    "SyncReport",
+    "cron_input",
+    "cron_schedules",
+    "reconcile",
+    "schedule_name",
+]
 
 CRON_PREFIX = "cron-"
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
@@ -55,6 +66,19 @@ class SyncReport:
             f"crons: {len(self.created)} created, {len(self.updated)} updated, "
             f"{len(self.deleted)} deleted, {len(self.unchanged)} unchanged"
         )
+
+
+def cron_schedules(jobs: Iterable[CronJob]) -> list[CronSchedule]:
+    """The schedules of crons.py's jobs (`aws_schedule`: EventBridge's
+    expression); ValueError naming the cron whose schedule AWS cannot run."""
+    out = []
+    for job in jobs:
+        try:
+            aws = aws_schedule(job.schedule)
+        except ValueError as e:
+            raise ValueError(f"cron {job.name!r} cannot run on AWS: {e}") from None
+        out.append(CronSchedule(job.name, aws.expression, aws.every_ms))
+    return out
 
 
 def schedule_name(cron_name: str) -> str:

@@ -9,11 +9,16 @@ directly (DynamoDB Local, LocalStack: endpoints follow boto3's settings).
 The stack generates its admin key in Secrets Manager (template.yaml,
 AdminKeySecret); `stack_admin_key` reads it for the CLI with the caller's
 own credentials, as `stack_url` finds the deployment's URL.
+
+Crons: `sync_stack_crons` makes the stack's EventBridge Scheduler schedules
+match functions/crons.py (`cron_sync.py`), with the group, the scheduler
+function and Scheduler's role from the stack's outputs.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +27,11 @@ from runtime.store.dynamodb import DynamoDBStore
 
 __all__ = [
     "ADMIN_KEY_OUTPUT",
+    "StackSchedules",
     "push_schema",
     "stack_admin_key",
     "stack_output",
+    "stack_schedules",
     "stack_table",
     "stack_url",
 ]
@@ -54,6 +61,25 @@ def stack_table(stack: str, cloudformation: Any = None) -> str:
 def stack_url(stack: str, cloudformation: Any = None) -> str:
     """The one URL of a deployed stack for clients and the CLI (`DeploymentUrl`)."""
     return stack_output(stack, "DeploymentUrl", cloudformation)
+
+
+@dataclass(frozen=True)
+class StackSchedules:
+    """Where a stack's crons go: its schedule group, their target and role."""
+
+    group: str
+    function_arn: str
+    role_arn: str
+
+
+def stack_schedules(stack: str, cloudformation: Any = None) -> StackSchedules:
+    """A deployed stack's `ScheduleGroupName`, `SchedulerFunctionArn` and
+    `SchedulerRoleArn` outputs (template.yaml)."""
+    return StackSchedules(
+        group=stack_output(stack, "ScheduleGroupName", cloudformation),
+        function_arn=stack_output(stack, "SchedulerFunctionArn", cloudformation),
+        role_arn=stack_output(stack, "SchedulerRoleArn", cloudformation),
+    )
 
 
 def stack_admin_key(stack: str, cloudformation: Any = None, secretsmanager: Any = None) -> str:

@@ -13,7 +13,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from runtime.aws.cron_sync import CronSchedule, cron_input, reconcile, schedule_name
+from runtime import cron_jobs
+from runtime.aws.cron_sync import (
+    CronSchedule,
+    cron_input,
+    cron_schedules,
+    reconcile,
+    schedule_name,
+)
 from runtime.emulator.schedule_expressions import ExpressionError, next_fire
 from tests.support.aws import REGION, fake_aws_env
 
@@ -108,6 +115,31 @@ def test_the_groups_other_schedules_are_left_alone(scheduler: Any) -> None:
     assert set(schedules(scheduler)) == {"stack-sweep", "job-00ff"}
 
 
+def test_crons_py_jobs_become_schedules(scheduler: Any) -> None:
+    """crons.py's jobs, as `cron_jobs()` registers them, converted with the
+    crons module's EventBridge form and reconciled."""
+    crons = cron_jobs()
+    crons.interval("tick", {"seconds": 15}, "beat:tick")
+    crons.interval("trim", {"hours": 2}, "beat:trim")
+    crons.weekly("report", {"dayOfWeek": "monday", "hourUTC": 9, "minuteUTC": 30}, "beat:report")
+    crons.cron("quarter", "*/15 * * * *", "beat:tick")
+    schedules_ = cron_schedules(crons)
+    assert schedules_ == [
+        CronSchedule("tick", "rate(1 minute)", every_ms=15_000),
+        CronSchedule("trim", "rate(2 hours)"),
+        CronSchedule("report", "cron(30 9 ? * 2 *)"),
+        CronSchedule("quarter", "cron(0,15,30,45 * * * ? *)"),
+    ]
+    assert sorted(sync(scheduler, schedules_).created) == ["quarter", "report", "tick", "trim"]
+    # the harness fires what deploy writes
+    for s in schedules_:
+        assert next_fire(s.expression, ts("2026-03-02T10:00:30"), ts("2026-03-02T10:00:30"))
+    odd = cron_jobs()
+    odd.interval("odd", {"seconds": 90}, "beat:tick")
+    with pytest.raises(ValueError, match="cron 'odd' cannot run on AWS"):
+        cron_schedules(odd)
+
+
 def test_cron_input_replaces_to_the_event_the_handler_reads() -> None:
     text = cron_input(CronSchedule("n", "rate(1 minute)"))
     fired = json.loads(text.replace("<aws.scheduler.scheduled-time>", "2026-01-01T00:00:00Z"))
@@ -145,3 +177,25 @@ def test_next_fire_of_at_rate_and_cron() -> None:
 def test_bad_expressions_are_refused(expression: str) -> None:
     with pytest.raises(ExpressionError):
         next_fire(expression, 0, 0)
+
+
+def test_the_stack_outputs_name_the_group_target_and_role() -> None:
+    """DescribeStacks as CloudFormation answers it (botocore's Stubber checks
+    both against the service model)."""
+    import datetime as dt
+
+    from botocore.stub import Stubber
+
+    from runtime.aws.deploy import StackSchedules, stack_schedules
+
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    outputs = [
+        {"OutputKey": "ScheduleGroupName", "OutputValue": "app"},
+        {"OutputKey": "SchedulerFunctionArn", "OutputValue": FUNCTION},
+        {"OutputKey": "SchedulerRoleArn", "OutputValue": ROLE},
+    ]
+    stack = {"StackName": "app", "CreationTime": dt.datetime(2026, 12, 1, tzinfo=dt.UTC), "StackStatus": "CREATE_COMPLETE", "Outputs": outputs}  # fmt: skip
+    with Stubber(cloudformation) as stub:
+        for _ in range(3):
+            stub.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "app"})
+        assert stack_schedules("app", cloudformation) == StackSchedules("app", FUNCTION, ROLE)
