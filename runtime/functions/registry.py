@@ -15,7 +15,7 @@ import inspect
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, TypeVar, overload
@@ -25,6 +25,7 @@ from runtime.errors import PlatformError
 from runtime.values import Validator, as_validator
 
 from . import determinism
+from .crons import CronJob, CronJobs
 from .http_router import HttpRouter
 
 __all__ = [
@@ -118,6 +119,7 @@ class FunctionRegistry:
         http: HttpRouter | None = None,
         root: Path | None = None,
         providers: list[Provider] | None = None,
+        crons: list[CronJob] | None = None,
     ) -> None:
         self.functions = functions
         self.schema = schema
@@ -126,6 +128,8 @@ class FunctionRegistry:
         """The functions folder (errors show frames in its files only)."""
         self.providers: list[Provider] = providers or []
         """The auth providers of `auth.config.py`, validated (none: no file)."""
+        self.crons: list[CronJob] = crons or []
+        """The jobs of `crons.py`, each with its function's `path` (checked)."""
 
     def get(self, path: str) -> FunctionDefinition | None:
         return self.functions.get(normalize_path(path))
@@ -170,6 +174,59 @@ def _import(path: Path, name: str, root: Path) -> ModuleType:
 
 
 AUTH_CONFIG = "auth.config.py"
+CRONS_MODULE = "crons"
+
+
+def _crons_of(module: ModuleType, path: Path) -> CronJobs | None:
+    """The module's `crons`, or else its only CronJobs; None: it defines none."""
+    named = getattr(module, "crons", None)
+    if isinstance(named, CronJobs):
+        return named
+    found = [v for v in vars(module).values() if isinstance(v, CronJobs)]
+    if len(found) == 1:
+        return found[0]
+    if found or named is not None:
+        raise FunctionLoadError(
+            f"{path}: define `crons = cron_jobs()` (from runtime import cron_jobs) and "
+            "register the jobs on it",
+            file=str(path),
+        )
+    return None
+
+
+def _resolve_crons(
+    crons: CronJobs, functions: dict[str, FunctionDefinition], path: Path
+) -> list[CronJob]:
+    """Each job with its function's path; the function must be exported
+    under functions/ and be a mutation or an action (public or internal)."""
+    resolved: list[CronJob] = []
+    for job in crons:
+        if isinstance(job.fn, FunctionDefinition):
+            found = next((p for p, d in functions.items() if d is job.fn), None)
+            if found is None:
+                raise FunctionLoadError(
+                    f"{path}: cron {job.name!r}: its function object is not exported by a "
+                    "module under functions/",
+                    file=str(path),
+                )
+            fn_path = found
+        else:
+            fn_path = normalize_path(job.fn)
+        defn = functions.get(fn_path)
+        if defn is None:
+            raise FunctionLoadError(
+                f"{path}: cron {job.name!r}: no function {fn_path!r} under functions/ "
+                "(a path is 'module:export', e.g. 'messages:clear')",
+                file=str(path),
+            )
+        if defn.kind not in ("mutation", "action"):
+            raise FunctionLoadError(
+                f"{path}: cron {job.name!r}: {fn_path} is a {defn.kind}; a cron runs a "
+                "mutation or an action",
+                file=str(path),
+            )
+        resolved.append(replace(job, path=fn_path))
+    return resolved
 
 
 def _load_auth_config(path: Path, namespace: str, root: Path) -> list[Provider]:
@@ -202,7 +259,8 @@ def _load_auth_config(path: Path, namespace: str, root: Path) -> list[Provider]:
 def load_functions(root: Path | str, *, namespace: str = "_app_functions") -> FunctionRegistry:
     """Import every module under `root` (not starting with `_`; `schema.py`
     gives the schema, `http.py`'s `http` the HTTP routes, `auth.config.py`'s
-    `providers` the auth providers) and collect its
+    `providers` the auth providers, `crons.py`'s `crons` the cron jobs,
+    each checked to run an existing mutation or action) and collect its
     function definitions. Calling it again re-imports everything, so it is
     also the reload."""
     determinism.install()  # before the app's `from datetime import datetime`
@@ -217,6 +275,7 @@ def load_functions(root: Path | str, *, namespace: str = "_app_functions") -> Fu
     schema = None
     http: HttpRouter | None = None
     providers: list[Provider] = []
+    crons: tuple[CronJobs, Path] | None = None
     for path in sorted(root.rglob("*.py")):
         if path.parent == root and path.name == AUTH_CONFIG:
             providers = _load_auth_config(path, namespace, root)
@@ -229,6 +288,11 @@ def load_functions(root: Path | str, *, namespace: str = "_app_functions") -> Fu
             if package not in sys.modules:
                 _package(package, root.joinpath(*rel.parts[:depth]))
         module = _import(path, f"{namespace}.{'.'.join(rel.parts)}", root)
+        if rel.parts == (CRONS_MODULE,):
+            found = _crons_of(module, path)
+            if found is not None:
+                crons = (found, path)
+            continue  # configuration, like schema.py: the functions it imports keep their paths
         if rel.parts == ("schema",):
             schema = getattr(module, "schema", None)
             continue
@@ -241,4 +305,5 @@ def load_functions(root: Path | str, *, namespace: str = "_app_functions") -> Fu
         for export, value in vars(module).items():
             if isinstance(value, FunctionDefinition):
                 functions[f"{module_path}:{export}"] = value
-    return FunctionRegistry(functions, schema, http, root, providers)
+    jobs = _resolve_crons(crons[0], functions, crons[1]) if crons is not None else []
+    return FunctionRegistry(functions, schema, http, root, providers, jobs)
