@@ -25,6 +25,8 @@ from typing import Any
 from runtime.backend import Backend
 from runtime.store.dynamodb import DynamoDBStore
 
+from .cron_sync import SyncReport, cron_schedules, reconcile
+
 __all__ = [
     "ADMIN_KEY_OUTPUT",
     "StackSchedules",
@@ -34,6 +36,8 @@ __all__ = [
     "stack_schedules",
     "stack_table",
     "stack_url",
+    "sync_crons",
+    "sync_stack_crons",
 ]
 
 ADMIN_KEY_OUTPUT = "AdminKeySecretArn"
@@ -113,3 +117,36 @@ def push_schema(
     if not report.ok:
         raise RuntimeError(f"the functions in {functions} failed to load:\n{report.message}")
     return report.functions
+
+
+def sync_crons(functions: Path, where: StackSchedules, *, scheduler: Any = None) -> SyncReport:
+    """Make the schedule group's cron schedules match `functions/crons.py`
+    (`cron_sync.reconcile`). RuntimeError when the functions do not load or
+    a cron has no EventBridge form."""
+    from runtime.functions.registry import FunctionLoadError, load_functions
+
+    try:
+        # its own namespace: a backend's loaded modules stay as they are
+        crons = load_functions(functions, namespace="_deploy_crons").crons
+        schedules = cron_schedules(crons)
+    except (FunctionLoadError, ValueError) as e:
+        raise RuntimeError(f"the crons of {functions} cannot be deployed: {e}") from None
+    if scheduler is None:
+        import boto3
+
+        scheduler = boto3.client("scheduler")
+    return reconcile(
+        scheduler,
+        schedules,
+        group=where.group,
+        function_arn=where.function_arn,
+        role_arn=where.role_arn,
+    )
+
+
+def sync_stack_crons(
+    stack: str, functions: Path, *, cloudformation: Any = None, scheduler: Any = None
+) -> SyncReport:
+    """`sync_crons` for a deployed stack (its outputs name the group, the
+    scheduler function and Scheduler's role)."""
+    return sync_crons(functions, stack_schedules(stack, cloudformation), scheduler=scheduler)

@@ -227,7 +227,7 @@ def _cmd_env(ns: argparse.Namespace) -> int:
 
 
 def _cmd_deploy(ns: argparse.Namespace) -> int:
-    from runtime.aws.deploy import push_schema, stack_table
+    from runtime.aws.deploy import push_schema, stack_table, sync_stack_crons
     from runtime.aws.settings import record_stack_urls
     from runtime.store.port import StoreError
 
@@ -235,11 +235,14 @@ def _cmd_deploy(ns: argparse.Namespace) -> int:
         table = ns.table or stack_table(ns.stack)
         count = push_schema(table, ns.functions)
         url = record_stack_urls(ns.stack, table) if ns.stack else None
+        crons = sync_stack_crons(ns.stack, ns.functions) if ns.stack else None
     except (RuntimeError, StoreError) as e:
         raise CliError(str(e)) from None
     print(f"\npushed the schema of {count} functions to table {table}")
     if url:
         print(f"functions see CONVEX_CLOUD_URL and CONVEX_SITE_URL = {url}")
+    if crons:
+        print(crons)
     return 0
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from runtime.aws.deploy import push_schema
+from runtime.aws.deploy import StackSchedules, push_schema, sync_crons
 from runtime.aws.dispatch import queue_write
 from runtime.aws.settings import record_deployment_urls
 from runtime.aws.stream_records import document_write
@@ -122,10 +122,13 @@ def _dynamodb(options: AwsLocalOptions) -> Iterator[str]:
         raise SystemExit(str(e)) from None
 
 
-def _deploy(options: AwsLocalOptions, functions: Path, endpoint: str, url: str) -> str:
-    """Create the table if missing, push the schema and record the
-    deployment's URL (the gateway's: `CONVEX_CLOUD_URL`, `CONVEX_SITE_URL`),
-    as `python -m runtime deploy --stack` does; the stream's ARN."""
+def _deploy(
+    options: AwsLocalOptions, functions: Path, endpoint: str, url: str, jobs: JobsAws
+) -> str:
+    """Create the table if missing, push the schema, record the deployment's
+    URL (the gateway's: `CONVEX_CLOUD_URL`, `CONVEX_SITE_URL`) and make the
+    crons' schedules, as `python -m runtime deploy --stack` does; the
+    stream's ARN."""
     import boto3
 
     client = boto3.client("dynamodb", endpoint_url=endpoint)
@@ -140,6 +143,15 @@ def _deploy(options: AwsLocalOptions, functions: Path, endpoint: str, url: str) 
         record_deployment_urls(store, url)
     finally:
         store.close()
+    try:
+        report = sync_crons(
+            functions,
+            StackSchedules(jobs.group, jobs.function_arn, jobs.role_arn),
+            scheduler=boto3.client("scheduler", endpoint_url=jobs.endpoint),
+        )
+    except RuntimeError as e:
+        raise SystemExit(str(e)) from None
+    print(report, file=sys.stderr, flush=True)
     arn: str = client.describe_table(TableName=options.table)["Table"]["LatestStreamArn"]
     return arn
 
@@ -266,7 +278,7 @@ def _serve(
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF lines locally
         scheduler_function = LambdaFunction("pyconvex-scheduler", handlers.scheduler, timeout=330)
         jobs = _scheduling(stack, options, scheduler_function)
-        stream_arn = _deploy(options, functions, endpoint, url)
+        stream_arn = _deploy(options, functions, endpoint, url, jobs)
         gateway = LocalGateway(
             LambdaFunction("pyconvex-http", handlers.http),
             LambdaFunction("pyconvex-ws", handlers.ws),

@@ -199,3 +199,29 @@ def test_the_stack_outputs_name_the_group_target_and_role() -> None:
         for _ in range(3):
             stub.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "app"})
         assert stack_schedules("app", cloudformation) == StackSchedules("app", FUNCTION, ROLE)
+
+
+def test_deploy_syncs_the_crons_of_a_functions_folder(scheduler: Any, tmp_path: Any) -> None:
+    """`sync_crons`: functions/crons.py loaded (its functions checked), its
+    jobs reconciled; a cron AWS cannot run fails the deploy saying which."""
+    from runtime.aws.deploy import StackSchedules, sync_crons
+
+    functions = tmp_path / "functions"
+    functions.mkdir()
+    (functions / "beat.py").write_text(
+        "from runtime import mutation\n\n@mutation(args={})\ndef tick(ctx, args):\n    return 1\n"
+    )
+    crons = "from runtime import cron_jobs\n\ncrons = cron_jobs()\n"
+    (functions / "crons.py").write_text(
+        crons + 'crons.hourly("h", {"minuteUTC": 7}, "beat:tick")\n'
+    )
+    where = StackSchedules("stack", FUNCTION, ROLE)
+    assert sync_crons(functions, where, scheduler=scheduler).created == ["h"]
+    assert schedules(scheduler)[schedule_name("h")]["ScheduleExpression"] == "cron(7 * * * ? *)"
+    (functions / "crons.py").write_text(
+        crons + 'crons.interval("o", {"seconds": 90}, "beat:tick")\n'
+    )
+    with pytest.raises(RuntimeError, match="cannot be deployed: cron 'o' cannot run on AWS"):
+        sync_crons(functions, where, scheduler=scheduler)
+    (functions / "crons.py").write_text(crons)
+    assert sync_crons(functions, where, scheduler=scheduler).deleted == ["h"]
