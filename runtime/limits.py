@@ -479,3 +479,9 @@ CRON_NAME_BYTES = 1000
 """A cron's name (UTF-8) is its state record's key (`("s:cron", name)`: DynamoDB sort
 keys take 1 KiB) and goes into the AWS schedule's Description (512): the
 schedule's own name is a hash of it, so the limit is the key's."""
+
+CRON_LEASE_MARGIN_SECONDS = 60.0
+"""An action cron's run holds its cron for the action timeout plus this
+margin (`running_until`), past the longest a live run can take: a run whose
+worker died blocks its cron no longer than that, and a live one is never
+overlapped."""

@@ -243,6 +243,25 @@ class Executor:
             raise
         return self._execute(path, defn, checked, identity, request_key=request_key)
 
+    def run_job(
+        self,
+        fn: str | FunctionDefinition,
+        args: Any,
+        before: Callable[[Transaction], bool],
+        after: Callable[[Transaction, Any], None],
+    ) -> CallResult:
+        """Run a mutation for the platform (a scheduled job, a cron tick):
+        `before(tx)`, the handler and `after(tx, value)` in ONE transaction,
+        so the platform's bookkeeping commits with the handler's writes or
+        not at all. `before` returning False skips the handler (the result's
+        value is None, nothing but what `before` wrote commits). Internal
+        functions allowed, no identity; reported to `on_call` like a call.
+        Raises RequestError when the function is missing or not a mutation
+        or its arguments are invalid."""
+        path, defn = self.resolve(fn, kind="mutation", public_only=False)
+        checked = self.check_args(path, defn, args)
+        return self._execute(path, defn, checked, None, hooks=(before, after))
+
     def _refused(self, fn: Any, kind: Kind | None, e: RequestError) -> None:
         """Report a call refused before it ran to `on_call` (the call log), under
         the request id its caller reads, so a user's report finds it."""
@@ -313,10 +332,13 @@ class Executor:
         *,
         request_key: Key | None = None,
         journal: list[str | None] | None = None,
+        hooks: _Hooks | None = None,
     ) -> CallResult:
         result = CallResult(path, defn.kind)
         with self.observe(result):
-            invoked = self._invoke(defn, args, identity, database, request_key, journal)
+            invoked = self._invoke(
+                defn, args, identity, database, request_key, journal, hooks=hooks
+            )
             result.ts, result.reads, result.writes = invoked.ts, invoked.reads, invoked.writes
             result.cost = invoked.cost
             result.journal = invoked.journal
@@ -394,6 +416,7 @@ class Executor:
         journal: list[str | None] | None = None,
         *,
         caller: ActionCall | None = None,
+        hooks: _Hooks | None = None,
     ) -> _Invoked:
         """Run the function once for the caller (a query or mutation perhaps
         in several attempts: only the last attempt's log lines are kept)."""
@@ -418,6 +441,8 @@ class Executor:
                     prior = dedupe.replay(tx, request_key, request_fp)
                     if prior is not None:
                         return prior
+                if hooks is not None and not hooks[0](tx):
+                    return None
                 ctx: QueryCtx
                 if defn.kind == "query":
                     ctx = QueryCtx(tx, auth, self.files)
@@ -429,6 +454,8 @@ class Executor:
                 if defn.kind == "mutation":
                     removed.extend(removed_now)
                 value = _checked_return(defn, value)
+                if hooks is not None:
+                    hooks[1](tx, value)
                 if request_key is not None:
                     dedupe.record(tx, request_key, request_fp, value)
                 return value
@@ -468,6 +495,10 @@ class Executor:
             except _TimedOut:
                 raise action_timeout(call.limit, path, nested=call.parent is not None) from None
         return _checked_return(defn, value)
+
+
+_Hooks = tuple[Callable[[Transaction], bool], Callable[[Transaction, Any], None]]
+"""`run_job`'s before/after, run inside the mutation's transaction."""
 
 
 @dataclass(frozen=True, slots=True)
