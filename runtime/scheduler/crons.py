@@ -198,6 +198,15 @@ def _release(database: Database, name: str, until: float) -> None:
 Submit = Callable[[Callable[[], None]], None]
 
 
+def _same(old: CronJob | None, new: CronJob) -> bool:
+    """The same cron across a reload (its function object is a new one)."""
+    return old is not None and (old.schedule, old.path, old.args) == (
+        new.schedule,
+        new.path,
+        new.args,
+    )
+
+
 class CronSource:
     """The dev server's crons as a source of the embedded timer
     (`runtime/scheduler/timer.py`'s TimerSource: `next_due`, `run_due`)."""
@@ -242,8 +251,8 @@ class CronSource:
                     del self._next[name]
                     self._anchors.pop(name, None)
             for name, job in jobs.items():
-                if name in self._next and old.get(name) == job:
-                    continue
+                if name in self._next and _same(old.get(name), job):
+                    continue  # unchanged: keep its next tick
                 state = states[name][1] if name in states else CronState()
                 anchor = state.last_tick
                 if anchor is None:
