@@ -9,8 +9,11 @@ function sees it written and hands it on:
 - due within SQS's longest delay (15 minutes): `SendMessage` to JobsQueue
   with `DelaySeconds` = the seconds until due, rounded up;
 - later: a one-time EventBridge Scheduler schedule `at(...)` in the stack's
-  group (the second after it is due, in UTC), deleted after it fires, whose
-  target sends the same message to JobsQueue then. Its name comes from the
+  group, deleted after it fires, whose target sends the same message to
+  JobsQueue. Scheduler fires within the minute after the time it is given
+  (its precision is 60 s), so the schedule is set a minute early, at the
+  start of a minute (`schedule_time`): it fires before the job is due, and
+  the scheduler function sends the message back with the seconds left. Its name comes from the
   record (`job-<sort key in hex>`), so a re-delivered stream record makes
   the same schedule again, which Scheduler refuses (ConflictException):
   dispatch is idempotent.
@@ -57,6 +60,7 @@ __all__ = [
     "queue_record_of",
     "queue_write",
     "schedule_name",
+    "schedule_time",
 ]
 
 JOB_QUEUE_PREFIX = "s:jobq:"
@@ -138,6 +142,12 @@ def schedule_name(record: QueueRecord) -> str:
     """The one-time schedule of a record: unique per record, at most 64
     characters (`job-` and 48 hex digits)."""
     return "job-" + record.key[1].hex()
+
+
+def schedule_time(due_ms: int) -> int:
+    """When a one-time schedule for `due_ms` is set: the start of the minute
+    a minute before (it fires within that minute, never after `due_ms`)."""
+    return (due_ms - 60_000) // 60_000 * 60_000
 
 
 def at_expression(due_ms: int) -> str:
@@ -246,7 +256,7 @@ class Dispatcher:
             self._scheduler.create_schedule(
                 Name=schedule_name(record),
                 GroupName=self._group,
-                ScheduleExpression=at_expression(record.due_ms),
+                ScheduleExpression=at_expression(schedule_time(record.due_ms)),
                 ScheduleExpressionTimezone="UTC",
                 FlexibleTimeWindow={"Mode": "OFF"},
                 ActionAfterCompletion="DELETE",

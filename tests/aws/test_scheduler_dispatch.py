@@ -23,6 +23,7 @@ from runtime.aws.dispatch import (
     parse_body,
     queue_record_of,
     schedule_name,
+    schedule_time,
 )
 from runtime.aws.stream_records import document_write, to_lambda_record
 from runtime.store.dynamodb import DynamoDBStore, create_table
@@ -204,7 +205,10 @@ def test_a_later_job_gets_a_one_time_schedule_sending_to_the_queue(aws: Aws) -> 
     assert aws.messages() == []
     (schedule,) = aws.schedules()
     assert schedule["Name"] == schedule_name(r)
-    assert schedule["ScheduleExpression"] == at_expression(due)
+    # a minute early, at a minute's start: Scheduler fires within the minute
+    fire = schedule_time(due)
+    assert fire % 60_000 == 0 and due - 120_000 < fire <= due - 60_000
+    assert schedule["ScheduleExpression"] == at_expression(fire)
     assert schedule["ScheduleExpressionTimezone"] == "UTC"
     assert schedule["ActionAfterCompletion"] == "DELETE"
     assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
