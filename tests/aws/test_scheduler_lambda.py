@@ -263,3 +263,53 @@ def test_a_batch_reports_only_its_failed_messages(scheduler_lambda: Lambda) -> N
     answer = lam.batch(["not json", tick, '{"cron": "ticker"}'])
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m2"}]}
     assert lam.call("jobs:notes") == ["tick"]
+
+
+# ---- the stream function dispatches -------------------------------------------------------
+
+
+def _stream_records(table: str) -> tuple[list[dict[str, Any]], str]:
+    client = boto3.client("dynamodb")
+    streams = boto3.client("dynamodbstreams")
+    arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    out: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        it = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while it:
+            page = streams.get_records(ShardIterator=it, Limit=1000)
+            out += page["Records"]
+            if not page["Records"]:
+                break
+            it = page.get("NextShardIterator")
+    return out, arn
+
+
+def test_the_stream_function_dispatches_new_queue_records(
+    scheduler_lambda: Lambda, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Queue records written to the table (as a scheduling mutation writes
+    them) reach the stream function in DynamoDB Local's stream records: a
+    near one becomes a delayed message, a far one a one-time schedule of
+    the group; the batch succeeds."""
+    import os
+
+    from runtime.aws.stream import handler as stream_handler
+    from tests.aws.events import stream_event
+
+    monkeypatch.setenv("PYCONVEX_WS_ENDPOINT", "http://127.0.0.1:9")  # no post is made
+    lam = scheduler_lambda
+    now = int(time.time() * 1000)
+    near = QueueRecord(("s:jobq:1", (now + 5000).to_bytes(8, "big") + os.urandom(16)), "near-job")
+    far = QueueRecord(("s:jobq:2", (now + 3_600_000).to_bytes(8, "big") + os.urandom(16)), "far-job")  # fmt: skip
+    lam.backend.store.transact([Put(near.key, b"near-job"), Put(far.key, b"far-job")])
+    records, arn = _stream_records(os.environ["PYCONVEX_TABLE"])
+    event = stream_event(records, arn)
+    assert stream_handler(event, LambdaContext()) == {"batchItemFailures": []}
+    assert [parse_body(b) for b in lam.queued()] == [near]
+    scheduler = boto3.client("scheduler", endpoint_url=lam.jobs.endpoint)
+    (listed,) = scheduler.list_schedules(GroupName=lam.jobs.group, NamePrefix="job-")["Schedules"]
+    got = scheduler.get_schedule(GroupName=lam.jobs.group, Name=listed["Name"])
+    assert parse_body(got["Target"]["Input"]) == far
+    assert got["Target"]["Arn"] == lam.jobs.queue_arn
