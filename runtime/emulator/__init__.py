@@ -9,6 +9,10 @@ it out and the handlers cannot come to depend on it.
   (`$connect`/`$default`/`$disconnect`) and Management API (`/@connections`)
   on one port; `websocket.py` the connections; `events.py` the event shapes.
 - `streams.py`: Lambda's event source mapping on a DynamoDB stream.
+- `jobs.py`: SQS and EventBridge Scheduler for scheduled functions and crons
+  (moto's server keeps the queue and schedules; an SQS event source poller
+  and a schedule firer invoke the scheduler Lambda); `schedule_expressions.py`
+  evaluates at/rate/cron expressions.
 - `functions.py`: handlers, their context objects, the worker threads.
 - `dynamodb_local.py`: starting DynamoDB Local; `s3.py`: the files' S3 bucket
   (moto's S3 server, or the one given); `main.py`: the wiring.
