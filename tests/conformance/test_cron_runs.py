@@ -160,6 +160,18 @@ def test_a_mutation_tick_runs_once_when_two_runners_race_it(store: Store, folder
     assert _runs(backend, "count") == 2
 
 
+def test_an_action_tick_raced_by_two_runners_runs_once(store: Store, folder: Path) -> None:
+    """Both claim the tick in a transaction on the cron's state record: one
+    wins and runs the action, the other finds the tick taken."""
+    backend = _backend(store, folder)
+    tick = 1_700_000_000_000.0
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda _: run_cron(backend.executor, "slow", tick), range(2)))
+    assert sorted(outcomes) == ["ran", "skipped"]
+    assert _runs(backend, "slow") == 1
+    assert _state(store, "slow") == CronState(tick)  # the winner's lease released
+
+
 def test_a_failed_run_consumes_its_tick_and_is_in_the_call_log(sqlite: Store, folder: Path) -> None:
     backend = _backend(sqlite, folder)
     calls: list[CallResult] = []
