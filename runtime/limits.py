@@ -485,3 +485,46 @@ CRON_LEASE_MARGIN_SECONDS = 60.0
 margin (`running_until`), past the longest a live run can take: a run whose
 worker died blocks its cron no longer than that, and a live one is never
 overlapped."""
+
+# --- scheduled functions (runtime/functions/scheduler.py, runtime/scheduler/) -------
+
+SCHEDULED_FUNCTIONS_PER_CALL = 1000
+"""Functions one call may schedule (a mutation per attempt, an action over its
+whole run): Convex's limit. Each is a document and a queue record in the
+commit; past it, schedule one function that schedules the rest."""
+
+SCHEDULED_ARGS_BYTES = 8 << 20
+"""Arguments of all functions one call schedules, in bytes (Convex's 8 MiB):
+they are written in the scheduling commit."""
+
+JOB_QUEUE_SHARDS = 8
+"""Partitions of the job queue (`s:jobq:<n>`): a burst of jobs spreads over
+eight DynamoDB partitions instead of one hot one; the runner reads all eight."""
+
+JOB_LEASE_MARGIN_SECONDS = 60.0
+"""A running action's lease record is due at its start + ACTION_TIMEOUT_SECONDS
++ this margin: past it the action cannot still be running (it timed out), so
+the job is marked failed when the record is reached."""
+
+JOB_RETRY_SECONDS = 1.0
+"""First delay before a job is tried again after a transient error (conflicts
+exhausted, the store unavailable); it doubles each time up to JOB_RETRY_MAX_SECONDS.
+A transient error never fails a job."""
+
+JOB_RETRY_MAX_SECONDS = 300.0
+"""The cap of that delay: a store down for long is retried every 5 minutes."""
+
+SCHEDULED_RETENTION_SECONDS = 7 * 24 * 3600.0
+"""Finished jobs (success, failed, canceled) are kept this long after they
+completed (Convex keeps them 7 days), then trimmed."""
+
+JOB_TRIM_INTERVAL_SECONDS = 3600.0
+"""The dev server trims finished jobs at start and then hourly."""
+
+JOB_TRIM_PAGE = 500
+"""Jobs a trim looks at per transaction (a bounded page, well inside a mutation's
+limits); the dev server's trim runs pages until done, AWS's sweep one per minute."""
+
+JOB_DUE_PAGE = 256
+"""Queue records the embedded timer takes per shard per wake-up; more due ones
+are taken on the next wake-up, at once."""

@@ -152,9 +152,12 @@ def plan_commit(
                         ops[b] = Bump(b)
                         counts["range_versions"] += 1
     for key, value in writes.system.items():
-        ops[key] = Put(key, value)
+        if value is None:
+            ops[key] = Delete(key)
+        else:
+            ops[key] = Put(key, value)
+            size += len(value)
         counts["system"] = counts.get("system", 0) + 1
-        size += len(value)
     for key, version in reads.versions.items():
         op = ops.get(key)
         if op is None:

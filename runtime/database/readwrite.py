@@ -61,9 +61,10 @@ class PendingWrite:
 @dataclass
 class WriteSet:
     writes: dict[str, PendingWrite] = field(default_factory=dict)
-    system: dict[Key, bytes] = field(default_factory=dict)
+    system: dict[Key, bytes | None] = field(default_factory=dict)
     """Platform records written with the transaction (not documents: no
-    indexes, no feed), e.g. the dedupe record of a mutation request."""
+    indexes, no feed), e.g. the dedupe record of a mutation request; None
+    deletes the record (a scheduled job's queue record, once handled)."""
     documents_written: int = 0
     bytes_written: int = 0
 

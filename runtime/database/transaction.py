@@ -199,7 +199,10 @@ class Transaction:
 
     def system_get(self, key: Key) -> bytes | None:
         """Read a platform record; its version joins the read set, so a
-        concurrent write of it is a conflict."""
+        concurrent write of it is a conflict. A record this transaction
+        wrote or deleted reads as written."""
+        if key in self.writes.system:
+            return self.writes.system[key]
         (item,) = self._store.get([key])
         self.reads.record(key, item.version if item is not None else 0)
         return item.value if item is not None else None
@@ -208,6 +211,12 @@ class Transaction:
         """Write a platform record in this transaction's commit."""
         self._writable("system_put")
         self.writes.system[key] = value
+
+    def system_delete_record(self, key: Key) -> None:
+        """Delete a platform record in this transaction's commit (a no-op if
+        it is absent; if it was read here, the read's version is checked)."""
+        self._writable("system_delete_record")
+        self.writes.system[key] = None
 
     # ---- system tables (the platform's documents: `_storage`, ...) ---------
 
@@ -251,6 +260,20 @@ class Transaction:
             raise InvalidDocumentError(f"document {doc_id} already exists", id=doc_id)
         self._stage(doc_id, table, old, version, doc)
         return version
+
+    def system_replace(self, doc_id: str, fields: dict[str, Any]) -> None:
+        """Replace a system table document's fields, keeping `_id` and
+        `_creationTime` (a scheduled job's state change). Not schema checked,
+        like `system_insert`."""
+        self._writable("system_replace")
+        table, old, version = self._existing(doc_id, "replace", system=True)
+        self._check_system_table(table)
+        assert old is not None
+        user = {k: v for k, v in fields.items() if k not in SYSTEM_FIELDS}
+        check_document(user)
+        w = self.writes.get(doc_id)
+        new = {k: old[k] for k in SYSTEM_FIELDS} | user
+        self._stage(doc_id, table, w.old if w is not None else old, version, new)
 
     def system_delete(self, doc_id: str) -> dict[str, Any]:
         """Delete a document of a system table; returns it as it was."""

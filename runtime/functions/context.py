@@ -7,9 +7,9 @@
 | action   |            | yes  | yes     | yes       | yes                                   |
 
 `db` is a facade over the call's transaction (`db.py`), never the
-transaction itself; so is `storage` (`storage.py`). The scheduler raises
-NOT_AVAILABLE until its issue lands; the attribute exists so code can be
-written against it.
+transaction itself; so are `storage` (`storage.py`) and a mutation's
+`scheduler` (`scheduler.py`: its jobs commit with the mutation). An
+action's scheduler commits each job at once.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.errors import PlatformError
 
 from .db import DatabaseReader, DatabaseWriter
+from .scheduler import ActionScheduler, AsyncActionScheduler, MutationScheduler
 from .storage import ActionStorage, AsyncActionStorage, MutationStorage, QueryStorage
 
 if TYPE_CHECKING:
@@ -34,26 +35,6 @@ __all__ = ["ActionCtx", "AsyncActionCtx", "Auth", "MutationCtx", "NotAvailableEr
 
 class NotAvailableError(PlatformError):
     code = "NOT_AVAILABLE"
-
-
-class _NotYet:
-    def __init__(self, what: str, detail: str) -> None:
-        self._what = what
-        self._detail = detail
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise NotAvailableError(
-            f"ctx.{self._what}.{name} is not available yet: {self._detail}", feature=self._what
-        )
-
-    def __repr__(self) -> str:
-        return f"<ctx.{self._what}: not available yet>"
-
-
-def _scheduler() -> _NotYet:
-    return _NotYet("scheduler", "scheduled functions arrive with the scheduling issue")
 
 
 class Auth:
@@ -74,11 +55,18 @@ class QueryCtx:
 
 
 class MutationCtx(QueryCtx):
-    def __init__(self, tx: Transaction, auth: Auth, files: FileStorage | None = None) -> None:
+    def __init__(
+        self,
+        tx: Transaction,
+        auth: Auth,
+        files: FileStorage | None = None,
+        executor: Executor | None = None,
+    ) -> None:
         super().__init__(tx, auth, files)
         self.db: DatabaseWriter = DatabaseWriter(tx)
         self.storage: MutationStorage = MutationStorage(files, tx)
-        self.scheduler = _scheduler()
+        if executor is not None:
+            self.scheduler = MutationScheduler(tx, executor)
 
 
 class ActionCtx:
@@ -96,7 +84,7 @@ class ActionCtx:
         self._call = call
         self.auth = Auth(identity)
         self.storage = ActionStorage(executor.files)
-        self.scheduler = _scheduler()
+        self.scheduler = ActionScheduler(executor)
 
     def run_query(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
         return self._executor.run_nested(fn, args, "query", self._identity)
@@ -118,7 +106,7 @@ class AsyncActionCtx:
         self._sync = ActionCtx(executor, identity, call)
         self.auth = self._sync.auth
         self.storage = AsyncActionStorage(executor.files)
-        self.scheduler = self._sync.scheduler
+        self.scheduler = AsyncActionScheduler(self._sync.scheduler)
 
     async def run_query(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
         return await asyncio.to_thread(self._sync.run_query, fn, args)

@@ -162,6 +162,15 @@ class Executor:
         """The actions running now, at every depth (`action_calls.py`)."""
         self.files: FileStorage | None = None
         """The backend's file storage (`ctx.storage`); None where it has none."""
+        self.on_scheduled: Callable[[float], None] | None = None
+        """Called with the earliest due time (ms) after a commit that scheduled
+        functions (the embedded timer wakes for it); None: nobody listens
+        (AWS: the stream dispatches queue records)."""
+
+    def scheduled(self, due_ms: float) -> None:
+        """A commit scheduled a function due at `due_ms`: tell the timer."""
+        if self.on_scheduled is not None:
+            self.on_scheduled(due_ms)
 
     # ---- resolving and checking --------------------------------------------
 
@@ -428,6 +437,8 @@ class Executor:
         last_lines: LogLines | None = None
         removed: list[str] = []
         """Blobs of files the last attempt deleted: removed once it commits."""
+        scheduled: list[float] = []
+        """Due times of the functions the last attempt scheduled."""
         # A request's record answers only the same function and arguments.
         request_fp = b""
         if request_key is not None:
@@ -436,6 +447,7 @@ class Executor:
         def body(tx: Transaction) -> Any:
             nonlocal last_lines
             removed.clear()
+            scheduled.clear()
             with logs.attempt() as last_lines:
                 if request_key is not None:
                     prior = dedupe.replay(tx, request_key, request_fp)
@@ -447,12 +459,14 @@ class Executor:
                 if defn.kind == "query":
                     ctx = QueryCtx(tx, auth, self.files)
                 else:
-                    ctx = mctx = MutationCtx(tx, auth, self.files)
+                    ctx = mctx = MutationCtx(tx, auth, self.files, self)
                     removed_now = mctx.storage.after_commit
+                    scheduled_now = mctx.scheduler.scheduled
                 with determinism.frozen(started, seed, defn.kind):
                     value = defn.handler(ctx, args)
                 if defn.kind == "mutation":
                     removed.extend(removed_now)
+                    scheduled.extend(scheduled_now)
                 value = _checked_return(defn, value)
                 if hooks is not None:
                     hooks[1](tx, value)
@@ -467,6 +481,8 @@ class Executor:
                 outcome = self.database.mutation(body)
                 if removed and self.files is not None:
                     self.files.remove_blobs(removed)
+                if scheduled:
+                    self.scheduled(min(scheduled))
         finally:
             logs.keep(last_lines)
         cost = outcome.plan.items if outcome.plan is not None else None
