@@ -528,3 +528,8 @@ limits); the dev server's trim runs pages until done, AWS's sweep one per minute
 JOB_DUE_PAGE = 256
 """Queue records the embedded timer takes per shard per wake-up; more due ones
 are taken on the next wake-up, at once."""
+
+JOB_IN_FLIGHT = 64
+"""Queue records the dev server's timer has started and not yet finished (four per
+pool worker, ACTION_WORKERS): a backlog of due jobs drains in these steps, and a
+record in flight is never started twice."""
