@@ -44,6 +44,9 @@ from runtime.functions.environment import Environment
 from runtime.functions.executor import CallResult, Executor
 from runtime.functions.platform_store import PlatformStore
 from runtime.limits import ADMIN_KEY_MIN_CHARS
+from runtime.scheduler.crons import CronSource
+from runtime.scheduler.runner import JobRunner
+from runtime.scheduler.timer import JobSource, Timer, TimerSource
 from runtime.store.port import Store
 
 __all__ = ["AdminKeyError", "Backend", "ReloadReport", "check_admin_key", "read_admin_key"]
@@ -136,6 +139,9 @@ class Backend:
         only when a reload changes the providers, so the key cache survives."""
         self._on_progress = on_progress
         self._reload_lock = threading.Lock()
+        self.timer: Timer | None = None
+        """The embedded timer (`start_timer`: the dev server); None on AWS,
+        where SQS and EventBridge Scheduler drive the same runners."""
 
     def add_listener(self, listener: Callable[[CallResult], None]) -> None:
         """Called after every function call (the call log, the sync hub)."""
@@ -226,7 +232,38 @@ class Backend:
             return False
         return hmac.compare_digest(given, self._admin_header)
 
+    def timer_sources(self) -> list[TimerSource]:
+        """What the embedded timer drives: the job queue and the crons (the
+        crons follow reloads). A new kind of timed work adds its source here."""
+        crons = CronSource(self.executor)
+        self.add_reload_listener(crons.reload)
+        return [JobSource(JobRunner(self.executor)), crons]
+
+    def start_timer(self) -> Timer:
+        """Start the embedded timer (the dev server, the only worker of its
+        data): actions a dead process left in progress fail at once, overdue
+        jobs run, old jobs are trimmed, and every commit that schedules wakes it."""
+        sources = self.timer_sources()
+        timer = Timer(sources)
+        for source in sources:
+            if isinstance(source, JobSource):
+                source.wake = timer.notify
+                source.start()
+        self.executor.on_scheduled = timer.notify
+        self.add_reload_listener(timer.notify)
+        timer.start()
+        self.timer = timer
+        return timer
+
+    def stop_timer(self, timeout: float | None = None) -> None:
+        """Stop the timer; runs in flight are not waited for past `timeout`."""
+        if self.timer is not None:
+            self.executor.on_scheduled = None
+            self.timer.stop(timeout)
+            self.timer = None
+
     def close(self) -> None:
+        self.stop_timer(0)
         self.environment.withdraw()
         if self.files is not None:
             self.files.blobs.close()

@@ -172,6 +172,7 @@ def run_dev(options: DevOptions) -> int:
     backend.add_reload_listener(hub.invalidate_all)
     hub.start()
     threading.Thread(target=_sweep_orphans, args=(backend, log), daemon=True).start()
+    backend.start_timer()  # scheduled functions and crons; their runs show in the call log
 
     watcher = Watcher(functions, lambda: _report(log, backend.reload(), "reloaded"))
     watcher.start()
@@ -202,6 +203,7 @@ def run_dev(options: DevOptions) -> int:
         pass
     finally:
         abandoned = backend.executor.actions.running()
+        backend.stop_timer(1.0)
         watcher.stop()
         hub.stop()
         backend.close()
