@@ -47,6 +47,8 @@ from runtime.functions.executor import Executor, RequestError
 from runtime.limits import CRON_LEASE_MARGIN_SECONDS
 from runtime.store.port import Delete, Key, StoreError, TransactionConflict, scan_all
 
+from .timer import Submit
+
 __all__ = ["CRON_PARTITION", "CronSource", "CronState", "Outcome", "run_cron", "state_key"]
 
 log = logging.getLogger("runtime.scheduler")
@@ -193,9 +195,6 @@ def _release(database: Database, name: str, until: float) -> None:
         database.mutation(body)
     except (TransactionConflict, StoreError) as e:  # the lease expires on its own
         log.warning("cron %r: could not end its run's lease: %s", name, e)
-
-
-Submit = Callable[[Callable[[], None]], None]
 
 
 def _same(old: CronJob | None, new: CronJob) -> bool:

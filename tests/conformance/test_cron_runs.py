@@ -6,7 +6,6 @@ crons; an interval cron runs on the embedded timer."""
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from runtime.scheduler.crons import (
     run_cron,
     state_key,
 )
+from runtime.scheduler.timer import Timer
 from runtime.store.port import Put, Store, scan_all
 from runtime.store.sqlite import SqliteStore
 
@@ -268,18 +268,6 @@ def test_reload_deletes_the_state_of_removed_crons(sqlite: Store, folder: Path) 
 # ---- on a real clock ------------------------------------------------------------------
 
 
-def _drive(source: CronSource, pool: ThreadPoolExecutor, stop: threading.Event) -> None:
-    """Run `source` on the wall clock: sleep until its next due time, run
-    what is due on `pool` (what the dev server's timer does)."""
-    while not stop.is_set():
-        now = time.time() * 1000
-        due = source.next_due(now)
-        if due is not None and due <= now:
-            source.run_due(now, lambda fn: pool.submit(fn) and None)
-            continue
-        stop.wait(0.05 if due is None else min(0.05, (due - now) / 1000))
-
-
 def _wait_for(check: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -290,45 +278,35 @@ def _wait_for(check: Callable[[], bool], seconds: float) -> bool:
 
 
 def test_an_interval_cron_runs_on_time(sqlite: Store, folder: Path) -> None:
+    """On the dev server's timer (Backend.start_timer), real clock."""
     only_count = "from runtime import cron_jobs\ncrons = cron_jobs()\n" + (
         'crons.interval("count", {"seconds": 1}, "jobs:count")\n'
     )
     backend = _backend(sqlite, folder, only_count)
-    source = CronSource(backend.executor)
-    stop = threading.Event()
-    with ThreadPoolExecutor(4) as pool:
-        driver = threading.Thread(target=_drive, args=(source, pool, stop), daemon=True)
-        driver.start()
-        try:
-            # 3 one-second ticks: bounded wait, generous (a loaded machine)
-            assert _wait_for(lambda: _runs(backend, "count") >= 3, 30)
-        finally:
-            stop.set()
-            driver.join()
+    backend.start_timer()
+    try:
+        # 3 one-second ticks: a bounded wait, generous (a loaded machine)
+        assert _wait_for(lambda: _runs(backend, "count") >= 3, 30)
+    finally:
+        backend.stop_timer(5)
 
 
 def test_a_slow_action_cron_never_overlaps_itself(sqlite: Store, folder: Path) -> None:
-    """A 1.5 s action every second, ticked by two sources (two processes'
+    """A 1.5 s action every second, ticked by two timers (two processes'
     timers on one store): the state record's lease keeps one run at a time;
     ticks that come meanwhile are skipped."""
     only_slow = "from runtime import cron_jobs\ncrons = cron_jobs()\n" + (
         'crons.interval("slow", {"seconds": 1}, "jobs:slow")\n'
     )
     backend = _backend(sqlite, folder, only_slow)
-    sources = [CronSource(backend.executor), CronSource(backend.executor)]
-    stop = threading.Event()
-    with ThreadPoolExecutor(8) as pool:
-        drivers = [
-            threading.Thread(target=_drive, args=(s, pool, stop), daemon=True) for s in sources
-        ]
-        for d in drivers:
-            d.start()
-        try:
-            assert _wait_for(lambda: _runs(backend, "slow") >= 3, 60)
-        finally:
-            stop.set()
-            for d in drivers:
-                d.join()
+    timers = [Timer([CronSource(backend.executor)]) for _ in range(2)]
+    for timer in timers:
+        timer.start()
+    try:
+        assert _wait_for(lambda: _runs(backend, "slow") >= 3, 60)
+    finally:
+        for timer in timers:
+            timer.stop(5)
     doc = _counter(backend, "slow")
     assert doc is not None and doc["most"] == 1, doc
 
