@@ -224,8 +224,12 @@ class CronSource:
 
     def reload(self) -> None:
         """Re-read the registry's crons: new ones get their next tick,
-        changed ones a new one, removed ones lose their state record."""
-        jobs = {j.name: j for j in self._executor.registry.crons}
+        changed ones a new one, removed ones lose their state record.
+        Before the functions ever loaded (the first load failed), nothing is
+        removed: an empty registry is no crons.py."""
+        registry = self._executor.registry
+        jobs = {j.name: j for j in registry.crons}
+        loaded = registry.root is not None
         store = self._executor.database.store
         states = {
             item.key[1].decode(): (item, CronState.decode(item.value))
@@ -234,7 +238,7 @@ class CronSource:
         gone = [
             Delete(item.key, expect=item.version)
             for n, (item, _) in states.items()
-            if n not in jobs
+            if n not in jobs and loaded
         ]
         if gone:
             try:

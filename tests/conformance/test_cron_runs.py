@@ -265,6 +265,24 @@ def test_reload_deletes_the_state_of_removed_crons(sqlite: Store, folder: Path) 
     assert due is not None and time.gmtime(due / 1000).tm_hour == 1  # its new schedule
 
 
+def test_a_failed_first_load_keeps_the_crons_state(sqlite: Store, folder: Path) -> None:
+    """The dev server starts with a broken crons.py: its registry is empty,
+    which must not read as "every cron removed"."""
+    sqlite.transact([Put(state_key("count"), CronState(1000.0).encode())])
+    (folder / "jobs.py").write_text(FUNCTIONS)
+    (folder / "crons.py").write_text(CRONS + "crons.interval(\n")
+    backend = Backend(sqlite, folder, admin_key=None)
+    assert not backend.reload().ok
+    source = CronSource(backend.executor)
+    assert source.next_due(0) is None
+    assert _state(sqlite, "count").last_tick == 1000.0
+    (folder / "crons.py").write_text(CRONS)
+    assert backend.reload().ok
+    source.reload()
+    assert _state(sqlite, "count").last_tick == 1000.0
+    assert source.next_due(0) is not None
+
+
 # ---- on a real clock ------------------------------------------------------------------
 
 
