@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from runtime.functions.scheduler import QUEUE_PREFIX
 from runtime.limits import SQS_BATCH_MESSAGES, SQS_MAX_DELAY_SECONDS
 from runtime.store.dynamodb_items import KEY_PREFIX
 from runtime.store.port import Key
@@ -63,7 +65,9 @@ __all__ = [
     "schedule_time",
 ]
 
-JOB_QUEUE_PREFIX = "s:jobq:"
+_log = logging.getLogger("runtime.aws")
+
+JOB_QUEUE_PREFIX = QUEUE_PREFIX
 """Partition prefix of the job queue records (runtime/functions/scheduler.py)."""
 
 
@@ -201,6 +205,7 @@ class Dispatcher:
             try:
                 self.create_schedule(record)
             except Exception:
+                _log.exception("creating the schedule of job %s failed", record.job_id)
                 failed = i
                 break
         for start in range(0, len(near), SQS_BATCH_MESSAGES):
@@ -239,8 +244,11 @@ class Dispatcher:
         try:
             answer = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
         except Exception:
+            _log.exception("sending %d job messages failed", len(entries))
             return batch[0][0]
         failures = [int(f["Id"]) for f in answer.get("Failed", [])]
+        if failures:
+            _log.error("SQS refused job messages: %s", answer.get("Failed"))
         return min(failures) if failures else None
 
     def create_schedule(self, record: QueueRecord) -> None:
@@ -307,9 +315,7 @@ def dispatch_stream_records(
     if not found:
         return None
     if dispatcher is None:
-        import logging
-
-        logging.getLogger("runtime.aws").error(
+        _log.error(
             "%d scheduled jobs not dispatched: PYCONVEX_JOBS_QUEUE_URL is not set "
             "(template.yaml sets it for the stream function)",
             len(found),

@@ -32,7 +32,6 @@ runs a mutation twice or an action again (runtime/scheduler/runner.py).
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import threading
@@ -50,6 +49,7 @@ from runtime.limits import (
     SWEEP_RECORDS,
 )
 from runtime.scheduler.crons import run_cron
+from runtime.scheduler.runner import JobRunner
 
 from .backend import lambda_backend
 from .dispatch import Dispatcher, QueueRecord, dispatcher_for, parse_body
@@ -58,23 +58,16 @@ from .observe import count, log_call, logger, metrics
 __all__ = ["handler", "tick_ms"]
 
 _lock = threading.Lock()
-_runners: dict[int, Any] = {}
+_runners: dict[int, JobRunner] = {}
 
 
-def _job_runner(executor: Any) -> Any:
-    """The scheduler core's JobRunner (runtime/scheduler/runner.py), imported
-    when a job first needs it."""
-    module = importlib.import_module("runtime.scheduler.runner")
-    return module.JobRunner(executor)
-
-
-def _runner(backend: Any) -> Any:
+def _runner(backend: Any) -> JobRunner:
     """The container's job runner, made on first use."""
     with _lock:
         runner = _runners.get(id(backend))
         if runner is None:
             _runners.clear()
-            runner = _runners[id(backend)] = _job_runner(backend.executor)
+            runner = _runners[id(backend)] = JobRunner(backend.executor)
         return runner
 
 
@@ -204,7 +197,7 @@ def _sweep() -> dict[str, Any]:
         for queued in records:
             runner.run(queued.job_id, queued.key)
         sent = len(records)
-    trimmed = runner.trim(now_ms)
+    trimmed = runner.trim(now_ms, pages=1)  # bounded: the next minute's sweep goes on
     count("sweep_resent", sent)
     logger.info("sweep", extra={"resent": sent, "trimmed": trimmed})
     return {"resent": sent, "trimmed": trimmed}

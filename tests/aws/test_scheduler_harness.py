@@ -267,7 +267,6 @@ def test_scheduled_jobs_run_on_aws_local(
     action; the stream function dispatches their queue records to SQS, the
     harness's event source mapping delivers them to the scheduler Lambda,
     both run once."""
-    pytest.importorskip("runtime.scheduler.runner", reason="the scheduler core is not in yet")
     table = f"j{uuid.uuid4().hex[:12]}"
     with aws_local(
         e2e_app, tmp_path / "data", table=table, dynamodb_endpoint=dynamodb_local_endpoint

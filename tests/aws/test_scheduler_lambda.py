@@ -21,6 +21,7 @@ from runtime.aws import backend as lambda_backend_module
 from runtime.aws.backend import lambda_backend
 from runtime.aws.dispatch import JOB_QUEUE_PREFIX, QueueRecord, parse_body
 from runtime.emulator.jobs import JobsAws, running_jobs_aws, setup_jobs, sqs_event
+from runtime.limits import JOB_QUEUE_SHARDS
 from runtime.store.dynamodb import create_table
 from runtime.store.port import Put, scan_all
 from tests.aws.events import LambdaContext
@@ -29,17 +30,11 @@ from tests.support.aws import dynamodb_local_client
 pytestmark = pytest.mark.dynamodb_local
 
 
-@pytest.fixture
-def runner_core() -> None:
-    """The job tests need the scheduler core (runtime/scheduler/runner.py)."""
-    pytest.importorskip("runtime.scheduler.runner", reason="the scheduler core is not in yet")
-
-
 APP = """
 from runtime import action, internal_mutation, mutation, query, v
 
 
-@mutation(args={"text": v.string(), "delay": v.float64()})
+@mutation(args={"text": v.string(), "delay": v.number()})
 def plan(ctx, args):
     ctx.scheduler.run_after(args["delay"], "jobs:write", {"text": args["text"]})
     ctx.scheduler.run_after(args["delay"], "jobs:shout", {"text": args["text"]})
@@ -68,7 +63,7 @@ def notes(ctx, args):
 @query(args={})
 def states(ctx, args):
     return sorted(
-        (j["name"], j["state"]["kind"]) for j in ctx.db.system.query("_scheduled_functions").collect()
+        [j["name"], j["state"]["kind"]] for j in ctx.db.system.query("_scheduled_functions").collect()
     )
 """
 
@@ -98,8 +93,6 @@ class Lambda:
         """The job queue records in the table, over every shard."""
         store = self.backend.store
         out = []
-        from runtime.limits import JOB_QUEUE_SHARDS  # type: ignore[attr-defined]
-
         for shard in range(JOB_QUEUE_SHARDS):
             for item in scan_all(store, f"{JOB_QUEUE_PREFIX}{shard}"):
                 out.append(QueueRecord(item.key, item.value.decode()))
@@ -169,53 +162,47 @@ def scheduler_lambda(
             lambda_backend_module.reset()
 
 
-def test_an_sqs_batch_runs_a_scheduled_mutation_and_action(
-    scheduler_lambda: Lambda, runner_core: None
-) -> None:
+def test_an_sqs_batch_runs_a_scheduled_mutation_and_action(scheduler_lambda: Lambda) -> None:
     lam = scheduler_lambda
-    lam.call("jobs:plan", {"text": "hi", "delay": 0})
+    lam.call("jobs:plan", {"text": "hi", "delay": 0.0})
     records = lam.records()
     assert len(records) == 2
     assert lam.batch([r.body() for r in records]) == {"batchItemFailures": []}
     assert lam.call("jobs:notes") == ["HI", "hi"]
-    assert lam.call("jobs:states") == [("jobs:shout", "success"), ("jobs:write", "success")]
+    assert lam.call("jobs:states") == [["jobs:shout", "success"], ["jobs:write", "success"]]
     assert lam.records() == []  # the queue records go with the runs
     # a duplicated message (SQS delivers at least once) runs nothing again
     assert lam.batch([r.body() for r in records]) == {"batchItemFailures": []}
     assert lam.call("jobs:notes") == ["HI", "hi"]
 
 
-def test_a_message_that_is_not_ours_is_reported_the_rest_run(
-    scheduler_lambda: Lambda, runner_core: None
-) -> None:
+def test_a_message_that_is_not_ours_is_reported_the_rest_run(scheduler_lambda: Lambda) -> None:
     lam = scheduler_lambda
-    lam.call("jobs:plan", {"text": "a", "delay": 0})
+    lam.call("jobs:plan", {"text": "a", "delay": 0.0})
     bodies = [r.body() for r in lam.records()]
     answer = lam.batch([bodies[0], "not json", bodies[1], '{"job": 3}'])
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m3"}]}
     assert lam.call("jobs:notes") == ["A", "a"]
 
 
-def test_an_early_message_goes_back_to_the_queue_with_its_delay(
-    scheduler_lambda: Lambda, runner_core: None
-) -> None:
+def test_an_early_message_goes_back_to_the_queue_with_its_delay(scheduler_lambda: Lambda) -> None:
     lam = scheduler_lambda
-    lam.call("jobs:plan", {"text": "later", "delay": 120_000})
+    lam.call("jobs:plan", {"text": "later", "delay": 120_000.0})
     records = lam.records()
     assert lam.batch([r.body() for r in records]) == {"batchItemFailures": []}
     assert lam.call("jobs:notes") == []
-    assert lam.call("jobs:states") == [("jobs:shout", "pending"), ("jobs:write", "pending")]
-    assert sorted(parse_body(b) for b in lam.queued()) == sorted(records, key=lambda r: r.key)
+    assert lam.call("jobs:states") == [["jobs:shout", "pending"], ["jobs:write", "pending"]]
+    assert sorted((parse_body(b) for b in lam.queued()), key=lambda r: r.key) == sorted(
+        records, key=lambda r: r.key
+    )
 
 
-def test_the_sweep_resends_records_dispatch_missed(
-    scheduler_lambda: Lambda, runner_core: None
-) -> None:
+def test_the_sweep_resends_records_dispatch_missed(scheduler_lambda: Lambda) -> None:
     """A queue record due minutes ago that never reached the queue (its
     stream record was given up on) is sent by the sweep; a recent one is
     left to its own message."""
     lam = scheduler_lambda
-    lam.call("jobs:plan", {"text": "x", "delay": 0})
+    lam.call("jobs:plan", {"text": "x", "delay": 0.0})
     recent = lam.records()
     # the same jobs' records, as if written three minutes ago
     stale_due = int(time.time() * 1000) - 180_000
@@ -223,7 +210,9 @@ def test_the_sweep_resends_records_dispatch_missed(
     lam.backend.store.transact([Put(r.key, r.job_id.encode()) for r in old])
     answer = lam.invoke({"pyconvex": "sweep"})
     assert answer["resent"] == 2
-    assert sorted(parse_body(b) for b in lam.queued()) == sorted(old, key=lambda r: r.key)
+    assert sorted((parse_body(b) for b in lam.queued()), key=lambda r: r.key) == sorted(
+        old, key=lambda r: r.key
+    )
     assert lam.batch(lam.queued()) == {"batchItemFailures": []}
     assert lam.call("jobs:notes") == ["X", "x"]
 
