@@ -133,6 +133,7 @@ bench: venv dynamodb-local
 	$(PY) bench/functions.py $(BENCH_ARGS)
 	$(PY) bench/reactivity.py $(BENCH_ARGS)
 	$(PY) bench/files.py $(BENCH_ARGS)
+	$(PY) bench/scheduler.py $(BENCH_ARGS)
 	$(PY) bench/aws.py $(BENCH_ARGS)
 
 clean:

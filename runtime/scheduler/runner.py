@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
+from runtime.database import layout
 from runtime.database.errors import OccConflictError
 from runtime.database.transaction import Transaction
 from runtime.functions.executor import CallResult, Executor, RequestError
@@ -56,6 +57,7 @@ from runtime.limits import (
     SCHEDULED_RETENTION_SECONDS,
 )
 from runtime.store.port import Key, StoreError, TransactionConflict
+from runtime.values import parse_id
 
 __all__ = ["LOST_WORKER", "JobRunner", "Outcome", "is_lease", "lease_key"]
 
@@ -121,7 +123,7 @@ class JobRunner:
         when even the bookkeeping failed (the store is down): the record
         stays and is reached again."""
         try:
-            job = self._database.query(lambda tx: tx.get(job_id)).value
+            job = self._peek(job_id)
         except _TRANSIENT:
             return self._retry(job_id, record_key)
         if job is None or job["state"]["kind"] != "pending":
@@ -130,6 +132,18 @@ class JobRunner:
         if defn is not None and defn.kind == "action":
             return self._run_action(job_id, record_key, job)
         return self._run_mutation(job_id, record_key, job)
+
+    def _peek(self, job_id: str) -> dict[str, Any] | None:
+        """The job as stored, read outside any transaction: it only picks the
+        path (which function, which kind); every decision is made again
+        inside the transaction that acts on it."""
+        if parse_id(job_id) is None:
+            return None
+        (item,) = self._database.store.get([layout.doc_key(job_id)])
+        if item is None:
+            return None
+        stored = layout.decode_document(item.value)
+        return stored.doc if stored.table == JOBS_TABLE else None
 
     def _run_mutation(self, job_id: str, key: Key, job: dict[str, Any]) -> Outcome:
         ran = [False]
@@ -215,7 +229,7 @@ class JobRunner:
         now = self._now()
 
         def settle(tx: Transaction) -> Outcome:
-            current = tx.get(job_id)
+            current = tx.get(job_id) if parse_id(job_id) is not None else None
             lease = is_lease(job_id, key)
             if (
                 current is not None

@@ -140,6 +140,11 @@ class Timer:
                     self._cond.wait(wait)
 
 
+_LOW_WATER = JOB_IN_FLIGHT // 2
+"""With a backlog of due records, the source starts more once the runs in
+flight drop below this (a batch at a time, not one timer pass per run)."""
+
+
 class JobSource:
     """The job queue as a timer source (see the module's docstring)."""
 
@@ -165,8 +170,7 @@ class JobSource:
 
     def next_due(self, now_ms: float) -> float | None:
         with self._lock:
-            if len(self._in_flight) >= JOB_IN_FLIGHT:
-                return None  # woken when one finishes
+            busy = len(self._in_flight)
             skip = set(self._in_flight)
         store = self.runner.executor.database.store
         times = [] if self._trimming else [self._next_trim]
@@ -176,7 +180,12 @@ class JobSource:
                 if item.key not in skip:
                     times.append(due_of(item.key))
                     break
-        return float(min(times)) if times else None
+        due = min(times) if times else None
+        if due is not None and due <= now_ms and busy >= _LOW_WATER:
+            # a backlog: taken up again when the runs in flight drop below the
+            # low-water mark (`_runner` wakes the timer), a batch at a time
+            return None
+        return None if due is None else float(due)
 
     def run_due(self, now_ms: float, submit: Submit) -> None:
         if now_ms >= self._next_trim and not self._trimming:
@@ -208,10 +217,10 @@ class JobSource:
                 time.sleep(JOB_RETRY_SECONDS)  # holds its slot: no hot loop on a dead store
             finally:
                 with self._lock:
-                    was_full = len(self._in_flight) >= JOB_IN_FLIGHT
                     self._in_flight.discard(key)
-                if was_full and self.wake is not None:
-                    self.wake(0.0)  # next_due said None while full
+                    resume = len(self._in_flight) == _LOW_WATER - 1
+                if resume and self.wake is not None:
+                    self.wake(0.0)  # next_due may have said None for a backlog
 
         return run
 

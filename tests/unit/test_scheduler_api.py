@@ -282,3 +282,24 @@ def test_a_mutation_wakes_the_timer_only_after_commit(backend: Backend) -> None:
     assert woke == []
     job_id = _call(backend, "later", {"delay": 0.0, "fail": False})
     assert woke == [_call(backend, "job", {"id": job_id})["scheduledTime"]]
+
+
+def test_the_arguments_of_one_call_s_jobs_are_capped(tmp_path: Path) -> None:
+    fns = tmp_path / "functions"
+    fns.mkdir()
+    (fns / "jobs.py").write_text(FUNCTIONS)
+    (fns / "big.py").write_text(
+        "from runtime import mutation, v\n\n"
+        "@mutation(args={'n': v.float64()})\n"
+        "def big(ctx, args):\n"
+        "    for i in range(int(args['n'])):\n"
+        "        ctx.scheduler.run_after(0, 'jobs:note', {'text': 'x' * 900_000})\n"
+    )
+    b = Backend(SqliteStore(str(tmp_path / "db.sqlite3")), fns, admin_key=None)
+    try:
+        assert b.reload().ok, b.load_error
+        assert b.executor.call("big:big", {"n": 2.0}).ok
+        result = b.executor.call("big:big", {"n": 10.0})
+        assert not result.ok and "SCHEDULED_ARGS_BYTES" in (result.error_text or "")
+    finally:
+        b.close()
