@@ -40,6 +40,11 @@ def plan(ctx, args):
     ctx.scheduler.run_after(args["delay"], "jobs:shout", {"text": args["text"]})
 
 
+@mutation(args={"text": v.string()})
+def plan_shout(ctx, args):
+    ctx.scheduler.run_after(0, "jobs:shout", {"text": args["text"]})
+
+
 @internal_mutation(args={"text": v.string()})
 def write(ctx, args):
     ctx.db.insert("notes", {"text": args["text"]})
@@ -195,6 +200,38 @@ def test_an_early_message_goes_back_to_the_queue_with_its_delay(scheduler_lambda
     assert sorted((parse_body(b) for b in lam.queued()), key=lambda r: r.key) == sorted(
         records, key=lambda r: r.key
     )
+
+
+def test_an_action_whose_worker_died_is_failed_by_its_lease_never_rerun(
+    scheduler_lambda: Lambda,
+) -> None:
+    """At most once on AWS: a scheduler Lambda claimed the action (inProgress
+    and its lease record committed) and died before running it, 400 s ago
+    (its clock); the lease record's message, now due, fails the job; the
+    original message, delivered again, runs nothing."""
+    from runtime.scheduler.runner import JobRunner
+
+    lam = scheduler_lambda
+    lam.call("jobs:plan_shout", {"text": "z"})
+    (record,) = lam.records()
+
+    class Died(Exception):
+        pass
+
+    def die(point: str) -> None:
+        if point == "claimed":
+            raise Died
+
+    crashed = JobRunner(lam.backend.executor, clock=lambda: time.time() - 400, faults=die)
+    with pytest.raises(Died):
+        crashed.run(record.job_id, record.key)
+    assert lam.call("jobs:states") == [["jobs:shout", "inProgress"]]
+    (lease,) = lam.records()
+    assert lease.job_id == record.job_id and lease.key != record.key
+    assert lam.batch([lease.body(), record.body()]) == {"batchItemFailures": []}
+    assert lam.call("jobs:states") == [["jobs:shout", "failed"]]
+    assert lam.call("jobs:notes") == []
+    assert lam.records() == []
 
 
 def test_the_sweep_resends_records_dispatch_missed(scheduler_lambda: Lambda) -> None:
