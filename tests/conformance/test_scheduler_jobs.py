@@ -372,3 +372,21 @@ def test_the_timer_runs_a_job_due_now_and_wakes_for_it(app: Backend) -> None:
         timer.stop(10)
     assert _runs(app, "timer") == 1
     assert _job(app, job_id)["state"]["kind"] == "success"
+
+
+def test_a_sleeping_timer_wakes_for_an_earlier_job(app: Backend) -> None:
+    """The timer sleeps until its earliest job (an hour away); a commit that
+    schedules an earlier one wakes it (no polling, no waiting for the hour)."""
+    far = _schedule(app, "jobs:bump", {"name": "far"}, delay=3_600_000.0)
+    done = threading.Event()
+    app.add_listener(lambda r: done.set() if r.path == "jobs:bump" and r.ok else None)
+    timer = app.start_timer()
+    try:
+        assert timer.sources  # the job queue and the crons
+        soon = _schedule(app, "jobs:bump", {"name": "soon"}, delay=200.0)
+        assert done.wait(60)
+    finally:
+        app.stop_timer(10)
+    assert _runs(app, "soon") == 1 and _runs(app, "far") == 0
+    assert _job(app, soon)["state"]["kind"] == "success"
+    assert _job(app, far)["state"] == {"kind": "pending"}
