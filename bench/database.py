@@ -11,8 +11,15 @@ Figures (medians over repeats, ratios from the same run):
 - items_*: transaction items for the common shapes.
 - sqlite_uncontended_mps / sqlite_contended_mps / contended_ratio, and the
   conflict rate: 16 threads incrementing their own counters vs 10 hot ones.
+- ddb_delete1000_* (issue 15's goal): deleting 1,000 documents in ONE mutation
+  (the large-commit protocol) vs in 10 mutations of 100 (each also past 100
+  items), medians of 3 on fresh data; the items the one mutation cost.
+- ddb_insert_before_us / ddb_insert_after_us / ddb_insert_before_ratio
+  (`--before REV`): one-document inserts by this tree and by the git revision
+  REV (checked out in a temporary worktree), on the same DynamoDB Local,
+  alternated, each a median; the small path must not get slower.
 
-Run: `python bench/database.py [--quick] [--no-dynamodb]`.
+Run: `python bench/database.py [--quick] [--no-dynamodb] [--before REV]`.
 """
 
 from __future__ import annotations
@@ -232,15 +239,113 @@ def dynamodb_local() -> Iterator[tuple[str, Any]]:
         yield endpoint, client
 
 
-def ddb_store(client: Any, name: str) -> Store:
+def ddb_store(client: Any, name: str, *, stream: bool = True) -> Store:
     from runtime.store.dynamodb import DynamoDBStore, create_table
 
-    create_table(client, name)
+    create_table(client, name, stream=stream)
     return DynamoDBStore(name, client=client)
 
 
-def bench_dynamodb(n: int, per_thread: int) -> None:
-    with dynamodb_local() as (_, client):
+def bench_large_delete(client: Any, repeats: int = 3) -> None:
+    """Issue 15's goal: one 1,000-document delete vs ten 100-document ones.
+    Tables without a stream: DynamoDB Local slows down for the rest of its
+    life as stream records pile up (AWS does not), which would bias whichever
+    case runs later."""
+    names = iter(range(1000))
+    one: list[float] = []
+    ten: list[float] = []
+    items = 0
+    for _ in range(repeats):
+        for case in ("one", "ten"):
+            db = Database(ddb_store(client, f"large{next(names)}", stream=False), SCHEMA)
+            ids: list[str] = []
+            for _ in range(10):
+                ids += db.mutation(
+                    lambda tx: [tx.insert("items", {"list": 2, "name": "d"}) for _ in range(100)]
+                ).value
+            started = time.perf_counter()
+            if case == "one":
+                out = db.mutation(lambda tx, ids=ids: [tx.delete(i) for i in ids])
+                items = out.plan.items if out.plan is not None else 0
+            else:
+                for k in range(0, 1000, 100):
+                    db.mutation(lambda tx, k=k, ids=ids: [tx.delete(i) for i in ids[k : k + 100]])
+            (one if case == "one" else ten).append((time.perf_counter() - started) * 1000)
+            left = db.query(lambda tx: tx.query("items").take(1)).value
+            assert left == [], "the delete left documents behind"
+    figure("ddb_delete1000_one_mutation_ms", statistics.median(one), "ms")
+    figure("ddb_delete1000_ten_mutations_ms", statistics.median(ten), "ms")
+    figure("ddb_delete1000_ratio", statistics.median(one) / statistics.median(ten), "x")
+    figure("ddb_delete1000_items", items, "items")
+
+
+_INSERT_PROBE = """
+import statistics, sys, time, boto3
+from runtime.database import Database
+from runtime.schema import define_schema, define_table
+from runtime.store.dynamodb import DynamoDBStore, create_table
+from runtime.values import v
+endpoint, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                      aws_access_key_id="bench", aws_secret_access_key="bench")
+create_table(client, name)
+schema = define_schema({"items": define_table({"list": v.int64(), "name": v.string()})
+                        .index("by_list", ["list"])})
+db = Database(DynamoDBStore(name, client=client), schema)
+times = []
+for i in range(n + 20):
+    t = time.perf_counter()
+    db.mutation(lambda tx: tx.insert("items", {"list": 1, "name": "x"}))
+    if i >= 20:
+        times.append(time.perf_counter() - t)
+print(statistics.median(times) * 1e6)
+"""
+
+
+def bench_insert_before(endpoint: str, rev: str, n: int, rounds: int = 3) -> None:
+    """One-document inserts by REV and by this tree, alternated on one
+    DynamoDB Local, each round a fresh table per side; medians of the rounds'
+    medians. REV is checked out in a temporary git worktree."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = os.path.join(tmp, "before")
+        subprocess.run(
+            ["git", "-C", str(root), "worktree", "add", "--detach", tree, rev],
+            check=True,
+            capture_output=True,
+        )
+        try:
+            sides: dict[str, list[float]] = {"before": [], "after": []}
+            for r in range(rounds):
+                for side, path in (("before", tree), ("after", str(root))):
+                    out = subprocess.run(
+                        [sys.executable, "-c", _INSERT_PROBE, endpoint, f"{side}{r}", str(n)],
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                        cwd=path,
+                        env={**os.environ, "PYTHONPATH": path},
+                    )
+                    sides[side].append(float(out.stdout.split()[-1]))
+        finally:
+            subprocess.run(
+                ["git", "-C", str(root), "worktree", "remove", "--force", tree],
+                check=False,
+                capture_output=True,
+            )
+    before, after = statistics.median(sides["before"]), statistics.median(sides["after"])
+    figure("ddb_insert_before_us", before, "us")
+    figure("ddb_insert_after_us", after, "us")
+    figure("ddb_insert_before_ratio", after / before, "x")
+
+
+def bench_dynamodb(n: int, per_thread: int, before: str | None = None) -> None:
+    with dynamodb_local() as (endpoint, client):
+        if before is not None:
+            bench_insert_before(endpoint, before, n)
+        bench_large_delete(client)
         db = Database(ddb_store(client, "bench_core"), SCHEMA)
         client.create_table(
             TableName="bench_raw",
@@ -334,6 +439,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts, under a minute")
     parser.add_argument("--no-dynamodb", action="store_true", help="skip DynamoDB Local")
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also time one-document inserts by this git revision against this tree",
+    )
     args = parser.parse_args()
     n = 200 if args.quick else 2000
     per_thread = 10 if args.quick else 60
@@ -347,7 +457,7 @@ def main() -> None:
             per_thread * 4,
         )
     if not args.no_dynamodb:
-        bench_dynamodb(n // 4, per_thread)
+        bench_dynamodb(n // 4, per_thread, args.before)
 
 
 if __name__ == "__main__":

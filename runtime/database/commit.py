@@ -1,5 +1,24 @@
 """Turn a transaction's read and write sets into one `Store.transact` call.
-(Past 100 items DynamoDB commits by locks and a commit record: `runtime/store/dynamodb_large.py`.)
+
+Past 100 items DynamoDB cannot apply a commit in one native transaction;
+`runtime/store/dynamodb_large.py` keeps the same contract by locks and one
+commit record. Why it stays serializable (the protocol's steps are there):
+- every op of the plan is locked under the very condition the one-call path
+  would check (a write's expected version, a read check's version, a range
+  version), and nobody commits over a lock (small commits require
+  `attribute_not_exists(lk)`), so once every lock is held, every expectation
+  holds until the locks go: as if the whole plan were one native transaction
+  evaluated at the commit point;
+- the commit point is one conditional write (the record pending ->
+  committed); before it every reader sees the old state (a lock changes
+  neither value nor version), after it every reader rolls the key forward
+  before using it, so no reader sees part of the commit, and a read
+  validated before the flip that the commit changes fails its re-validation;
+- a committer that dies anywhere leaves the record with a deadline: whoever
+  meets a lock rolls it forward (committed) or, past the deadline, aborts and
+  rolls it back; every apply is conditioned on the lock, so it happens once.
+Cost: a crashed committer's keys are blocked for writers until its deadline
+(LARGE_COMMIT_DEADLINE_SECONDS); small commits pay only the extra condition.
 
 A commit of any size is one `transact` on a store whose
 `max_transaction_items` is None (SQLite; DynamoDB past 100 items by its

@@ -125,6 +125,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.limits import (
     LARGE_COMMIT_DEADLINE_SECONDS,
+    LARGE_COMMIT_THREADS,
     TRANSACTION_BYTES,
     TRANSACTION_ITEMS,
     VALUE_CHUNK_BYTES,
@@ -183,11 +184,12 @@ class DynamoDBStore:
         *,
         client: DynamoDBClient | None = None,
         streams_client: DynamoDBStreamsClient | None = None,
-        max_transaction_items: int | None = TRANSACTION_ITEMS,
+        max_transaction_items: int | None = None,
         clock: Callable[[], int] = time.time_ns,
         transact_get_keys: int = 100,
         large_commit_deadline: float = LARGE_COMMIT_DEADLINE_SECONDS,
         faults: Callable[[str], None] | None = None,
+        large_commit_threads: int = LARGE_COMMIT_THREADS,
     ) -> None:
         session: Any = None
         if client is None:
@@ -217,7 +219,12 @@ class DynamoDBStore:
         self._lock = threading.Lock()
         self._stream_arn: str | None = None
         self._feed: StreamFeed | None = None
-        self.large = LargeCommits(client, table_name, deadline_seconds=large_commit_deadline)
+        self.large = LargeCommits(
+            client,
+            table_name,
+            deadline_seconds=large_commit_deadline,
+            threads=large_commit_threads,
+        )
         """The protocol of commits past TRANSACTION_ITEMS, and the lock
         resolution every read goes through."""
 

@@ -97,8 +97,10 @@ def item_model(
     run time: PynamoDB binds the table name and connection to the class).
 
     Attributes: pk (hash), sk (range, b"\\x00" + the port's sort key), v (value
-    or its first chunk), n (version), f (feed write), ts (commit ns), c and t
-    (chunk count and token), x (expiry of a superseded chunk)."""
+    or its first chunk), n (version; absent on a large commit's placeholder),
+    f (feed write), ts (commit ns), c and t (chunk count and token), x (expiry
+    of a superseded chunk), lk / li / lts (a large commit's lock: its txid, the
+    op's index, its commit ns; `dynamodb_large.py`)."""
     from pynamodb.attributes import (
         BinaryAttribute,
         BooleanAttribute,
@@ -123,12 +125,15 @@ def item_model(
         "pk": UnicodeAttribute(hash_key=True),
         "sk": BinaryAttribute(range_key=True, legacy_encoding=False),
         "v": BinaryAttribute(null=True, legacy_encoding=False),
-        "n": NumberAttribute(),
+        "n": NumberAttribute(null=True),
         "f": BooleanAttribute(null=True),
         "ts": NumberAttribute(null=True),
         "vt": NumberAttribute(null=True),
         "c": NumberAttribute(null=True),
         "t": BinaryAttribute(null=True, legacy_encoding=False),
         TTL_ATTRIBUTE: TTLAttribute(null=True),
+        "lk": UnicodeAttribute(null=True),
+        "li": NumberAttribute(null=True),
+        "lts": NumberAttribute(null=True),
     }
     return type(f"StoreItem_{table_name}", (Model,), attrs)

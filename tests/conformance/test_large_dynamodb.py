@@ -5,6 +5,7 @@ commits, and the change feed."""
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from runtime.store.dynamodb import DynamoDBStore, create_table
+from runtime.store.dynamodb import DynamoDBStore, create_table, item_model
 from runtime.store.dynamodb_large import LargeCommits
 from runtime.store.port import (
     Bump,
@@ -25,7 +26,7 @@ from runtime.store.port import (
     TransactionConflict,
     scan_all,
 )
-from tests.support.aws import dynamodb_local_client
+from tests.support.aws import dynamodb_local_client, fake_aws_env
 
 pytestmark = pytest.mark.dynamodb_local
 
@@ -294,6 +295,22 @@ def test_readers_see_a_pending_commit_as_not_happened(stores: Factory) -> None:
     ]
     assert reader.versions([doc(0), doc(120)]) == [1, 0]
     assert sum(1 for r in raw_items(reader) if "lk" in r) == 150  # nobody aborted it
+
+
+def test_the_pynamodb_model_reads_locks_and_placeholders(stores: Factory) -> None:
+    seed(stores(), 90)
+    with pytest.raises(Crash):
+        stores(threads=1, faults=crash_at("locked")).transact(crash_ops())
+    store = stores()
+    meta = store.client.meta
+    with fake_aws_env(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local"):
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        model: Any = item_model(store.table, host=meta.endpoint_url, region=meta.region_name)
+        locked = model.get("d:t", b"\x00" + doc(0)[1], consistent_read=True)
+        placeholder = model.get("d:t", b"\x00" + doc(120)[1], consistent_read=True)
+    assert locked.lk and locked.lk == placeholder.lk
+    assert (locked.n, locked.v, locked.li) == (1, b"old0", 0)
+    assert placeholder.n is None and placeholder.v is None and placeholder.lts > 0
 
 
 def test_readers_roll_a_committed_commit_forward(stores: Factory) -> None:

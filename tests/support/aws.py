@@ -53,8 +53,11 @@ def fake_aws_env(**extra: str) -> Iterator[None]:
                 os.environ[k] = old
 
 
-def moto_dynamodb_store() -> Iterator[Store]:
-    """A store on a fresh table inside moto's `mock_aws()`."""
+def moto_dynamodb_store(*, stream: bool = True) -> Iterator[Store]:
+    """A store on a fresh table inside moto's `mock_aws()`. `stream=False`:
+    no change feed (moto keeps a streamed table's records in the table, and
+    deep-copies the table once per entry of every TransactWriteItems: many
+    writes, as large commits make, get slower and slower)."""
     import boto3
     from moto import mock_aws
 
@@ -64,9 +67,17 @@ def moto_dynamodb_store() -> Iterator[Store]:
         client = boto3.client("dynamodb", region_name=REGION)
         streams = boto3.client("dynamodbstreams", region_name=REGION)
         name = f"t{uuid.uuid4().hex[:12]}"
-        create_table(client, name)
-        # moto caps TransactGetItems at 25 keys (AWS: 100)
-        store = DynamoDBStore(name, client=client, streams_client=streams, transact_get_keys=25)
+        create_table(client, name, stream=stream)
+        # moto caps TransactGetItems at 25 keys (AWS: 100), and its tables are
+        # not safe to write from several threads (a large commit's batches
+        # run in parallel elsewhere)
+        store = DynamoDBStore(
+            name,
+            client=client,
+            streams_client=streams,
+            transact_get_keys=25,
+            large_commit_threads=1,
+        )
         try:
             yield store
         finally:
@@ -87,12 +98,13 @@ def dynamodb_local_client(endpoint: str, service: str = "dynamodb") -> Any:
     )
 
 
-def dynamodb_local_store(endpoint: str, table_name: str) -> Iterator[Store]:
-    """A store on a fresh table `table_name` of the DynamoDB Local at `endpoint`."""
+def dynamodb_local_store(endpoint: str, table_name: str, *, stream: bool = True) -> Iterator[Store]:
+    """A store on a fresh table `table_name` of the DynamoDB Local at `endpoint`.
+    `stream=False`: no change feed (`create_table` says why a test wants that)."""
     from runtime.store.dynamodb import DynamoDBStore, create_table
 
     client = dynamodb_local_client(endpoint)
-    create_table(client, table_name)
+    create_table(client, table_name, stream=stream)
     store = DynamoDBStore(
         table_name,
         client=client,
