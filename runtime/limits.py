@@ -435,6 +435,10 @@ LARGE_COMMIT_RECOVER = 4
 """Crashed large commits a large commit resolves before its own: bounded so
 one commit never pays for a backlog; their locks are resolved by readers anyway."""
 
+LARGE_COMMIT_SWEEP = 50
+"""Crashed large commits the AWS scheduler's per-minute sweep resolves: more
+than commits crash in a minute, few enough to finish well within it."""
+
 FILE_ORPHAN_SECONDS = 3600.0
 """A blob with no `_storage` document this long after it was written is an orphan
 (a crash or timeout between the two writes) and the sweep removes it: a

@@ -18,7 +18,8 @@ Three events:
   records due longer ago than SWEEP_GRACE_SECONDS (dispatch missed them, or
   an action's lease ran out) are sent to the queue again, and completed
   jobs past their retention trimmed. It sends rather than runs them: an
-  action takes up to 5 minutes, and the sweep must finish in one.
+  action takes up to 5 minutes, and the sweep must finish in one. It also
+  resolves large commits whose committer died (`_recover_large_commits`).
 - a cron tick ({"pyconvex": "cron", "name": name, "tick": the schedule's
   time}, by the cron's schedule that deploy made, `cron_sync.py`): the tick
   runs through `run_cron`, which runs it at most once and never alongside a
@@ -42,6 +43,7 @@ from typing import Any
 
 from runtime.functions.cron_aws import minute_offsets
 from runtime.limits import (
+    LARGE_COMMIT_SWEEP,
     SCHEDULER_EARLY_SLEEP_SECONDS,
     SQS_BATCH_MESSAGES,
     SQS_MAX_DELAY_SECONDS,
@@ -50,6 +52,8 @@ from runtime.limits import (
 )
 from runtime.scheduler.crons import run_cron
 from runtime.scheduler.runner import JobRunner
+from runtime.store.dynamodb import DynamoDBStore
+from runtime.store.port import Store
 
 from .backend import lambda_backend
 from .dispatch import Dispatcher, QueueRecord, dispatcher_for, parse_body
@@ -198,9 +202,20 @@ def _sweep() -> dict[str, Any]:
             runner.run(queued.job_id, queued.key)
         sent = len(records)
     trimmed = runner.trim(now_ms, pages=1)  # bounded: the next minute's sweep goes on
+    recovered = _recover_large_commits(backend.store)
     count("sweep_resent", sent)
-    logger.info("sweep", extra={"resent": sent, "trimmed": trimmed})
-    return {"resent": sent, "trimmed": trimmed}
+    logger.info("sweep", extra={"resent": sent, "trimmed": trimmed, "recovered": recovered})
+    return {"resent": sent, "trimmed": trimmed, "recovered": recovered}
+
+
+def _recover_large_commits(store: Store) -> int:
+    """Resolve large commits whose committer died (records past their
+    deadline: `runtime/store/dynamodb_large.py`). Readers and the next large
+    commit resolve them too, but only those they meet; the sweep makes sure
+    a crashed commit's record, payloads and locks go even on a quiet table."""
+    if not isinstance(store, DynamoDBStore):
+        return 0
+    return store.large.recover_expired(LARGE_COMMIT_SWEEP)
 
 
 # ---- cron ticks ------------------------------------------------------------------------

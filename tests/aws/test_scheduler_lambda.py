@@ -22,7 +22,7 @@ from runtime.aws.backend import lambda_backend
 from runtime.aws.dispatch import JOB_QUEUE_PREFIX, QueueRecord, parse_body
 from runtime.emulator.jobs import JobsAws, running_jobs_aws, setup_jobs, sqs_event
 from runtime.limits import JOB_QUEUE_SHARDS
-from runtime.store.dynamodb import create_table
+from runtime.store.dynamodb import DynamoDBStore, create_table
 from runtime.store.port import Put, scan_all
 from tests.aws.events import LambdaContext
 from tests.support.aws import dynamodb_local_client
@@ -252,6 +252,48 @@ def test_the_sweep_resends_records_dispatch_missed(scheduler_lambda: Lambda) -> 
     )
     assert lam.batch(lam.queued()) == {"batchItemFailures": []}
     assert lam.call("jobs:notes") == ["X", "x"]
+
+
+def test_the_sweep_resolves_a_large_commit_whose_committer_died(
+    scheduler_lambda: Lambda,
+) -> None:
+    """A large commit that crashed after taking its locks, on a table nobody
+    reads: the sweep aborts it once its deadline passed, leaving no record,
+    payload or lock, and the keys writable."""
+    lam = scheduler_lambda
+    store = lam.backend.store
+    assert isinstance(store, DynamoDBStore)
+
+    def crash(point: str) -> None:
+        if point == "locked":
+            raise RuntimeError("the committer died")
+
+    dying = DynamoDBStore(store.table, client=store.client, faults=crash)
+    keys = [("x:swept", i.to_bytes(2, "big")) for i in range(150)]
+    with pytest.raises(RuntimeError, match="died"):
+        dying.transact([Put(k, b"v", expect=0) for k in keys])
+
+    def leftovers() -> list[str]:
+        items = store.client.scan(TableName=store.table, ConsistentRead=True)["Items"]
+        return [i["pk"]["S"] for i in items if "lk" in i or i["pk"]["S"].startswith("~tx")]
+
+    assert lam.invoke({"pyconvex": "sweep"})["recovered"] == 0  # not past its deadline
+    assert len(leftovers()) > 150
+    for record in store.client.query(
+        TableName=store.table,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "~tx"}},
+    )["Items"]:  # time passing: the deadline is behind us
+        store.client.update_item(
+            TableName=store.table,
+            Key={"pk": record["pk"], "sk": record["sk"]},
+            UpdateExpression="SET dl = :zero",
+            ExpressionAttributeValues={":zero": {"N": "0"}},
+        )
+    assert lam.invoke({"pyconvex": "sweep"})["recovered"] == 1
+    assert leftovers() == []
+    assert store.get(keys[:1]) == [None]
+    store.transact([Put(k, b"w", expect=0) for k in keys[:50]])
 
 
 def test_a_cron_schedule_invoke_runs_its_tick_once(scheduler_lambda: Lambda) -> None:
