@@ -71,6 +71,40 @@ def _attempt(report: Report, lock: threading.Lock, fn: Callable[[], Any]) -> Any
     return value
 
 
+def transfer(tx: Transaction, a: str, b: str, amount: int) -> bool:
+    """Move `amount` from account `a` to `b` unless `a` has less."""
+    src, dst = tx.get(a), tx.get(b)
+    if src["balance"] < amount:
+        return False
+    tx.patch(a, {"balance": src["balance"] - amount})
+    tx.patch(b, {"balance": dst["balance"] + amount})
+    return True
+
+
+def run_with_reader(
+    threads: int,
+    body: Callable[[int, random.Random], None],
+    reader: Callable[[], None],
+    stop: threading.Event,
+) -> None:
+    """The writer threads, with `reader` looping beside them until they end."""
+    r = threading.Thread(target=reader)
+    r.start()
+    try:
+        run_threads(threads, body)
+    finally:
+        stop.set()
+        r.join(timeout=60)
+
+
+def check_balances(db: Database, ids: list[str], start: int, report: Report) -> None:
+    """Money conserved, no account negative."""
+    balances = db.query(lambda tx: [tx.get(i)["balance"] for i in ids]).value
+    if sum(balances) != start * len(ids):
+        report.violations.append(f"total {sum(balances)} != {start * len(ids)}")
+    report.violations += [f"account {i} negative: {b}" for i, b in enumerate(balances) if b < 0]
+
+
 def counters(db: Database, threads: int, ops: int, hot: int) -> Report:
     """Increments of `hot` counters: no increment is lost."""
     report = Report("counters")
@@ -112,14 +146,6 @@ def transfers(db: Database, threads: int, ops: int, accounts: int) -> Report:
     ).value
     stop = threading.Event()
 
-    def transfer(tx: Transaction, a: str, b: str, amount: int) -> bool:
-        src, dst = tx.get(a), tx.get(b)
-        if src["balance"] < amount:
-            return False
-        tx.patch(a, {"balance": src["balance"] - amount})
-        tx.patch(b, {"balance": dst["balance"] + amount})
-        return True
-
     def body(t: int, rng: random.Random) -> None:
         for _ in range(ops):
             # Even threads trade within the pair (0, 1), which the reader
@@ -148,17 +174,8 @@ def transfers(db: Database, threads: int, ops: int, accounts: int) -> Report:
                 with lock:
                     report.violations.append(f"reader saw a half-applied transfer: {pair}")
 
-    r = threading.Thread(target=reader)
-    r.start()
-    try:
-        run_threads(threads, body)
-    finally:
-        stop.set()
-        r.join(timeout=60)
-    balances = db.query(lambda tx: [tx.get(i)["balance"] for i in ids]).value
-    if sum(balances) != start * accounts:
-        report.violations.append(f"total {sum(balances)} != {start * accounts}")
-    report.violations += [f"account {i} negative: {b}" for i, b in enumerate(balances) if b < 0]
+    run_with_reader(threads, body, reader, stop)
+    check_balances(db, ids, start, report)
     return report
 
 
@@ -238,14 +255,6 @@ def large_transfers(
     stop = threading.Event()
     large_done = [0]
 
-    def transfer(tx: Transaction, a: str, b: str, amount: int) -> bool:
-        src, dst = tx.get(a), tx.get(b)
-        if src["balance"] < amount:
-            return False
-        tx.patch(a, {"balance": src["balance"] - amount})
-        tx.patch(b, {"balance": dst["balance"] + amount})
-        return True
-
     def rotate(tx: Transaction, round_: int) -> bool:
         half = accounts // 2
         giving = ids[:half] if round_ % 2 == 0 else ids[half:]
@@ -293,17 +302,8 @@ def large_transfers(
                 with lock:
                     report.violations.append(f"reader saw a half-applied commit: total {total}")
 
-    r = threading.Thread(target=reader)
-    r.start()
-    try:
-        run_threads(threads, body)
-    finally:
-        stop.set()
-        r.join(timeout=60)
-    balances = db.query(lambda tx: [tx.get(i)["balance"] for i in ids]).value
-    if sum(balances) != start * accounts:
-        report.violations.append(f"total {sum(balances)} != {start * accounts}")
-    report.violations += [f"account {i} negative: {b}" for i, b in enumerate(balances) if b < 0]
+    run_with_reader(threads, body, reader, stop)
+    check_balances(db, ids, start, report)
     if large_done[0] == 0:
         report.violations.append("no large transfer committed: the workload proved nothing")
     return report
