@@ -25,6 +25,11 @@ __all__ = [
     "INDEX_KEY_BYTES",
     "NESTING_DEPTH",
     "OCC_MAX_ATTEMPTS",
+    "SEARCH_FIELDS",
+    "SEARCH_FILTERS",
+    "SEARCH_FILTER_FIELDS",
+    "SEARCH_RESULTS",
+    "SEARCH_TERMS",
     "TABLE_NAME_CHARS",
     "TABLE_VERSION_SHARDS",
     "TRANSACTION_BYTES",
@@ -537,3 +542,27 @@ JOB_IN_FLIGHT = 64
 """Queue records the dev server's timer has started and not yet finished (four per
 pool worker, ACTION_WORKERS): a backlog of due jobs drains in these steps, and a
 record in flight is never started twice."""
+
+# --- full-text search (the seed's limits) -----------------------------------------
+
+SEARCH_TERMS = 16
+"""A search expression holds at most 16 terms (words after tokenizing; Convex's
+limit): each term is one more posting list to merge and score. Search for the
+few words that matter."""
+
+SEARCH_FILTERS = 8
+"""A search filter expression holds at most 8 equality filters (Convex's
+limit); filter further with `.filter(...)` after the search."""
+
+SEARCH_RESULTS = 1024
+"""A search proposes, and `collect()` returns, at most 1,024 results (Convex's
+limit: every result is re-read from the document store). Use `take(n)` or
+`paginate` for more."""
+
+SEARCH_FIELDS = 1
+"""A search index has exactly one search field (Convex's limit): BM25 scores one
+text; index several fields by writing their concatenation into one field."""
+
+SEARCH_FILTER_FIELDS = 16
+"""A search index has at most 16 filter fields (Convex's limit): each is one
+more entry written per document."""
