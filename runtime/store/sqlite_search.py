@@ -1,0 +1,223 @@
+"""The embedded search engine: SQLite FTS5 tables on the store's own connection.
+
+It runs on a connection it is given and never commits, so the SQLite store can
+write a document and its search entries in one transaction (a search never sees
+a document its table does not hold, or misses one it does).
+
+Layout: one FTS5 table per search index (BM25's corpus statistics are the
+index's own), holding the document's words, as `runtime.search.text.tokenize`
+found them joined by spaces, under FTS5's `ascii` tokenizer, which splits only
+on ASCII punctuation and space and so keeps our words exactly: both engines
+match on the one tokenizer. Its `doc` and `ct` columns are UNINDEXED, so a
+document's length in `bm25()` is its word count. Filter values live in the
+plain table `search_filters` as canonical tokens (`filter_token`), one row per
+(index, filter field, token, document): keeping them out of the FTS5 table
+keeps them out of BM25's document lengths. `search_indexes` counts each index's
+documents and words for `stats`; `search_docs` maps a document key to its FTS5
+row and its filter tokens, so an update or removal finds them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from runtime.limits import SEARCH_RESULTS, check_limit
+from runtime.search.bm25 import CorpusStats
+from runtime.search.text import SearchTerms, check_filter_count, filter_token, tokenize
+from runtime.values.model import Value
+
+__all__ = ["Candidate", "SqliteSearch"]
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS search_indexes ("
+    " ix TEXT PRIMARY KEY, fts TEXT NOT NULL, docs INTEGER NOT NULL, words INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS search_docs ("
+    " ix TEXT NOT NULL, doc BLOB NOT NULL, rid INTEGER NOT NULL, words INTEGER NOT NULL,"
+    " filt TEXT NOT NULL, PRIMARY KEY (ix, doc)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS search_filters ("
+    " ix TEXT NOT NULL, field INTEGER NOT NULL, token TEXT NOT NULL, rid INTEGER NOT NULL,"
+    " PRIMARY KEY (ix, field, token, rid)) WITHOUT ROWID",
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A document the engine proposes: its key, BM25 score (higher first) and
+    creation time (newer first among equal scores)."""
+
+    doc_key: bytes
+    score: float
+    creation_time: float
+
+
+def _fts_name(index_key: str) -> str:
+    # A name SQLite accepts whatever the index key holds; the key itself is in
+    # search_indexes.
+    return "search_" + hashlib.sha1(index_key.encode("utf-8")).hexdigest()[:24]
+
+
+def _phrase(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+def match_expression(terms: SearchTerms) -> str:
+    """The FTS5 query: any whole term, or any word the last term starts."""
+    if terms.prefix is None:
+        raise ValueError("an empty search matches nothing; check SearchTerms.empty first")
+    parts = [_phrase(w) for w in terms.whole]
+    parts.append(_phrase(terms.prefix) + " *")
+    return " OR ".join(parts)
+
+
+class SqliteSearch:
+    """Search indexes on one SQLite connection (the caller owns its transactions)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        for statement in _SCHEMA:
+            conn.execute(statement)
+
+    # --- indexes ---------------------------------------------------------------
+
+    def _fts(self, index_key: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT fts FROM search_indexes WHERE ix = ?", (index_key,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def create_index(self, index_key: str) -> None:
+        """Create an empty index (idempotent)."""
+        if self._fts(index_key) is not None:
+            return
+        fts = _fts_name(index_key)
+        self._conn.execute(
+            f"CREATE VIRTUAL TABLE \"{fts}\" USING fts5(body, doc UNINDEXED, ct UNINDEXED, tokenize = 'ascii')"
+        )
+        self._conn.execute("INSERT INTO search_indexes VALUES (?, ?, 0, 0)", (index_key, fts))
+
+    def drop_index(self, index_key: str) -> None:
+        """Drop an index and all its entries (idempotent)."""
+        fts = self._fts(index_key)
+        if fts is None:
+            return
+        self._conn.execute(f'DROP TABLE "{fts}"')
+        for table in ("search_indexes", "search_docs", "search_filters"):
+            self._conn.execute(f"DELETE FROM {table} WHERE ix = ?", (index_key,))
+
+    # --- documents -------------------------------------------------------------
+
+    def write(
+        self,
+        index_key: str,
+        doc_key: bytes,
+        text: str | None,
+        filters: Sequence[Value],
+        creation_time: float,
+    ) -> None:
+        """Index (or re-index) a document: `text` is its search field, `filters` its
+        filter fields' values in the index's order (`UNDEFINED` when missing).
+        `text` None removes the document (deleted, or its search field is no
+        longer a string: such a document can match no search)."""
+        self.create_index(index_key)
+        fts = _fts_name(index_key)
+        self._remove(index_key, fts, doc_key)
+        if text is None:
+            return
+        words = tokenize(text)
+        tokens = [filter_token(value) for value in filters]
+        cur = self._conn.execute(
+            f'INSERT INTO "{fts}" (body, doc, ct) VALUES (?, ?, ?)',
+            (" ".join(words), doc_key, creation_time),
+        )
+        rid = cur.lastrowid
+        self._conn.execute(
+            "INSERT INTO search_docs VALUES (?, ?, ?, ?, ?)",
+            (index_key, doc_key, rid, len(words), " ".join(tokens)),
+        )
+        self._conn.executemany(
+            "INSERT INTO search_filters VALUES (?, ?, ?, ?)",
+            [(index_key, field, token, rid) for field, token in enumerate(tokens)],
+        )
+        self._conn.execute(
+            "UPDATE search_indexes SET docs = docs + 1, words = words + ? WHERE ix = ?",
+            (len(words), index_key),
+        )
+
+    def remove(self, index_key: str, doc_key: bytes) -> None:
+        """Remove a document from an index (nothing if absent)."""
+        fts = self._fts(index_key)
+        if fts is not None:
+            self._remove(index_key, fts, doc_key)
+
+    def _remove(self, index_key: str, fts: str, doc_key: bytes) -> None:
+        row = self._conn.execute(
+            "SELECT rid, words, filt FROM search_docs WHERE ix = ? AND doc = ?",
+            (index_key, doc_key),
+        ).fetchone()
+        if row is None:
+            return
+        rid, words, filt = row
+        self._conn.execute(f'DELETE FROM "{fts}" WHERE rowid = ?', (rid,))
+        self._conn.execute("DELETE FROM search_docs WHERE ix = ? AND doc = ?", (index_key, doc_key))
+        self._conn.executemany(
+            "DELETE FROM search_filters WHERE ix = ? AND field = ? AND token = ? AND rid = ?",
+            [
+                (index_key, field, token, rid)
+                for field, token in enumerate(filt.split(" "))
+                if token
+            ],
+        )
+        self._conn.execute(
+            "UPDATE search_indexes SET docs = docs - 1, words = words - ? WHERE ix = ?",
+            (words, index_key),
+        )
+
+    # --- queries ---------------------------------------------------------------
+
+    def candidates(
+        self, index_key: str, terms: SearchTerms, filters: Mapping[int, Value], limit: int
+    ) -> list[Candidate]:
+        """At most `limit` documents matching any term (whole words; the last term
+        also as a prefix) and every filter (filter field position -> value),
+        best BM25 score first, then newest first."""
+        check_filter_count(len(filters))
+        check_limit(
+            "SEARCH_RESULTS", limit, SEARCH_RESULTS, "Ask for at most 1,024 search results at once."
+        )
+        fts = self._fts(index_key)
+        if fts is None or terms.empty or limit <= 0:
+            return []
+        sql = [f'SELECT doc, bm25("{fts}") AS s, ct FROM "{fts}" WHERE "{fts}" MATCH ?']
+        params: list[object] = [match_expression(terms)]
+        for field, value in sorted(filters.items()):
+            sql.append(
+                "AND rowid IN (SELECT rid FROM search_filters WHERE ix = ? AND field = ? AND token = ?)"
+            )
+            params += [index_key, field, filter_token(value)]
+        sql.append("ORDER BY s, ct DESC, doc DESC LIMIT ?")
+        params.append(limit)
+        rows = self._conn.execute(" ".join(sql), params).fetchall()
+        return [Candidate(bytes(doc), -float(s), float(ct)) for doc, s, ct in rows]
+
+    def stats(self, index_key: str, terms: SearchTerms) -> CorpusStats:
+        """The index's statistics for scoring `terms` in `runtime.search.bm25`,
+        counted as FTS5 counts them (a prefix term: documents with any word it starts)."""
+        fts = self._fts(index_key)
+        if fts is None:
+            return CorpusStats(0, 0.0, {})
+        docs, words = self._conn.execute(
+            "SELECT docs, words FROM search_indexes WHERE ix = ?", (index_key,)
+        ).fetchone()
+        frequency: dict[str, int] = {}
+        queries = [(w, _phrase(w)) for w in terms.whole]
+        if terms.prefix is not None:
+            queries.append((terms.prefix, _phrase(terms.prefix) + " *"))
+        for term, query in queries:
+            (count,) = self._conn.execute(
+                f'SELECT count(*) FROM "{fts}" WHERE "{fts}" MATCH ?', (query,)
+            ).fetchone()
+            frequency[term] = int(count)
+        return CorpusStats(int(docs), words / docs if docs else 0.0, frequency)
