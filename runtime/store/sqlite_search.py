@@ -72,6 +72,20 @@ def match_expression(terms: SearchTerms) -> str:
     return " OR ".join(parts)
 
 
+def candidates_sql(fts: str, filter_count: int) -> str:
+    """The candidates query: the MATCH, one `+rowid IN (...)` per filter, BM25 then
+    newest first. The unary `+` keeps SQLite from feeding the filter's rows to FTS5
+    as `rowid =` lookups, one full MATCH per row (0.5 s instead of 4 ms for a
+    filter value on 25,000 of 100,000 documents); as a plain check on each
+    matching row it costs one B-tree probe."""
+    sql = [f'SELECT doc, bm25("{fts}") AS s, ct FROM "{fts}" WHERE "{fts}" MATCH ?']
+    sql += [
+        "AND +rowid IN (SELECT rid FROM search_filters WHERE ix = ? AND field = ? AND token = ?)"
+    ] * filter_count
+    sql.append("ORDER BY s, ct DESC, doc DESC LIMIT ?")
+    return " ".join(sql)
+
+
 class SqliteSearch:
     """Search indexes on one SQLite connection (the caller owns its transactions)."""
 
@@ -190,16 +204,12 @@ class SqliteSearch:
         fts = self._fts(index_key)
         if fts is None or terms.empty or limit <= 0:
             return []
-        sql = [f'SELECT doc, bm25("{fts}") AS s, ct FROM "{fts}" WHERE "{fts}" MATCH ?']
+        sql = candidates_sql(fts, len(filters))
         params: list[object] = [match_expression(terms)]
         for field, value in sorted(filters.items()):
-            sql.append(
-                "AND rowid IN (SELECT rid FROM search_filters WHERE ix = ? AND field = ? AND token = ?)"
-            )
             params += [index_key, field, filter_token(value)]
-        sql.append("ORDER BY s, ct DESC, doc DESC LIMIT ?")
         params.append(limit)
-        rows = self._conn.execute(" ".join(sql), params).fetchall()
+        rows = self._conn.execute(sql, params).fetchall()
         return [Candidate(bytes(doc), -float(s), float(ct)) for doc, s, ct in rows]
 
     def stats(self, index_key: str, terms: SearchTerms) -> CorpusStats:

@@ -12,7 +12,7 @@ import pytest
 from runtime.limits import SEARCH_RESULTS, LimitExceeded
 from runtime.search.bm25 import score, term_frequencies
 from runtime.search.text import parse_search, tokenize
-from runtime.store.sqlite_search import SqliteSearch
+from runtime.store.sqlite_search import SqliteSearch, candidates_sql
 from runtime.values.model import UNDEFINED
 
 IX = "messages.search_body"  # filter fields: 0 = channel, 1 = author
@@ -213,3 +213,21 @@ def test_survives_reopening_the_file(tmp_path: object) -> None:
         for c in SqliteSearch(again).candidates(IX, parse_search("hello"), {0: "general"}, 10)
     ] == [b"d1"]
     again.close()
+
+
+def test_filters_do_not_drive_the_full_text_match(
+    conn: sqlite3.Connection, engine: SqliteSearch
+) -> None:
+    # Were a filter's rows handed to FTS5 as `rowid =` lookups, every row of a common
+    # filter value would run the whole MATCH again (seen: 0.5 s at 100,000 documents).
+    # The plan's FTS5 step must be the same with filters as without.
+    (fts,) = conn.execute("SELECT fts FROM search_indexes WHERE ix = ?", (IX,)).fetchone()
+
+    def fts_step(filter_count: int) -> list[str]:
+        params: list[object] = ['"hello"', *[IX, 0, "t"] * filter_count, 10]
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN " + candidates_sql(fts, filter_count), params
+        ).fetchall()
+        return [row[3] for row in plan if "VIRTUAL TABLE" in row[3]]
+
+    assert fts_step(2) == fts_step(0)
