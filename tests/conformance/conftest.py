@@ -36,3 +36,14 @@ SCHEMA = define_schema(
 @pytest.fixture
 def db(store: Store) -> Database:
     return Database(store, SCHEMA)
+
+
+@pytest.fixture
+def capped_db() -> Database:
+    """A database on a store that refuses commits past DynamoDB's native 100
+    items (every store here commits any size by default; a store constructed
+    with a cap must refuse, and the core must say why)."""
+    from runtime.limits import TRANSACTION_ITEMS
+    from runtime.store.sqlite import SqliteStore
+
+    return Database(SqliteStore(":memory:", max_transaction_items=TRANSACTION_ITEMS), SCHEMA)

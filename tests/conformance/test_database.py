@@ -372,11 +372,12 @@ def test_occ_conflict_after_bounded_retries(store: Any) -> None:
     assert db.query(lambda tx: tx.get(acct)["balance"]).value == 3
 
 
-def test_transaction_too_large_names_the_item_count_and_writes_nothing(db: Database) -> None:
+def test_transaction_too_large_names_the_item_count_and_writes_nothing(
+    capped_db: Database,
+) -> None:
     from runtime.database import TransactionTooLargeError
 
-    if db.store.max_transaction_items is None:
-        pytest.skip("this store commits any size (tests/conformance/test_large_mutations.py)")
+    db = capped_db
 
     def fn(tx: Transaction) -> None:
         for i in range(20):

@@ -180,9 +180,8 @@ def test_too_large_planned_from_a_stale_read_re_runs(db: Database) -> None:
     assert len(attempts) == 2
 
 
-def test_too_large_from_a_current_read_still_fails(db: Database) -> None:
-    if db.store.max_transaction_items is None:
-        pytest.skip("this store commits any size (tests/conformance/test_large_mutations.py)")
+def test_too_large_from_a_current_read_still_fails(capped_db: Database) -> None:
+    db = capped_db
     config = run(db, lambda tx: tx.insert("notes", {"batch": 40}))
 
     def fn(tx: Transaction) -> None:
