@@ -15,7 +15,8 @@ it out and the handlers cannot come to depend on it.
   evaluates at/rate/cron expressions.
 - `functions.py`: handlers, their context objects, the worker threads.
 - `dynamodb_local.py`: starting DynamoDB Local; `s3.py`: the files' S3 bucket
-  (moto's S3 server, or the one given); `main.py`: the wiring.
+  (moto's S3 server, or the one given); `moto_server.py`: the one way both
+  start moto's server; `main.py`: the wiring.
 """
 
 from .functions import LambdaContext, LambdaFunction, lazy_handler

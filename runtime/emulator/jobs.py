@@ -33,13 +33,13 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from .functions import ACCOUNT_ID, REGION, LambdaFunction
+from .moto_server import running_moto_server
 from .schedule_expressions import next_fire
 
 __all__ = [
@@ -81,19 +81,9 @@ class JobsAws:
         }
 
 
-@contextlib.contextmanager
-def running_jobs_aws() -> Iterator[str]:
+def running_jobs_aws() -> contextlib.AbstractContextManager[str]:
     """moto's server (SQS and Scheduler) on a free loopback port, stopped on exit."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    return running_moto_server()
 
 
 def setup_jobs(

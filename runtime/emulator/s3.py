@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from runtime.aws.backend import FILES_PREFIX
+
+from .moto_server import running_moto_server
 
 __all__ = ["S3Missing", "files_env", "running_s3", "s3_endpoint", "setup_bucket"]
 
@@ -67,21 +68,15 @@ def running_s3(localstack: bool = False) -> Iterator[str]:
         yield endpoint
         return
     try:
-        from moto.server import ThreadedMotoServer
+        import moto.server  # noqa: F401  (its server extra, which running_moto_server needs)
     except ImportError as e:  # moto without its server extra
         raise S3Missing(
             f"the harness's S3 is moto's server, which cannot start ({e}): install it with "
             "`pip install 'moto[server]'` (the dev extra has it), or point "
             "AWS_ENDPOINT_URL_S3 at an S3"
         ) from None
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with running_moto_server() as endpoint:
+        yield endpoint
 
 
 def _public_read_policy(bucket: str) -> str:
