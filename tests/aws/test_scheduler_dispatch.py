@@ -28,7 +28,7 @@ from runtime.aws.dispatch import (
 from runtime.aws.stream_records import document_write, to_lambda_record
 from runtime.store.dynamodb import DynamoDBStore, create_table
 from runtime.store.port import Delete, Put
-from tests.support.aws import REGION, fake_aws_env
+from tests.support.aws import REGION, fake_aws_env, stream_records
 
 NOW = 1_800_000_000.0  # seconds: the dispatcher's clock in these tests
 
@@ -100,22 +100,6 @@ def test_at_expression_rounds_up_to_the_second_in_utc() -> None:
 # ---- from the stream ------------------------------------------------------------
 
 
-def _stream_records(client: Any, streams: Any, table: str) -> list[dict[str, Any]]:
-    arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    out: list[dict[str, Any]] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        it = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while it:
-            page = streams.get_records(ShardIterator=it, Limit=1000)
-            out += page["Records"]
-            if not page["Records"]:
-                break
-            it = page.get("NextShardIterator")
-    return out
-
-
 def test_a_queue_record_written_to_the_table_is_found_in_its_stream_record() -> None:
     """A Put of a queue record, as the store writes it, read back from moto's
     stream in both shapes (boto3's, and Lambda's with base64 binaries); a
@@ -131,7 +115,7 @@ def test_a_queue_record_written_to_the_table_is_found_in_its_stream_record() -> 
         store.transact([Put(("s:conn", b"x"), b"1")])
         store.transact([Put(("d:t", b"doc"), b"{}", feed=True)])
         store.transact([Delete(key)])
-        raw = _stream_records(client, streams, "t")
+        raw = stream_records(client, streams, "t")
         jobq = [r for r in raw if r["dynamodb"]["Keys"]["pk"]["S"] == key[0]]
         assert jobq[-1]["eventName"] == "REMOVE"
         found = [q for q in map(queue_record_of, raw) if q is not None]
@@ -172,7 +156,7 @@ def test_a_queue_record_of_a_large_commit_is_found_once(dynamodb_local_endpoint:
             for i in range(120)
         ]
         store.transact([Put(k, f"job{i}".encode()) for i, k in enumerate(keys)])
-        raw = _stream_records(client, streams, table)
+        raw = stream_records(client, streams, table)
         found = [q for q in map(queue_record_of, raw) if q is not None]
         assert sorted(found, key=lambda q: q.job_id) == sorted(
             (QueueRecord(k, f"job{i}") for i, k in enumerate(keys)), key=lambda q: q.job_id

@@ -25,7 +25,7 @@ from runtime.limits import JOB_QUEUE_SHARDS
 from runtime.store.dynamodb import DynamoDBStore, create_table
 from runtime.store.port import Put, scan_all
 from tests.aws.events import LambdaContext
-from tests.support.aws import dynamodb_local_client
+from tests.support.aws import dynamodb_local_client, stream_records
 
 pytestmark = pytest.mark.dynamodb_local
 
@@ -338,20 +338,8 @@ def test_a_batch_reports_only_its_failed_messages(scheduler_lambda: Lambda) -> N
 
 def _stream_records(table: str) -> tuple[list[dict[str, Any]], str]:
     client = boto3.client("dynamodb")
-    streams = boto3.client("dynamodbstreams")
     arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    out: list[dict[str, Any]] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        it = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while it:
-            page = streams.get_records(ShardIterator=it, Limit=1000)
-            out += page["Records"]
-            if not page["Records"]:
-                break
-            it = page.get("NextShardIterator")
-    return out, arn
+    return stream_records(client, boto3.client("dynamodbstreams"), table), arn
 
 
 def test_the_stream_function_dispatches_new_queue_records(

@@ -23,6 +23,7 @@ __all__ = [
     "http_lambda",
     "moto_dynamodb_store",
     "secrets_manager",
+    "stream_records",
 ]
 
 REGION = "us-east-1"
@@ -165,3 +166,21 @@ def http_lambda(
         finally:
             http_module.reset()
             lambda_backend.reset()
+
+
+def stream_records(client: Any, streams: Any, table: str) -> list[dict[str, Any]]:
+    """Every record of `table`'s stream so far, shard by shard from the start
+    (`client`: DynamoDB, `streams`: DynamoDB Streams, boto3 clients)."""
+    arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    out: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        it = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while it:
+            page = streams.get_records(ShardIterator=it, Limit=1000)
+            out += page["Records"]
+            if not page["Records"]:
+                break
+            it = page.get("NextShardIterator")
+    return out
