@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.devserver import APP_FUNCTIONS, DevServer, start_dev_server
+from tests.support.dynamodb_local import running_dynamodb_local
 from tests.support.shells import SHELLS, Backend, app_on_shell
 
 CHAT = Path(__file__).parent / "apps" / "chat"
@@ -34,12 +35,17 @@ def shell(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="module")
-def dynamodb_for(shell: str, request: pytest.FixtureRequest) -> str | None:
-    """The session's DynamoDB Local for the AWS shell (None for dev)."""
+def dynamodb_for(shell: str) -> Iterator[str | None]:
+    """A DynamoDB Local of the module's own for the AWS shell (None for dev).
+    Not the session's: DynamoDB Local slows down for the rest of its life as
+    stream records pile up (deleted tables' too), and the harness's tables
+    have streams; late in the suite its calls took several times longer and
+    the JS reconnect test ran into its 45 s limit. A start costs seconds."""
     if shell != "aws":
-        return None
-    endpoint: str = request.getfixturevalue("dynamodb_local_endpoint")
-    return endpoint
+        yield None
+        return
+    with running_dynamodb_local() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from convex import ConvexClient
 
-from tests.support.dynamodb_local import running_dynamodb_local
 from tests.support.shells import Backend, app_on_shell
 
 APP = Path(__file__).parent / "apps" / "large"
@@ -23,23 +22,10 @@ ROWS = 200
 
 
 @pytest.fixture(scope="module")
-def own_dynamodb(shell: str) -> Iterator[str | None]:
-    """A DynamoDB Local of this module's own on the AWS shell: the session's
-    has served every streamed table before it, and DynamoDB Local slows down
-    for the rest of its life as stream records pile up (late in the suite a
-    600-item commit outlasted API Gateway's 29 s WebSocket timeout)."""
-    if shell != "aws":
-        yield None
-        return
-    with running_dynamodb_local() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
 def large(
-    shell: str, own_dynamodb: str | None, tmp_path_factory: pytest.TempPathFactory
+    shell: str, dynamodb_for: str | None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Backend]:
-    yield from app_on_shell(APP, "large", shell, own_dynamodb, tmp_path_factory)
+    yield from app_on_shell(APP, "large", shell, dynamodb_for, tmp_path_factory)
 
 
 def summary(count: int, first: int = 0) -> dict[str, float]:
