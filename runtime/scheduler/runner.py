@@ -147,17 +147,18 @@ class JobRunner:
 
     def _run_mutation(self, job_id: str, key: Key, job: dict[str, Any]) -> Outcome:
         ran = [False]
+        read: list[dict[str, Any]] = []
+        """The job as this attempt's `before` read it (`after` writes it back)."""
 
         def before(tx: Transaction) -> bool:
             tx.system_delete_record(key)
             current = tx.get(job_id)
+            read[:] = [] if current is None else [current]
             ran[0] = current is not None and current["state"]["kind"] == "pending"
             return ran[0]
 
         def after(tx: Transaction, value: Any) -> None:
-            current = tx.get(job_id)
-            assert current is not None
-            fields = _fields(current)
+            fields = _fields(read[0])
             fields["state"] = {"kind": "success"}
             fields["completedTime"] = self._now()
             tx.system_replace(job_id, fields)
