@@ -10,24 +10,16 @@ from runtime.database.errors import InvalidDocumentError
 from runtime.limits import INDEX_KEY_BYTES
 from runtime.schema import SchemaDefinition, index_fields
 from runtime.store.port import Key
-from runtime.values import UNDEFINED, encode_key
+from runtime.values import encode_key
 
+from .fields import field_value
 from .layout import index_partition, index_set_value
+from .search import SearchIndexSpec, search_specs
 
 __all__ = ["IndexSpec", "TableIndexes", "field_value"]
 
 CREATION_TIME = "_creationTime"
 ID = "_id"
-
-
-def field_value(doc: dict[str, Any], path: str) -> Any:
-    """The value at a dotted field path, or UNDEFINED when any step is missing."""
-    cur: Any = doc
-    for part in path.split("."):
-        if not isinstance(cur, dict) or part not in cur:
-            return UNDEFINED
-        cur = cur[part]
-    return cur
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +78,15 @@ class TableIndexes:
         for s in specs[1:]:
             if s.fields[0] not in first:
                 first.append(s.fields[0])
+        self.search_specs: list[SearchIndexSpec] = search_specs(schema, table)
+        self.search_by_name: dict[str, SearchIndexSpec] = {s.name: s for s in self.search_specs}
+        for ss in self.search_specs:
+            for f in ss.filter_fields:
+                if f not in first:
+                    first.append(f)
         self.first_fields: list[str] = first
-        """Distinct first fields of the user indexes: each has a field version."""
+        """Distinct first fields of the user indexes, and the filter fields of
+        search indexes: each has a field version (see `search.py`)."""
         self.unready: dict[str, str] = {}
         """Index name -> why queries cannot use it yet (being built)."""
         self.shard_value = index_set_value(self.user_indexes())
