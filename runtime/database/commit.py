@@ -35,6 +35,9 @@ Items per commit (each is one DynamoDB transaction item):
   condition that it holds the table's index set this process maintains:
   `layout.index_set_value`, no extra item), and the field version (old and
   new value) of each distinct first field of the table's user indexes;
+- search entries (a document whose search field or filter values changed):
+  none: SQLite writes them in the same transaction, DynamoDB leaves them to
+  the stream (OpenSearch);
 - read checks not merged into a write: documents read by id, and the range
   versions of index ranges read (1 with an equality on an index's first
   field, else one per table shard, 8). A table from which more than 8
@@ -82,12 +85,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from runtime.limits import TRANSACTION_BYTES, TRANSACTION_ITEMS, VALUE_CHUNK_BYTES
-from runtime.store.port import Bump, Check, Delete, Key, Op, Put
+from runtime.store.port import Bump, Check, Delete, Key, Op, Put, SearchWrite, search_write
 
 from . import layout
 from .errors import TransactionTooLargeError
 from .indexes import TableIndexes, field_value
 from .readwrite import ReadSet, WriteSet
+from .search import search_changes
 
 __all__ = ["CommitPlan", "plan_commit"]
 
@@ -157,6 +161,10 @@ def plan_commit(
                 ops[new_key] = Put(new_key, id_bytes)
                 counts["index_entries"] += 1
                 size += len(new_key[1]) + len(id_bytes)
+        if tix.search_specs:
+            for entry in search_changes(tix.search_specs, doc_id, w.old, w.new, 0):
+                sw = search_write(entry)
+                ops[sw.key] = sw
         # The table shard is bumped only if it holds the index set this
         # process maintains (a newer schema in force fails the commit).
         shard = layout.table_shard_key(w.table, doc_id)
@@ -199,8 +207,11 @@ def plan_commit(
                 if isinstance(op, Put)
                 else Delete(key, expect=version, feed=op.feed)
             )
-    items = len(ops) + extra_chunks
-    size += sum(len(k[0]) + len(k[1]) for k in ops)
+    search = sum(isinstance(op, SearchWrite) for op in ops.values())
+    if search:
+        counts["search_entries"] = search
+    items = len(ops) - search + extra_chunks
+    size += sum(len(k[0]) + len(k[1]) for k, op in ops.items() if not isinstance(op, SearchWrite))
     plan = CommitPlan(list(ops.values()), items, size, counts)
     if max_items is not None and (items > max_items or size > TRANSACTION_BYTES):
         raise TransactionTooLargeError(

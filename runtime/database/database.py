@@ -32,7 +32,7 @@ from runtime.schema import SchemaDefinition
 from runtime.store.port import Key, Put, Store, TransactionConflict, scan_all
 from runtime.values import table_tag
 
-from . import backfill, layout, schema_check
+from . import backfill, layout, schema_check, search_build
 from .commit import CommitPlan, plan_commit
 from .errors import OccConflictError, TransactionTooLargeError
 from .indexes import TableIndexes
@@ -118,7 +118,8 @@ class Database:
 
         Mutations are paused while the entries of removed or redefined
         indexes are deleted and the schema is switched; new indexes are then
-        built from the documents already stored (see `backfill.py`) while
+        built from the documents already stored (see `backfill.py`; search
+        indexes: `search_build.py`, in the store's search engine) while
         mutations run again. Until an index is built, queries on it fail with
         INVALID_QUERY (they would miss documents). `progress(table, index,
         documents_done)` reports long builds.
@@ -138,7 +139,15 @@ class Database:
         )
         changes = backfill.plan_index_changes(self.store, wanted)
         building = {(t, n) for t, n in changes.build}
+        searches = search_build.plan_search_changes(
+            self.store, search_build.wanted_search_indexes(schema)
+        )
+        engine = search_build.engine_of(self.store, searches)
+        building |= {(s.table, s.name) for s in searches.build}
         with self._exclusive():
+            if engine is not None:
+                for spec in searches.drop:
+                    engine.drop_index(spec.index_key)
             for table, index in changes.drop:
                 old = self._indexes.get(table)
                 if old is not None:
@@ -162,8 +171,20 @@ class Database:
                 tix.unready[index] = f"building it failed: {e}"
                 raise
             del tix.unready[index]
+        for spec in searches.build:
+            assert engine is not None
+            tix = self.table_indexes(spec.table)
+            try:
+                report = functools.partial(progress, spec.table, spec.name) if progress else None
+                search_build.build_search_index(self.store, engine, spec, report)
+            except Exception as e:
+                tix.unready[spec.name] = f"building it failed: {e}"
+                raise
+            tix.unready.pop(spec.name, None)
         if changes:
             backfill.record_indexes(self.store, changes)
+        if searches:
+            search_build.record_search_indexes(self.store, searches)
         if stored is None or stored.value != schema_json:
             self.store.transact([Put(_SCHEMA_KEY, schema_json)])
 
@@ -177,6 +198,12 @@ class Database:
             else {}
         )
         pending = backfill.plan_index_changes(self.store, wanted).build
+        pending += [
+            (spec.table, spec.name)
+            for spec in search_build.plan_search_changes(
+                self.store, search_build.wanted_search_indexes(schema)
+            ).build
+        ]
         with self._lock:
             self._schema = schema
             self._indexes = {}

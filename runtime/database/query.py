@@ -189,5 +189,36 @@ class QueryInitializer(Query):
         self._index_chosen = True
         return self
 
-    def with_search_index(self, *args: Any, **kwargs: Any) -> Query:
-        raise InvalidQueryError("search indexes are declared now and served by the search issue")
+    def with_search_index(self, name: str, search_fn: Callable[[Any], Any]) -> Query:
+        """Query a search index: `lambda q: q.search(field, text).eq(f, v)...`;
+        results in relevance order (see `search_query.py`)."""
+        from .search_query import SearchFilterBuilder, SearchQuery
+
+        if self._index_chosen:
+            raise InvalidQueryError("with_search_index cannot follow with_index or another index")
+        indexes = self._table_indexes(self._table)
+        spec = indexes.search_by_name.get(name)
+        if spec is None:
+            known = ", ".join(sorted(indexes.search_by_name)) or "none"
+            raise InvalidQueryError(
+                f'search index "{name}" not found on table "{self._table}"; its search indexes: '
+                f"{known}. Declare one in functions/schema.py with "
+                "define_table(...).search_index(name, search_field=..., filter_fields=[...])."
+            )
+        if not callable(search_fn):
+            raise InvalidQueryError(
+                "with_search_index takes a function of q, e.g. lambda q: q.search('body', 'hi')"
+            )
+        builder = SearchFilterBuilder(spec, self._as_stored(self._table))
+        if search_fn(builder) is not builder:
+            raise InvalidQueryError(
+                "with_search_index's function must return the builder it was given "
+                "(e.g. lambda q: q.search('body', 'hello').eq('channel', 'general'))"
+            )
+        if builder.terms is None:
+            raise InvalidQueryError(
+                f'with_search_index("{name}", ...): call q.search("{spec.search_field}", text)'
+            )
+        self._index_chosen = True
+        tx: Transaction = self._Query__tx  # type: ignore[attr-defined]  # Query's own, mangled
+        return SearchQuery(tx, spec, builder.terms, builder.filters)

@@ -26,13 +26,21 @@ from typing import Any
 
 from runtime.schema import SchemaDefinition
 from runtime.search.port import SearchEntry
+from runtime.search.text import SearchTerms, tokenize
 from runtime.values import encode_key, prefix_end
 from runtime.values.model import Value
 
 from .fields import field_value
 from .readwrite import IndexRange
 
-__all__ = ["SEARCH_PREFIX", "SearchIndexSpec", "search_changes", "search_specs"]
+__all__ = [
+    "SEARCH_PREFIX",
+    "SearchIndexSpec",
+    "matches",
+    "rank_key",
+    "search_changes",
+    "search_specs",
+]
 
 SEARCH_PREFIX = "$search:"
 """Pseudo index names of search watches (user index names cannot start with `$`)."""
@@ -116,3 +124,30 @@ def search_changes(
         if (before.text, before.filters) != (after.text, after.filters):
             out.append(after)
     return out
+
+
+def matches(
+    spec: SearchIndexSpec, doc: dict[str, Any], terms: SearchTerms, filters: dict[int, Value]
+) -> list[str] | None:
+    """`doc`'s words if it matches the search (a term as a whole word, or a
+    word the last term starts, and every filter), else None. Engines only
+    propose: this is the truth a candidate is checked against."""
+    values = spec.filters(doc)
+    for i, value in filters.items():
+        if encode_key([values[i]]) != encode_key([value]):
+            return None
+    text = spec.text(doc)
+    if text is None or terms.empty:
+        return None
+    words = tokenize(text)
+    whole = set(terms.whole)
+    prefix = terms.prefix or ""
+    if any(w in whole or w.startswith(prefix) for w in words):
+        return words
+    return None
+
+
+def rank_key(score: float, creation_time: float, doc_id: str) -> bytes:
+    """A result's position in relevance order as bytes that sort ascending:
+    higher score first, then newer, then by id (pagination cursors hold it)."""
+    return encode_key([-score, -creation_time, doc_id])

@@ -20,10 +20,13 @@ from runtime.limits import (
     DOCUMENTS_READ_PER_FUNCTION,
     DOCUMENTS_SCANNED_PER_FUNCTION,
     DOCUMENTS_WRITTEN_PER_MUTATION,
+    SEARCH_RESULTS,
     TABLE_VERSION_SHARDS,
     check_limit,
 )
 from runtime.schema import SchemaDefinition
+from runtime.search.bm25 import term_frequencies
+from runtime.search.text import SearchTerms
 from runtime.store.port import Key, Store
 from runtime.values import UNDEFINED, check_table_name, is_id_for, make_id, parse_id, successor
 
@@ -32,12 +35,14 @@ from .documents import SYSTEM_FIELDS, check_document
 from .errors import (
     DocumentNotFoundError,
     InvalidDocumentError,
+    InvalidQueryError,
     ReadOnlyError,
     TableNotInSchemaError,
 )
 from .index_range import KeyRange
 from .indexes import IndexSpec, TableIndexes
 from .readwrite import IndexRange, PendingWrite, ReadSet, WriteSet
+from .search import SearchIndexSpec, matches, rank_key
 
 __all__ = ["Transaction"]
 
@@ -440,6 +445,94 @@ class Transaction:
             else:
                 lo = successor(last)
             size = min(_PAGE_MAX, size * 2)
+
+    def search(
+        self,
+        spec: SearchIndexSpec,
+        terms: SearchTerms,
+        filters: dict[int, Any],
+        limit: int,
+    ) -> tuple[list[tuple[bytes, dict[str, Any]]], bool]:
+        """The best `limit` results of a search, as (rank key, document) in
+        relevance order, and whether there are no more (the engine proposed
+        fewer than `limit`).
+
+        The engine proposes candidates; each is re-read through this
+        transaction and re-checked (`search.matches`), so a deleted or
+        changed document is dropped, and the transaction's own writes to the
+        table are matched and scored here with the engine's statistics. The
+        range versions and the watch range are recorded first, so a write
+        that could change the result either is seen or fails this
+        transaction's validation (and re-runs a live query)."""
+        engine = getattr(self._store, "search", None)
+        if engine is None:
+            raise InvalidQueryError(
+                f'search index "{spec.name}" of table "{spec.table}": no search engine serves '
+                "this deployment. On AWS, deploy with the OpenSearchEndpoint parameter set "
+                "(an OpenSearch domain's endpoint); a view of the past has no search."
+            )
+        why = self._indexes(spec.table).unready.get(spec.name)
+        if why is not None:
+            raise InvalidQueryError(
+                f'search index "{spec.name}" of table "{spec.table}" cannot be queried yet: {why}'
+            )
+        self._record_search_version(spec, filters)
+        watch = spec.watch_range(filters)
+        if watch not in self.reads.ranges:
+            self.reads.ranges.append(watch)
+        if terms.empty:
+            return [], True
+        pending = [
+            (doc_id, w)
+            for doc_id, w in self.writes.writes.items()
+            if w.table == spec.table and (w.old is not None or w.new is not None)
+        ]
+        ask = min(SEARCH_RESULTS, limit + len(pending))
+        found = engine.candidates(spec.index_key, terms, filters, ask)
+        stored = [c for c in found if c.doc_id not in self.writes.writes]
+        docs = self._load([c.doc_id for c in stored], by_id=False)
+        rows: list[tuple[bytes, dict[str, Any]]] = []
+        for c in stored:
+            value = docs[c.doc_id][0]
+            if value is None:
+                continue  # deleted since the engine indexed it
+            doc = self._fresh(value)
+            if matches(spec, doc, terms, filters) is not None:
+                rows.append((rank_key(c.score, doc["_creationTime"], c.doc_id), doc))
+        stats = None
+        for doc_id, w in pending:
+            if w.new_bytes is None:
+                continue
+            doc = self._fresh(w.new_bytes)
+            words = matches(spec, doc, terms, filters)
+            if words is None:
+                continue
+            if stats is None:
+                stats = engine.stats(spec.index_key, terms)
+            score = engine.score(term_frequencies(words, terms), len(words), stats)
+            rows.append((rank_key(score, doc["_creationTime"], doc_id), doc))
+        self.documents_scanned += len(found) + len(pending)
+        check_limit(
+            "DOCUMENTS_SCANNED",
+            self.documents_scanned,
+            DOCUMENTS_SCANNED_PER_FUNCTION,
+            "Search with more specific terms or filters, or take fewer results.",
+        )
+        rows.sort(key=lambda row: row[0])
+        return rows[:limit], len(found) < ask
+
+    def _record_search_version(self, spec: SearchIndexSpec, filters: dict[int, Any]) -> None:
+        """The range versions every write that could change this search bumps:
+        the first filter's field version, or the table's shards."""
+        if filters:
+            i = min(filters)
+            keys = [layout.field_version_key(spec.table, spec.filter_fields[i], filters[i])]
+        else:
+            keys = layout.table_shard_keys(spec.table)
+        missing = [k for k in keys if k not in self.reads.versions]
+        if missing:
+            for k, item in zip(missing, self._store.get(missing), strict=True):
+                self.reads.record(k, item.version if item is not None else 0)
 
     # ---- internals ----------------------------------------------------------
 

@@ -130,6 +130,7 @@ from runtime.limits import (
     TRANSACTION_ITEMS,
     VALUE_CHUNK_BYTES,
 )
+from runtime.search.port import SearchEngine
 
 from .dynamodb_calls import (
     CHUNK_RETENTION_SECONDS,
@@ -166,6 +167,7 @@ from .port import (
     Put,
     StoreError,
     ensure_one_op_per_key,
+    without_search_writes,
 )
 
 if TYPE_CHECKING:
@@ -210,6 +212,9 @@ class DynamoDBStore:
         """None: the core sends commits of any size (the port's switch)."""
         self.faults = faults
         """Fault injection for tests: called at the large protocol's named points."""
+        self.search: SearchEngine | None = None
+        """The search engine the shell attaches (OpenSearch, fed from the stream);
+        None: searches fail with a message saying how to configure one."""
         self._transact_get_keys = transact_get_keys
         """Keys per TransactGetItems: AWS takes 100 (moto still 25)."""
         self._client: Any = client
@@ -390,6 +395,8 @@ class DynamoDBStore:
 
     def transact(self, ops: Sequence[Op]) -> CommitResult:
         ensure_one_op_per_key(ops)
+        # Search entries reach OpenSearch from the stream, not in the commit.
+        ops = without_search_writes(ops)
         ts = self._next_ts()
         if not ops:
             return CommitResult(ts)

@@ -37,6 +37,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from runtime.search.port import SearchEntry
+
 __all__ = [
     "Bump",
     "Change",
@@ -49,11 +51,14 @@ __all__ = [
     "Key",
     "Op",
     "Put",
+    "SearchWrite",
     "Store",
     "StoreError",
     "TransactionConflict",
     "ensure_one_op_per_key",
     "scan_all",
+    "search_write",
+    "without_search_writes",
 ]
 
 Key = tuple[str, bytes]
@@ -119,7 +124,21 @@ class Bump:
     value: bytes | None = None
 
 
-Op = Check | Put | Delete | Bump
+@dataclass(frozen=True, slots=True)
+class SearchWrite:
+    """Index (or remove) one document in a search index, in the same commit.
+
+    For a store whose search engine is transactional (`store.search.transactional`,
+    SQLite FTS5): the entry is written atomically with the documents. Other
+    stores drop these ops (DynamoDB: OpenSearch is fed from the stream); they
+    are no store items and cost no transaction items. `key` only keeps ops
+    unique per (index, document)."""
+
+    key: Key
+    entry: SearchEntry
+
+
+Op = Check | Put | Delete | Bump | SearchWrite
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +227,17 @@ class Store(Protocol):
     def read_changes(self, after: str | None = None, limit: int = 1000) -> ChangeBatch: ...
 
     def close(self) -> None: ...
+
+
+def search_write(entry: SearchEntry) -> SearchWrite:
+    """The op that applies `entry` in a commit."""
+    return SearchWrite(("s:search", f"{entry.index_key}\x00{entry.doc_id}".encode()), entry)
+
+
+def without_search_writes(ops: Sequence[Op]) -> list[Op]:
+    """`ops` minus search writes: what a store without a transactional search
+    engine commits."""
+    return [op for op in ops if not isinstance(op, SearchWrite)]
 
 
 def ensure_one_op_per_key(ops: Sequence[Op]) -> None:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from runtime.limits import CHANGE_LOG_ENTRIES
+from runtime.search.port import SearchEntry
 
 from .port import (
     Bump,
@@ -35,10 +36,12 @@ from .port import (
     Key,
     Op,
     Put,
+    SearchWrite,
     StoreError,
     TransactionConflict,
     ensure_one_op_per_key,
 )
+from .sqlite_search import SqliteSearch
 
 __all__ = ["SqliteSnapshot", "SqliteStore"]
 
@@ -83,6 +86,9 @@ class SqliteStore:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+            self.search = SqliteSearch(self._conn, lock=self._lock)
+            """The embedded search engine: FTS5 tables in this file, written by
+            `transact` (its `SearchWrite` ops) with the documents."""
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open SQLite store at {path}: {e}") from e
 
@@ -138,9 +144,10 @@ class SqliteStore:
 
     def transact(self, ops: Sequence[Op]) -> CommitResult:
         ensure_one_op_per_key(ops)
-        if self.max_transaction_items is not None and len(ops) > self.max_transaction_items:
+        items = sum(not isinstance(op, SearchWrite) for op in ops)
+        if self.max_transaction_items is not None and items > self.max_transaction_items:
             raise StoreError(
-                f"a transaction of {len(ops)} items; the store takes at most "
+                f"a transaction of {items} items; the store takes at most "
                 f"{self.max_transaction_items}"
             )
         with self._lock:
@@ -162,8 +169,15 @@ class SqliteStore:
                 raise
             return result
 
-    def _apply(self, ops: Sequence[Op]) -> CommitResult:
+    def _apply(self, all_ops: Sequence[Op]) -> CommitResult:
         conn = self._conn
+        entries: list[SearchEntry] = []
+        ops: list[Check | Put | Delete | Bump] = []
+        for op in all_ops:
+            if isinstance(op, SearchWrite):
+                entries.append(op.entry)
+            else:
+                ops.append(op)
         values = any(
             (isinstance(op, Put | Delete) and op.feed)
             or (isinstance(op, Bump) and op.value is not None)
@@ -222,6 +236,8 @@ class SqliteStore:
                     changes,
                 )
                 self._trim_changes()
+            if entries:
+                self.search.apply(entries)
             conn.execute(
                 "INSERT INTO meta (name, value) VALUES ('ts', ?) "
                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -375,6 +391,8 @@ class SqliteSnapshot:
     ) -> None:
         self.max_transaction_items = store.max_transaction_items
         self._conn = conn
+        self.search = SqliteSearch(conn, create=False)
+        """Search as of this view (the FTS5 tables are in the same file)."""
         self._release: Callable[[], None] | None = release
         (seq,) = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()
         (ts,) = conn.execute(

@@ -21,36 +21,29 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, nullcontext
 
 from runtime.limits import SEARCH_RESULTS, check_limit
+from runtime.search import bm25
 from runtime.search.bm25 import CorpusStats
+from runtime.search.port import Candidate, SearchEntry
 from runtime.search.text import SearchTerms, check_filter_count, filter_token, tokenize
 from runtime.values.model import Value
 
-__all__ = ["Candidate", "SqliteSearch"]
+__all__ = ["SqliteSearch"]
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS search_indexes ("
     " ix TEXT PRIMARY KEY, fts TEXT NOT NULL, docs INTEGER NOT NULL, words INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS search_docs ("
-    " ix TEXT NOT NULL, doc BLOB NOT NULL, rid INTEGER NOT NULL, words INTEGER NOT NULL,"
+    " ix TEXT NOT NULL, doc TEXT NOT NULL, rid INTEGER NOT NULL, words INTEGER NOT NULL,"
     " filt TEXT NOT NULL, PRIMARY KEY (ix, doc)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS search_filters ("
     " ix TEXT NOT NULL, field INTEGER NOT NULL, token TEXT NOT NULL, rid INTEGER NOT NULL,"
     " PRIMARY KEY (ix, field, token, rid)) WITHOUT ROWID",
 )
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A document the engine proposes: its key, BM25 score (higher first) and
-    creation time (newer first among equal scores)."""
-
-    doc_key: bytes
-    score: float
-    creation_time: float
 
 
 def _fts_name(index_key: str) -> str:
@@ -87,12 +80,31 @@ def candidates_sql(fts: str, filter_count: int) -> str:
 
 
 class SqliteSearch:
-    """Search indexes on one SQLite connection (the caller owns its transactions)."""
+    """Search indexes on one SQLite connection (the caller owns its transactions).
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    `lock`: held around every query (`candidates`, `stats`), the store's own
+    lock when the connection is shared with other threads; writes (`apply`,
+    `write`, index creation) run inside the store's commit, which holds it.
+    `create`: make the tables (False for a read-only snapshot's connection)."""
+
+    transactional = True
+    """Written by the store in its commits (`SearchWrite` ops), never from a stream."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        lock: threading.RLock | None = None,
+        create: bool = True,
+    ) -> None:
         self._conn = conn
-        for statement in _SCHEMA:
-            conn.execute(statement)
+        self._lock: AbstractContextManager[object] = lock if lock is not None else nullcontext()
+        if create:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+
+    def score(self, frequencies: Mapping[str, int], length: int, stats: CorpusStats) -> float:
+        return bm25.score(frequencies, length, stats)
 
     # --- indexes ---------------------------------------------------------------
 
@@ -104,6 +116,10 @@ class SqliteSearch:
 
     def create_index(self, index_key: str) -> None:
         """Create an empty index (idempotent)."""
+        with self._lock:
+            self._create_index(index_key)
+
+    def _create_index(self, index_key: str) -> None:
         if self._fts(index_key) is not None:
             return
         fts = _fts_name(index_key)
@@ -114,6 +130,10 @@ class SqliteSearch:
 
     def drop_index(self, index_key: str) -> None:
         """Drop an index and all its entries (idempotent)."""
+        with self._lock:
+            self._drop_index(index_key)
+
+    def _drop_index(self, index_key: str) -> None:
         fts = self._fts(index_key)
         if fts is None:
             return
@@ -123,10 +143,16 @@ class SqliteSearch:
 
     # --- documents -------------------------------------------------------------
 
+    def apply(self, entries: Sequence[SearchEntry]) -> None:
+        """Write each entry (in the caller's transaction: versions need no
+        checking, the store's commit order is the order of writes)."""
+        for e in entries:
+            self.write(e.index_key, e.doc_id, e.text, e.filters, e.creation_time)
+
     def write(
         self,
         index_key: str,
-        doc_key: bytes,
+        doc_id: str,
         text: str | None,
         filters: Sequence[Value],
         creation_time: float,
@@ -135,21 +161,21 @@ class SqliteSearch:
         filter fields' values in the index's order (`UNDEFINED` when missing).
         `text` None removes the document (deleted, or its search field is no
         longer a string: such a document can match no search)."""
-        self.create_index(index_key)
+        self._create_index(index_key)
         fts = _fts_name(index_key)
-        self._remove(index_key, fts, doc_key)
+        self._remove(index_key, fts, doc_id)
         if text is None:
             return
         words = tokenize(text)
         tokens = [filter_token(value) for value in filters]
         cur = self._conn.execute(
             f'INSERT INTO "{fts}" (body, doc, ct) VALUES (?, ?, ?)',
-            (" ".join(words), doc_key, creation_time),
+            (" ".join(words), doc_id, creation_time),
         )
         rid = cur.lastrowid
         self._conn.execute(
             "INSERT INTO search_docs VALUES (?, ?, ?, ?, ?)",
-            (index_key, doc_key, rid, len(words), " ".join(tokens)),
+            (index_key, doc_id, rid, len(words), " ".join(tokens)),
         )
         self._conn.executemany(
             "INSERT INTO search_filters VALUES (?, ?, ?, ?)",
@@ -160,22 +186,22 @@ class SqliteSearch:
             (len(words), index_key),
         )
 
-    def remove(self, index_key: str, doc_key: bytes) -> None:
+    def remove(self, index_key: str, doc_id: str) -> None:
         """Remove a document from an index (nothing if absent)."""
         fts = self._fts(index_key)
         if fts is not None:
-            self._remove(index_key, fts, doc_key)
+            self._remove(index_key, fts, doc_id)
 
-    def _remove(self, index_key: str, fts: str, doc_key: bytes) -> None:
+    def _remove(self, index_key: str, fts: str, doc_id: str) -> None:
         row = self._conn.execute(
             "SELECT rid, words, filt FROM search_docs WHERE ix = ? AND doc = ?",
-            (index_key, doc_key),
+            (index_key, doc_id),
         ).fetchone()
         if row is None:
             return
         rid, words, filt = row
         self._conn.execute(f'DELETE FROM "{fts}" WHERE rowid = ?', (rid,))
-        self._conn.execute("DELETE FROM search_docs WHERE ix = ? AND doc = ?", (index_key, doc_key))
+        self._conn.execute("DELETE FROM search_docs WHERE ix = ? AND doc = ?", (index_key, doc_id))
         self._conn.executemany(
             "DELETE FROM search_filters WHERE ix = ? AND field = ? AND token = ? AND rid = ?",
             [
@@ -201,20 +227,25 @@ class SqliteSearch:
         check_limit(
             "SEARCH_RESULTS", limit, SEARCH_RESULTS, "Ask for at most 1,024 search results at once."
         )
-        fts = self._fts(index_key)
-        if fts is None or terms.empty or limit <= 0:
-            return []
-        sql = candidates_sql(fts, len(filters))
-        params: list[object] = [match_expression(terms)]
-        for field, value in sorted(filters.items()):
-            params += [index_key, field, filter_token(value)]
-        params.append(limit)
-        rows = self._conn.execute(sql, params).fetchall()
-        return [Candidate(bytes(doc), -float(s), float(ct)) for doc, s, ct in rows]
+        with self._lock:
+            fts = self._fts(index_key)
+            if fts is None or terms.empty or limit <= 0:
+                return []
+            sql = candidates_sql(fts, len(filters))
+            params: list[object] = [match_expression(terms)]
+            for field, value in sorted(filters.items()):
+                params += [index_key, field, filter_token(value)]
+            params.append(limit)
+            rows = self._conn.execute(sql, params).fetchall()
+        return [Candidate(str(doc), -float(s), float(ct)) for doc, s, ct in rows]
 
     def stats(self, index_key: str, terms: SearchTerms) -> CorpusStats:
         """The index's statistics for scoring `terms` in `runtime.search.bm25`,
         counted as FTS5 counts them (a prefix term: documents with any word it starts)."""
+        with self._lock:
+            return self._stats(index_key, terms)
+
+    def _stats(self, index_key: str, terms: SearchTerms) -> CorpusStats:
         fts = self._fts(index_key)
         if fts is None:
             return CorpusStats(0, 0.0, {})

@@ -1,9 +1,11 @@
 """From a committed write in the change feed to what it can touch: the
-document id and its old and new keys in every index of its table."""
+document id and its old and new keys in every index of its table (search
+indexes included, as their watch keys)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from runtime.database import layout
 from runtime.database.indexes import TableIndexes
@@ -28,9 +30,17 @@ def document_change(
         if raw is None:
             continue
         stored = layout.decode_document(raw)
-        for spec in indexes(stored.table).specs:
-            keys.append(((stored.table, spec.name), spec.key(stored.doc)[1]))
+        keys += _keys(indexes(stored.table), stored.doc)
     return doc_id, keys
+
+
+def _keys(tix: TableIndexes, doc: dict[str, Any]) -> list[tuple[IndexId, bytes]]:
+    """The document's key in every index of its table, and the keys its search
+    indexes' watches file under (`runtime.database.search`)."""
+    keys = [((tix.table, spec.name), spec.key(doc)[1]) for spec in tix.specs]
+    for search in tix.search_specs:
+        keys += [((tix.table, name), key) for name, key in search.watch_keys(doc)]
+    return keys
 
 
 def written_documents(
@@ -42,9 +52,7 @@ def written_documents(
     for doc_id, write in writes.writes.items():
         keys: list[tuple[IndexId, bytes]] = []
         for doc in (write.old, write.new):
-            if doc is None:
-                continue
-            for spec in indexes(write.table).specs:
-                keys.append(((write.table, spec.name), spec.key(doc)[1]))
+            if doc is not None:
+                keys += _keys(indexes(write.table), doc)
         out.append((doc_id, keys))
     return out

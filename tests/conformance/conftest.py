@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from runtime.database import Database
@@ -47,3 +49,14 @@ def capped_db() -> Database:
     from runtime.store.sqlite import SqliteStore
 
     return Database(SqliteStore(":memory:", max_transaction_items=TRANSACTION_ITEMS), SCHEMA)
+
+
+@pytest.fixture(params=["embedded"])
+def search_db(request: pytest.FixtureRequest) -> Any:
+    """A database with a search engine, on each engine (see search_support.py)."""
+    from runtime.store.sqlite import SqliteStore
+
+    from .search_support import SearchDb
+    from .test_search import SEARCH_SCHEMA
+
+    return SearchDb(lambda: SqliteStore(":memory:"), SEARCH_SCHEMA, embedded=True)

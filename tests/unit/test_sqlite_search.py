@@ -17,13 +17,13 @@ from runtime.values.model import UNDEFINED
 
 IX = "messages.search_body"  # filter fields: 0 = channel, 1 = author
 CORPUS = {
-    b"d1": ("Hello world", ["general", "ann"], 1.0),
-    b"d2": ("hello there, hello again!", ["general", "bob"], 2.0),
-    b"d3": ("World peace", ["random", "ann"], 3.0),
-    b"d4": ("Helicopter world tour", ["general", "bob"], 4.0),
-    b"d5": ("The quick brown fox", [UNDEFINED, "ann"], 5.0),
-    b"d6": ("hello, WORLD", ["random", "bob"], 6.0),
-    b"d7": ("Straße de la paix", ["general", 7], 7.0),
+    "d1": ("Hello world", ["general", "ann"], 1.0),
+    "d2": ("hello there, hello again!", ["general", "bob"], 2.0),
+    "d3": ("World peace", ["random", "ann"], 3.0),
+    "d4": ("Helicopter world tour", ["general", "bob"], 4.0),
+    "d5": ("The quick brown fox", [UNDEFINED, "ann"], 5.0),
+    "d6": ("hello, WORLD", ["random", "bob"], 6.0),
+    "d7": ("Straße de la paix", ["general", 7], 7.0),
 }
 
 
@@ -46,7 +46,7 @@ def engine(conn: sqlite3.Connection) -> SqliteSearch:
 def keys(
     engine: SqliteSearch, text: str, filters: dict[int, object] | None = None, limit: int = 100
 ) -> list[bytes]:
-    return [c.doc_key for c in engine.candidates(IX, parse_search(text), filters or {}, limit)]
+    return [c.doc_id for c in engine.candidates(IX, parse_search(text), filters or {}, limit)]
 
 
 def test_relevance_order(engine: SqliteSearch) -> None:
@@ -54,46 +54,46 @@ def test_relevance_order(engine: SqliteSearch) -> None:
     # d2 (tf 2 in 4 words): 2 * 2.2 / (2 + 1.2 * (0.25 + 0.75 * 4 / 3)) = 1.2571 -> 0.3159;
     # d1, d6 (tf 1 in 2 words): 2.2 / (1 + 0.9) = 1.1579 -> 0.2910, d6 newer.
     ranked = engine.candidates(IX, parse_search("hello"), {}, 100)
-    assert [c.doc_key for c in ranked] == [b"d2", b"d6", b"d1"]
+    assert [c.doc_id for c in ranked] == ["d2", "d6", "d1"]
     assert [round(c.score, 4) for c in ranked] == [0.3159, 0.2910, 0.2910]
     # A rare term outweighs a common one: "there" (1 document) puts d2 first,
     # "world" (4 of 7: idf floored to 1e-6) orders the rest by length, then newest.
-    assert keys(engine, "there world") == [b"d2", b"d6", b"d3", b"d1", b"d4"]
-    assert keys(engine, "peace world") == [b"d3", b"d6", b"d1", b"d4"]
-    assert keys(engine, "hello world") == [b"d2", b"d6", b"d1", b"d3", b"d4"]
-    assert keys(engine, "quick fox") == [b"d5"]
+    assert keys(engine, "there world") == ["d2", "d6", "d3", "d1", "d4"]
+    assert keys(engine, "peace world") == ["d3", "d6", "d1", "d4"]
+    assert keys(engine, "hello world") == ["d2", "d6", "d1", "d3", "d4"]
+    assert keys(engine, "quick fox") == ["d5"]
 
 
 def test_prefix_on_the_last_term_only(engine: SqliteSearch) -> None:
     # "hel" last: a prefix (hello x3, helicopter); "wor" not last: whole word only.
-    assert set(keys(engine, "wor hel")) == {b"d1", b"d2", b"d4", b"d6"}
+    assert set(keys(engine, "wor hel")) == {"d1", "d2", "d4", "d6"}
     # "hel" not last: no whole word "hel"; "world" last: its documents only.
-    assert set(keys(engine, "hel world")) == {b"d1", b"d3", b"d4", b"d6"}
-    assert keys(engine, "heli") == [b"d4"]
+    assert set(keys(engine, "hel world")) == {"d1", "d3", "d4", "d6"}
+    assert keys(engine, "heli") == ["d4"]
     assert keys(engine, "xyz") == []
     assert keys(engine, "  ?! ") == []  # no terms: nothing
 
 
 def test_case_punctuation_and_unicode(engine: SqliteSearch) -> None:
     assert keys(engine, "HELLO,") == keys(engine, "hello")
-    assert keys(engine, "strasse") == [b"d7"]
-    assert keys(engine, "STRAß") == [b"d7"]  # casefolds to "strass", a prefix of "strasse"
-    assert keys(engine, "paix de") == [b"d7"]
+    assert keys(engine, "strasse") == ["d7"]
+    assert keys(engine, "STRAß") == ["d7"]  # casefolds to "strass", a prefix of "strasse"
+    assert keys(engine, "paix de") == ["d7"]
 
 
 def test_equality_filters(engine: SqliteSearch) -> None:
-    assert keys(engine, "hello world", {0: "general"}) == [b"d2", b"d1", b"d4"]
-    assert keys(engine, "hello world", {0: "general", 1: "bob"}) == [b"d2", b"d4"]
-    assert keys(engine, "hello world", {1: "ann"}) == [b"d1", b"d3"]
+    assert keys(engine, "hello world", {0: "general"}) == ["d2", "d1", "d4"]
+    assert keys(engine, "hello world", {0: "general", 1: "bob"}) == ["d2", "d4"]
+    assert keys(engine, "hello world", {1: "ann"}) == ["d1", "d3"]
     assert keys(engine, "hello world", {0: "nowhere"}) == []
     # The filter values are Convex values: 7 (int64) is not "7" nor 7.0.
-    assert keys(engine, "paix", {1: 7}) == [b"d7"]
+    assert keys(engine, "paix", {1: 7}) == ["d7"]
     assert keys(engine, "paix", {1: "7"}) == []
     assert keys(engine, "paix", {1: 7.0}) == []
 
 
 def test_filter_on_a_missing_field(engine: SqliteSearch) -> None:
-    assert keys(engine, "the quick", {0: UNDEFINED}) == [b"d5"]
+    assert keys(engine, "the quick", {0: UNDEFINED}) == ["d5"]
     assert keys(engine, "the quick", {0: None}) == []  # null is not missing
     assert keys(engine, "hello", {0: UNDEFINED}) == []
 
@@ -101,10 +101,10 @@ def test_filter_on_a_missing_field(engine: SqliteSearch) -> None:
 def test_ties_newest_first(engine: SqliteSearch) -> None:
     # d1 and d6 have the same words: the same score, d6 is newer.
     ranked = engine.candidates(IX, parse_search("hello world"), {}, 100)
-    d1, d6 = (next(c for c in ranked if c.doc_key == k) for k in (b"d1", b"d6"))
+    d1, d6 = (next(c for c in ranked if c.doc_id == k) for k in ("d1", "d6"))
     assert d1.score == d6.score
-    order = [c.doc_key for c in ranked]
-    assert order.index(b"d6") == order.index(b"d1") - 1
+    order = [c.doc_id for c in ranked]
+    assert order.index("d6") == order.index("d1") - 1
 
 
 def test_limit(engine: SqliteSearch) -> None:
@@ -133,7 +133,7 @@ def test_scores_equal_bm25_py_with_the_engines_stats(engine: SqliteSearch) -> No
         found = engine.candidates(IX, terms, {}, 100)
         assert found
         for candidate in found:
-            words = tokenize(CORPUS[candidate.doc_key][0])
+            words = tokenize(CORPUS[candidate.doc_id][0])
             expected = score(term_frequencies(words, terms), len(words), stats)
             assert candidate.score == pytest.approx(expected, rel=1e-9, abs=1e-12), (
                 text,
@@ -153,65 +153,65 @@ def test_stats(engine: SqliteSearch) -> None:
 
 
 def test_update_and_remove(engine: SqliteSearch) -> None:
-    engine.write(IX, b"d1", "goodbye world", ["random", "ann"], 1.0)
-    assert b"d1" not in keys(engine, "hello")
-    assert b"d1" not in keys(engine, "world", {0: "general"})  # its old filter value is gone
-    assert b"d1" in keys(engine, "world", {0: "random"})
-    engine.remove(IX, b"d2")
-    engine.write(IX, b"d6", None, [], 6.0)  # text None removes too
+    engine.write(IX, "d1", "goodbye world", ["random", "ann"], 1.0)
+    assert "d1" not in keys(engine, "hello")
+    assert "d1" not in keys(engine, "world", {0: "general"})  # its old filter value is gone
+    assert "d1" in keys(engine, "world", {0: "random"})
+    engine.remove(IX, "d2")
+    engine.write(IX, "d6", None, [], 6.0)  # text None removes too
     assert keys(engine, "hello") == []
-    engine.remove(IX, b"missing")  # nothing to remove: no error
+    engine.remove(IX, "missing")  # nothing to remove: no error
     stats = engine.stats(IX, parse_search("hello"))
     assert stats.documents == 5
     assert stats.document_frequency == {"hello": 0}
     # The counters match a rebuild from scratch.
     words = [
-        len(tokenize(t)) for k, (t, _, _) in CORPUS.items() if k not in (b"d1", b"d2", b"d6")
+        len(tokenize(t)) for k, (t, _, _) in CORPUS.items() if k not in ("d1", "d2", "d6")
     ] + [2]
     assert stats.average_length == pytest.approx(sum(words) / 5)
 
 
 def test_indexes_are_separate_and_drop(engine: SqliteSearch) -> None:
-    engine.write("notes.search_text", b"n1", "hello notes", [], 1.0)
+    engine.write("notes.search_text", "n1", "hello notes", [], 1.0)
     assert [
-        c.doc_key for c in engine.candidates("notes.search_text", parse_search("hello"), {}, 10)
-    ] == [b"n1"]
+        c.doc_id for c in engine.candidates("notes.search_text", parse_search("hello"), {}, 10)
+    ] == ["n1"]
     assert engine.stats("notes.search_text", parse_search("hello")).documents == 1  # its own corpus
-    assert b"n1" not in keys(engine, "hello")
+    assert "n1" not in keys(engine, "hello")
     engine.drop_index(IX)
     assert keys(engine, "hello") == []
     assert engine.stats(IX, parse_search("hello")).documents == 0
     engine.drop_index(IX)  # again: no error
     assert [
-        c.doc_key for c in engine.candidates("notes.search_text", parse_search("hel"), {}, 10)
-    ] == [b"n1"]
-    engine.write(IX, b"d1", "hello again", [], 1.0)  # a dropped index can be built again
-    assert keys(engine, "hello") == [b"d1"]
+        c.doc_id for c in engine.candidates("notes.search_text", parse_search("hel"), {}, 10)
+    ] == ["n1"]
+    engine.write(IX, "d1", "hello again", [], 1.0)  # a dropped index can be built again
+    assert keys(engine, "hello") == ["d1"]
 
 
 def test_writes_belong_to_the_callers_transaction(
     conn: sqlite3.Connection, engine: SqliteSearch
 ) -> None:
-    engine.write(IX, b"d8", "hello rollback", ["general", "ann"], 8.0)
-    engine.remove(IX, b"d2")
-    assert b"d8" in keys(engine, "rollback")
+    engine.write(IX, "d8", "hello rollback", ["general", "ann"], 8.0)
+    engine.remove(IX, "d2")
+    assert "d8" in keys(engine, "rollback")
     conn.rollback()
     assert keys(engine, "rollback") == []
-    assert b"d2" in keys(engine, "hello")
+    assert "d2" in keys(engine, "hello")
     assert engine.stats(IX, parse_search("hello")).documents == 7
 
 
 def test_survives_reopening_the_file(tmp_path: object) -> None:
     path = f"{tmp_path}/db.sqlite3"
     first = sqlite3.connect(path)
-    SqliteSearch(first).write(IX, b"d1", "hello world", ["general"], 1.0)
+    SqliteSearch(first).write(IX, "d1", "hello world", ["general"], 1.0)
     first.commit()
     first.close()
     again = sqlite3.connect(path)
     assert [
-        c.doc_key
+        c.doc_id
         for c in SqliteSearch(again).candidates(IX, parse_search("hello"), {0: "general"}, 10)
-    ] == [b"d1"]
+    ] == ["d1"]
     again.close()
 
 
