@@ -20,6 +20,9 @@ from runtime.database.transaction import Transaction
 from runtime.errors import SchemaError
 from runtime.limits import LimitExceeded
 from runtime.schema import define_schema, define_table
+from runtime.search.port import SearchEntry
+from runtime.search.text import parse_search
+from runtime.store.port import Op, Put, Store, search_write
 from runtime.sync.read_index import ReadIndex
 from runtime.values import UNDEFINED, v
 
@@ -439,3 +442,23 @@ def test_a_store_without_a_search_engine_refuses_a_search_schema() -> None:
     store.search = None  # type: ignore[assignment]  # as a DynamoDB store without OpenSearch
     with pytest.raises(SchemaError, match="OpenSearchEndpoint"):
         Database(store, SEARCH_SCHEMA).set_schema(SEARCH_SCHEMA)
+
+
+def test_every_store_commits_search_writes_as_no_items(store: Store) -> None:
+    """SQLite applies a SearchWrite in the commit; DynamoDB drops it (its engine
+    is fed from the stream) and it costs no transaction item on either."""
+    entry = SearchEntry("t/s/body", "doc1", "hello there", ("x",), 1.0, 0)
+    key = ("d:doc1", b"")
+    store.transact([Put(key, b"v", expect=0), search_write(entry)])
+    (item,) = store.get([key])
+    assert item is not None and item.value == b"v"
+    engine = getattr(store, "search", None)
+    if engine is not None and engine.transactional:
+        found = engine.candidates("t/s/body", parse_search("hello"), {0: "x"}, 10)
+        assert [c.doc_id for c in found] == ["doc1"]
+    capped = getattr(store, "max_transaction_items", None)
+    if capped is None:
+        ops: list[Op] = [
+            search_write(SearchEntry("t/s/body", f"d{i}", "w", (), 1.0, 0)) for i in range(150)
+        ]
+        store.transact([Put(("d:doc2", b""), b"v", expect=0), *ops])
