@@ -29,6 +29,9 @@ SCHEMA = define_schema(
         "members": define_table({"group": v.string(), "who": v.int64()}).index(
             "by_group", ["group"]
         ),
+        "posts": define_table({"group": v.string(), "body": v.string()}).search_index(
+            "search_body", search_field="body", filter_fields=["group"]
+        ),
     }
 )
 
@@ -232,6 +235,41 @@ def capped_groups(db: Database, threads: int, ops: int, groups: int, cap: int) -
     return report
 
 
+def capped_search(db: Database, threads: int, ops: int, groups: int, cap: int) -> Report:
+    """'Count a search's results, insert a matching document if under N' never
+    exceeds N: a search inside a mutation must conflict with a concurrent
+    insert that it would have found (a phantom of the search)."""
+    report = Report("capped_search")
+    lock = threading.Lock()
+
+    def post(tx: Transaction, group: str, who: int) -> bool:
+        found = (
+            tx.query("posts")
+            .with_search_index(
+                "search_body", lambda q: q.search("body", "entry").eq("group", group)
+            )
+            .collect()
+        )
+        if len(found) >= cap:
+            return False
+        tx.insert("posts", {"group": group, "body": f"entry number {who}"})
+        return True
+
+    def body(t: int, rng: random.Random) -> None:
+        for i in range(ops):
+            g = f"g{rng.randrange(groups)}"
+            _attempt(
+                report, lock, lambda g=g, i=i: db.mutation(lambda tx: post(tx, g, t * 10_000 + i))
+            )
+
+    run_threads(threads, body)
+    rows = db.query(lambda tx: [d["group"] for d in tx.query("posts").collect()]).value
+    for g in set(rows):
+        if rows.count(g) > cap:
+            report.violations.append(f"{g} has {rows.count(g)} posts, cap {cap}")
+    return report
+
+
 def large_transfers(
     db: Database, threads: int, ops: int, accounts: int = 200, rounds: int = 3
 ) -> Report:
@@ -315,5 +353,10 @@ def run_all(db: Database, threads: int, ops: int) -> list[Report]:
         transfers(db, threads, ops, accounts=6),
         unique_users(db, threads, ops, emails=5),
         capped_groups(db, threads, ops, groups=3, cap=5),
+        *(
+            [capped_search(db, threads, ops, groups=3, cap=5)]
+            if getattr(db.store, "search", None) is not None
+            else []
+        ),
         large_transfers(db, threads, ops),
     ]
