@@ -134,6 +134,7 @@ bench: venv dynamodb-local
 	$(PY) bench/reactivity.py $(BENCH_ARGS)
 	$(PY) bench/files.py $(BENCH_ARGS)
 	$(PY) bench/scheduler.py $(BENCH_ARGS)
+	$(PY) bench/search.py $(BENCH_ARGS)
 	$(PY) bench/aws.py $(BENCH_ARGS)
 
 clean:
