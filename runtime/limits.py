@@ -566,3 +566,16 @@ text; index several fields by writing their concatenation into one field."""
 SEARCH_FILTER_FIELDS = 16
 """A search index has at most 16 filter fields (Convex's limit): each is one
 more entry written per document."""
+
+# --- full-text search on OpenSearch (the OpenSearch adapter) -----------------------
+
+SEARCH_PREFIX_SCORED_TERMS = 64
+"""A search's last term (a prefix) is scored by BM25 on the first 64 words it
+expands to in OpenSearch (`top_terms_64`); documents matching only a later
+expansion are still found, ranked after them. Lucene refuses a query of more
+than 1,024 clauses, so scoring every expansion of a short prefix would fail."""
+
+OPENSEARCH_BULK_ENTRIES = 500
+"""Search entries per OpenSearch `_bulk` request: a few hundred small documents
+keep one request well under OpenSearch's 10 MiB (smallest domain) request limit
+and its bulk queue, while a stream batch still needs few round trips."""
