@@ -67,16 +67,33 @@ def match_expression(terms: SearchTerms) -> str:
 
 def candidates_sql(fts: str, filter_count: int) -> str:
     """The candidates query: the MATCH, one `+rowid IN (...)` per filter, BM25 then
-    newest first. The unary `+` keeps SQLite from feeding the filter's rows to FTS5
-    as `rowid =` lookups, one full MATCH per row (0.5 s instead of 4 ms for a
+    newest first. Parameters: the MATCH expression, (index, field, token) per
+    filter, `limit - 1`, `limit`.
+
+    The unary `+` keeps SQLite from feeding the filter's rows to FTS5 as
+    `rowid =` lookups, one full MATCH per row (0.5 s instead of 4 ms for a
     filter value on 25,000 of 100,000 documents); as a plain check on each
-    matching row it costs one B-tree probe."""
-    sql = [f'SELECT doc, bm25("{fts}") AS s, ct FROM "{fts}" WHERE "{fts}" MATCH ?']
-    sql += [
-        "AND +rowid IN (SELECT rid FROM search_filters WHERE ix = ? AND field = ? AND token = ?)"
-    ] * filter_count
-    sql.append("ORDER BY s, ct DESC, doc DESC LIMIT ?")
-    return " ".join(sql)
+    matching row it costs one B-tree probe.
+
+    Ties on BM25 are broken by the `ct` and `doc` columns, which live in FTS5's
+    content table: sorting every match by them reads that table once per match
+    (a common word's thousands: 4.6 ms of a 5 ms search at 100,000 documents).
+    So the matches are scored first (rowid and BM25 only, `m`), the `limit`-th
+    best score is the cut, and only the matches scoring at least as well (the
+    cut's whole tie group with them) are read and sorted in full: the same
+    rows in the same order, at 2 ms. With fewer than `limit` matches there is
+    no cut (coalesce to +infinity)."""
+    match = f'SELECT rowid AS r, bm25("{fts}") AS s FROM "{fts}" WHERE "{fts}" MATCH ?'
+    filters = (
+        " AND +rowid IN (SELECT rid FROM search_filters WHERE ix = ? AND field = ? AND token = ?)"
+        * filter_count
+    )
+    return (
+        f"WITH m AS MATERIALIZED ({match}{filters}) "
+        f'SELECT f.doc, m.s, f.ct FROM m JOIN "{fts}" AS f ON f.rowid = m.r '
+        "WHERE m.s <= coalesce((SELECT s FROM m ORDER BY s LIMIT 1 OFFSET ?), 9e999) "
+        "ORDER BY m.s, f.ct DESC, f.doc DESC LIMIT ?"
+    )
 
 
 class SqliteSearch:
@@ -235,7 +252,7 @@ class SqliteSearch:
             params: list[object] = [match_expression(terms)]
             for field, value in sorted(filters.items()):
                 params += [index_key, field, filter_token(value)]
-            params.append(limit)
+            params += [limit - 1, limit]
             rows = self._conn.execute(sql, params).fetchall()
         return [Candidate(str(doc), -float(s), float(ct)) for doc, s, ct in rows]
 

@@ -224,7 +224,7 @@ def test_filters_do_not_drive_the_full_text_match(
     (fts,) = conn.execute("SELECT fts FROM search_indexes WHERE ix = ?", (IX,)).fetchone()
 
     def fts_step(filter_count: int) -> list[str]:
-        params: list[object] = ['"hello"', *[IX, 0, "t"] * filter_count, 10]
+        params: list[object] = ['"hello"', *[IX, 0, "t"] * filter_count, 9, 10]
         plan = conn.execute(
             "EXPLAIN QUERY PLAN " + candidates_sql(fts, filter_count), params
         ).fetchall()
