@@ -7,8 +7,10 @@ holding its version, so an older `index` delivered later is refused with 409,
 as OpenSearch does within `index.gc_deletes`); `_search` with `bool`
 (`must`/`should`/`filter`/`minimum_should_match`), `term`, `prefix` (rewrites
 `constant_score`, `scoring_boolean`, `top_terms_N`), `match_all`, sorting on
-`_score` and fields, `track_scores`, `track_total_hits`, a `sum` aggregation;
-and `_msearch`. Any other request shape gets a 400 with an OpenSearch-like JSON
+`_score` and fields, `track_scores`, `track_total_hits`, a `sum` aggregation,
+`range` on a number; `_msearch`; and refreshes: a write is searchable after
+`?refresh=true` (or `wait_for`), `_refresh`, or the refresh interval, as on
+OpenSearch, so an adapter that forgot to refresh would fail here too. Any other request shape gets a 400 with an OpenSearch-like JSON
 error, so the adapter cannot drift onto requests this server would only
 pretend to answer.
 
@@ -77,6 +79,9 @@ class _Index:
     properties: dict[str, Any]
     strict: bool
     docs: dict[str, _Doc] = field(default_factory=dict)
+    """The latest document of each id (versions are checked against these)."""
+    visible: dict[str, _Doc] = field(default_factory=dict)
+    """What searches see: `docs` as of the last refresh."""
     tombstones: dict[str, int] = field(default_factory=dict)
 
     def text_fields(self) -> set[str]:
@@ -84,15 +89,15 @@ class _Index:
 
     def field_stats(self, name: str) -> tuple[int, float]:
         """(documents with the field, their mean length), as Lucene keeps them."""
-        lengths = [d.lengths[name] for d in self.docs.values() if d.lengths.get(name, 0) > 0]
+        lengths = [d.lengths[name] for d in self.visible.values() if d.lengths.get(name, 0) > 0]
         return len(lengths), (sum(lengths) / len(lengths) if lengths else 0.0)
 
     def doc_freq(self, name: str, term: str) -> int:
-        return sum(1 for d in self.docs.values() if term in d.terms.get(name, {}))
+        return sum(1 for d in self.visible.values() if term in d.terms.get(name, {}))
 
     def expansions(self, name: str, prefix: str) -> list[str]:
         words = {
-            t for d in self.docs.values() for t in d.terms.get(name, {}) if t.startswith(prefix)
+            t for d in self.visible.values() for t in d.terms.get(name, {}) if t.startswith(prefix)
         }
         return sorted(words, key=lambda w: w.encode("utf-8"))
 
@@ -121,6 +126,8 @@ class _Searcher:
             return self._term(spec, scoring)
         if kind == "prefix":
             return self._prefix(spec, scoring)
+        if kind == "range":
+            return self._range(spec)
         raise _bad(
             f"unknown query [{kind}] (LocalOpenSearch supports bool, term, prefix, match_all)"
         )
@@ -192,6 +199,29 @@ class _Searcher:
             )
 
         return scored
+
+    def _range(self, spec: dict[str, Any]) -> _Query:
+        if not isinstance(spec, dict) or len(spec) != 1:
+            raise _bad("[range] query doesn't support multiple fields")
+        ((name, params),) = spec.items()
+        _only(params, {"gte", "gt", "lte", "lt"}, "range")
+        if self.index.properties.get(name, {}).get("type") not in ("integer", "long", "double"):
+            raise _bad(f"LocalOpenSearch runs range queries on numeric fields only, not [{name}]")
+        checks = {
+            "gte": lambda v, b: v >= b,
+            "gt": lambda v, b: v > b,
+            "lte": lambda v, b: v <= b,
+            "lt": lambda v, b: v < b,
+        }
+
+        def run(d: _Doc) -> float | None:
+            value = d.source.get(name)
+            if value is None:
+                return None
+            ok = all(checks[op](value, bound) for op, bound in params.items())
+            return 1.0 if ok else None
+
+        return run
 
     def _bool(self, spec: dict[str, Any]) -> _Query:
         _only(spec, {"must", "should", "filter", "minimum_should_match", "boost"}, "bool")
@@ -280,7 +310,18 @@ class _Engine:
 
     # --- documents -------------------------------------------------------------
 
-    def bulk(self, body: str, default_index: str | None) -> dict[str, Any]:
+    def refresh(self, names: list[str] | None = None) -> None:
+        """Make the latest documents searchable (all indexes when `names` is None)."""
+        with self.lock:
+            for name in self.indexes if names is None else names:
+                index = self.indexes.get(name)
+                if index is not None:
+                    index.visible = dict(index.docs)
+
+    def bulk(self, body: str, default_index: str | None, refresh: bool) -> dict[str, Any]:
+        """Apply the actions; searches see them after a refresh (`refresh`: at once,
+        as `?refresh=true` or `wait_for`; otherwise on the next `_refresh` or
+        the server's refresh interval)."""
         if not body.endswith("\n"):
             raise _bad(
                 "The bulk request must be terminated by a newline [\\n]",
@@ -312,6 +353,8 @@ class _Engine:
                     source = json.loads(lines[i])
                 i += 1
                 items.append({action: self._bulk_item(action, meta, source, default_index)})
+        if refresh:
+            self.refresh([str(next(iter(it.values()))["_index"]) for it in items])
         errors = any("error" in next(iter(it.values())) for it in items)
         return {"took": 1, "errors": errors, "items": items}
 
@@ -403,7 +446,9 @@ class _Engine:
         with self.lock:
             index = self._get(name)
             query = _Searcher(index).compile(body.get("query", {"match_all": {}}))
-            scored = [(s, d_id, d) for d_id, d in index.docs.items() if (s := query(d)) is not None]
+            scored = [
+                (s, d_id, d) for d_id, d in index.visible.items() if (s := query(d)) is not None
+            ]
             keys = self._sort_keys(body.get("sort", [{"_score": {"order": "desc"}}]))
             for fname, descending in reversed(keys):
                 scored.sort(key=functools.partial(_sort_value, fname=fname), reverse=descending)
@@ -545,7 +590,8 @@ class _Handler(BaseHTTPRequestHandler):
                             f"unknown refresh value [{refresh}]", "illegal_argument_exception"
                         )
                     default = parts[0] if len(parts) == 2 else None
-                    self._reply(200, engine.bulk(self._body(), default))
+                    now = refresh in ("true", "wait_for", "")
+                    self._reply(200, engine.bulk(self._body(), default, now))
                     return
                 if (
                     parts
@@ -555,6 +601,10 @@ class _Handler(BaseHTTPRequestHandler):
                 ):
                     default = parts[0] if len(parts) == 2 else None
                     self._reply(200, engine.msearch(self._body(), default))
+                    return
+                if parts and parts[-1] == "_refresh" and len(parts) <= 2 and method == "POST":
+                    engine.refresh(None if len(parts) == 1 else [parts[0]])
+                    self._reply(200, {"_shards": {"total": 1, "successful": 1, "failed": 0}})
                     return
                 if len(parts) == 2 and parts[1] == "_search" and method in ("GET", "POST"):
                     self._reply(200, engine.search(parts[0], self._json()))
@@ -595,12 +645,21 @@ class _Server(ThreadingHTTPServer):
 class LocalOpenSearch:
     """The server on `host`:`port` (0: a free port); `url` once started.
 
+    `refresh_interval`: seconds between refreshes that make writes sent without
+    `?refresh` searchable (OpenSearch's default, 1 s); None: only `_refresh`
+    and `?refresh=true` do, which lets a test see that a write is not yet visible.
+
     Use as a context manager, or `start()` and `stop()`."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, refresh_interval: float | None = 1.0
+    ) -> None:
         self._address = (host, port)
+        self._refresh_interval = refresh_interval
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._refresher: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def url(self) -> str:
@@ -616,7 +675,22 @@ class LocalOpenSearch:
                 target=self._server.serve_forever, name="local-opensearch", daemon=True
             )
             self._thread.start()
+            if self._refresh_interval is not None:
+                self._stopping.clear()
+                self._refresher = threading.Thread(
+                    target=self._refresh_loop,
+                    args=(self._server.engine, self._refresh_interval),
+                    name="local-opensearch-refresh",
+                    daemon=True,
+                )
+                self._refresher.start()
         return self
+
+    def _refresh_loop(self, engine: _Engine, interval: float) -> None:
+        # OpenSearch's index.refresh_interval (1 s by default): writes sent
+        # without ?refresh become searchable on the next tick.
+        while not self._stopping.wait(interval):
+            engine.refresh()
 
     def stop(self) -> None:
         if self._server is not None:
@@ -624,8 +698,12 @@ class LocalOpenSearch:
             self._server.server_close()
             if self._thread is not None:
                 self._thread.join()
+            self._stopping.set()
+            if self._refresher is not None:
+                self._refresher.join()
             self._server = None
             self._thread = None
+            self._refresher = None
 
     def __enter__(self) -> LocalOpenSearch:
         return self.start()

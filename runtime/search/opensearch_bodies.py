@@ -195,13 +195,15 @@ def search_body(terms: SearchTerms, filters: Mapping[int, Value], limit: int) ->
 
 def stats_body(index: str, terms: SearchTerms) -> tuple[str, list[str]]:
     """The NDJSON `_msearch` body for `stats` and the term of each search after
-    the first: the first counts the documents and sums their `words`; one more
-    per whole term (a `term` count) and one for the prefix (a `prefix` count)."""
+    the first: the first counts the documents with at least one word (Lucene's
+    document count for the text field, BM25's N: a document whose text has no
+    word holds no term) and sums their `words`; one more per whole term (a
+    `term` count) and one for the prefix (a `prefix` count)."""
     searches: list[dict[str, Any]] = [
         {
             "size": 0,
             "track_total_hits": True,
-            "query": {"match_all": {}},
+            "query": {"range": {"words": {"gte": 1}}},
             "aggs": {"words": {"sum": {"field": "words"}}},
         }
     ]

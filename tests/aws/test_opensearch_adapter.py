@@ -52,7 +52,9 @@ def entry(
 
 @pytest.fixture(scope="module")
 def local_server() -> Iterator[LocalOpenSearch]:
-    with LocalOpenSearch() as server:
+    # No refresh timer: a write is searchable only if the adapter asks for a
+    # refresh, so forgetting to would fail here rather than by luck of timing.
+    with LocalOpenSearch(refresh_interval=None) as server:
         yield server
 
 
@@ -178,6 +180,9 @@ def test_check_stats_and_own_write_scores_match_the_engine(engine: OpenSearchEng
         "goodbye": 1,
         "hel": 5,
     }
+    # a document without words holds no term: not in BM25's document count
+    engine.apply([entry("empty", "?!", 10)])
+    assert engine.stats(KEY, terms) == stats
     texts = {doc: body for doc, body, _, _ in CORPUS}
     found = engine.candidates(KEY, terms, {}, 10)
     assert {c.doc_id for c in found} == {"d1", "d2", "d3", "d4", "d6"}
@@ -330,3 +335,29 @@ def test_local_sigv4_without_credentials_says_what_to_set(
 def test_local_a_bad_prefix_fails_at_construction() -> None:
     with pytest.raises(ValueError, match="lower-case"):
         OpenSearchEngine("http://127.0.0.1:1", prefix="Bad", sigv4=False)
+
+
+def test_local_writes_are_searchable_after_a_refresh_only(local_server: LocalOpenSearch) -> None:
+    status, _ = _request(
+        local_server,
+        "PUT",
+        "/refresh-check",
+        json.dumps({"mappings": {"properties": {"t": {"type": "text", "analyzer": "whitespace"}}}}),
+    )
+    assert status == 200
+    try:
+        meta = {"_index": "refresh-check", "_id": "1", "version": 1, "version_type": "external"}
+        bulk = json.dumps({"index": meta}) + "\n" + json.dumps({"t": "fresh"}) + "\n"
+        status, body = _request(local_server, "POST", "/_bulk", bulk)
+        assert status == 200 and body["errors"] is False
+        search = json.dumps({"query": {"term": {"t": {"value": "fresh"}}}})
+        _, body = _request(local_server, "POST", "/refresh-check/_search", search)
+        assert body["hits"]["total"]["value"] == 0  # not refreshed yet
+        # versions are checked against the latest write, refreshed or not
+        _, body = _request(local_server, "POST", "/_bulk", bulk)
+        assert body["items"][0]["index"]["status"] == 409
+        assert _request(local_server, "POST", "/refresh-check/_refresh", "")[0] == 200
+        _, body = _request(local_server, "POST", "/refresh-check/_search", search)
+        assert body["hits"]["total"]["value"] == 1
+    finally:
+        _request(local_server, "DELETE", "/refresh-check", "")

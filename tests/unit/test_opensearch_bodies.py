@@ -183,7 +183,7 @@ def test_stats_is_one_msearch_of_header_and_body_pairs() -> None:
     assert searches[0] == {
         "size": 0,
         "track_total_hits": True,
-        "query": {"match_all": {}},
+        "query": {"range": {"words": {"gte": 1}}},
         "aggs": {"words": {"sum": {"field": "words"}}},
     }
     assert searches[1]["query"] == {"term": {"text": {"value": "goodbye"}}}
