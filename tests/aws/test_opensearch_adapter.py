@@ -161,6 +161,20 @@ def test_check_reindex_delete_and_versions(engine: OpenSearchEngine) -> None:
     assert ids(engine, "cherry") == ["a"]
 
 
+def test_check_words_beyond_ascii_match_as_our_tokenizer_says(engine: OpenSearchEngine) -> None:
+    engine.create_index(KEY)
+    engine.apply(
+        [
+            entry("u1", "Große STRASSE, Ünïcödé! 東京", 10, channel="κανάλι"),
+            entry("u2", "strassenbahn", 10, ct=2.0),
+        ]
+    )
+    assert ids(engine, "grosse") == ["u1"]  # NFKC + casefold: ß is ss
+    assert ids(engine, "straße") == ["u2", "u1"]  # a prefix of both; the shorter first
+    assert ids(engine, "ünïcödé 東京", {0: "κανάλι"}) == ["u1"]
+    assert ids(engine, "strasse grosse") == ["u1"]  # "strasse" whole, "grosse" prefix
+
+
 def test_check_entries_of_a_missing_index_are_skipped_not_created(engine: OpenSearchEngine) -> None:
     engine.apply([entry("a", "apple", 10)])
     with pytest.raises(SearchUnavailable, match="index_not_found"):

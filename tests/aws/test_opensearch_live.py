@@ -30,6 +30,7 @@ from .test_opensearch_adapter import (
     test_check_stats_and_own_write_scores_match_the_engine,
     test_check_the_adapter_is_a_stream_fed_search_engine,
     test_check_ties_rank_newest_first_then_by_id_and_limit,
+    test_check_words_beyond_ascii_match_as_our_tokenizer_says,
 )
 
 URL = os.environ.get("OPENSEARCH_URL", "")
@@ -52,6 +53,7 @@ __all__ = [
     "test_check_stats_and_own_write_scores_match_the_engine",
     "test_check_the_adapter_is_a_stream_fed_search_engine",
     "test_check_ties_rank_newest_first_then_by_id_and_limit",
+    "test_check_words_beyond_ascii_match_as_our_tokenizer_says",
 ]
 
 
