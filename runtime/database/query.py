@@ -128,9 +128,17 @@ class Query:
         journal = self.__tx.journal_in
         if opts.end_cursor is None and journal is not None and call < len(journal):
             opts = replace(opts, end_cursor=journal[call])
+        opts = replace(
+            opts, cursor=self._reposition(opts.cursor), end_cursor=self._reposition(opts.end_cursor)
+        )
         page = read_page(self._spec, self._range, self.reverse, opts, self._rows)
         self.__tx.journal_out.append(page["continueCursor"])
         return page
+
+    def _reposition(self, cursor: str | None) -> str | None:
+        """A cursor as this query's order places it now (an index key never
+        moves; a search overrides this: relevance does move)."""
+        return cursor
 
     def _table_indexes(self, table: str) -> TableIndexes:
         return self.__tx.table_indexes(table)

@@ -21,21 +21,28 @@ Reactivity and serializability use the machinery of ordinary indexes:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.schema import SchemaDefinition
 from runtime.search.port import SearchEntry
 from runtime.search.text import SearchTerms, tokenize
+from runtime.store.port import Change
 from runtime.values import encode_key, prefix_end
 from runtime.values.model import Value
 
+from . import layout
 from .fields import field_value
 from .readwrite import IndexRange
+
+if TYPE_CHECKING:
+    from .indexes import TableIndexes
 
 __all__ = [
     "SEARCH_PREFIX",
     "SearchIndexSpec",
+    "change_entries",
     "matches",
     "rank_key",
     "search_changes",
@@ -151,3 +158,21 @@ def rank_key(score: float, creation_time: float, doc_id: str) -> bytes:
     """A result's position in relevance order as bytes that sort ascending:
     higher score first, then newer, then by id (pagination cursors hold it)."""
     return encode_key([-score, -creation_time, doc_id])
+
+
+def change_entries(change: Change, indexes: Callable[[str], TableIndexes]) -> list[SearchEntry]:
+    """The search entries a committed document write (a change-feed or stream
+    record) changes, versioned by its commit timestamp: what an engine fed
+    from the stream applies."""
+    doc_id = layout.id_from_doc_key(change.key)
+    if doc_id is None:
+        return []
+    old = layout.decode_document(change.old_value) if change.old_value is not None else None
+    new = layout.decode_document(change.new_value) if change.new_value is not None else None
+    table = (new or old).table  # type: ignore[union-attr]
+    specs = indexes(table).search_specs
+    if not specs:
+        return []
+    return search_changes(
+        specs, doc_id, old.doc if old else None, new.doc if new else None, change.ts
+    )

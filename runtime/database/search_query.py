@@ -4,10 +4,14 @@ text).eq(f, v))`, then `take`, `first`, `unique`, `collect`, `paginate`, `filter
 A search query is a `Query` whose rows come from the search (in relevance
 order, `Transaction.search`) instead of an index scan; everything after it,
 filters, limits and pagination with live-query journals, is the same code.
-Its rows are keyed by `search.rank_key`, so a pagination cursor is a position
-in relevance order: the next page holds what ranks after it, however many
-documents are inserted meanwhile (a document whose score moves across the
-cursor may move between pages, as relevance does).
+Its rows are keyed by `search.rank_key` (score, creation time, id), so a
+pagination cursor names the last document a page walked. Scores drift as the
+corpus changes (an insert changes every term's rarity), so a cursor is
+re-placed at its document's current rank before a page is read
+(`_reposition`): the next page holds what ranks after that document now,
+however many documents were inserted meanwhile. Only a document whose own
+relevance moves across the cursor's (its text edited) can move between pages;
+a cursor whose document no longer matches keeps its old rank.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.limits import SEARCH_RESULTS
 from runtime.search.text import SearchTerms, check_filter_count, parse_search
-from runtime.values import UNDEFINED, check_value
+from runtime.values import UNDEFINED, check_value, decode_key
 
-from .errors import InvalidQueryError
+from .errors import InvalidCursorError, InvalidQueryError
 from .filters import evaluate
 from .index_range import KeyRange
 from .indexes import IndexSpec
+from .pagination import Position, decode_cursor, encode_cursor
 from .query import Query
 from .search import SEARCH_PREFIX, SearchIndexSpec
 
@@ -85,7 +90,7 @@ class SearchFilterBuilder:
 
 
 class SearchQuery(Query):
-    __slots__ = ("__stx", "_filters_by_position", "_search", "_terms", "_truncated")
+    __slots__ = ("__stx", "_fetched", "_filters_by_position", "_search", "_terms", "_truncated")
 
     def __init__(
         self,
@@ -101,6 +106,9 @@ class SearchQuery(Query):
         self._terms = terms
         self._filters_by_position = filters
         self._truncated = False
+        self._fetched: dict[int, tuple[list[tuple[bytes, dict[str, Any]]], bool]] = {}
+        """Results by the limit asked (a page re-placing its cursor and then
+        reading asks for the same ones)."""
         """The engine had more than SEARCH_RESULTS results (collect refuses)."""
 
     def order(self, order: str) -> Query:
@@ -116,9 +124,13 @@ class SearchQuery(Query):
         limit = min(SEARCH_RESULTS, max(16, page_hint))
         done = 0
         while True:
-            rows, exhausted = self.__stx.search(
-                self._search, self._terms, self._filters_by_position, limit
-            )
+            fetched = self._fetched.get(limit)
+            if fetched is None:
+                fetched = self.__stx.search(
+                    self._search, self._terms, self._filters_by_position, limit
+                )
+                self._fetched[limit] = fetched
+            rows, exhausted = fetched
             for key, doc in rows[done:]:
                 if key < rng.lo:
                     continue
@@ -132,6 +144,21 @@ class SearchQuery(Query):
                 self._truncated = True
                 return
             limit = min(SEARCH_RESULTS, limit * 4)
+
+    def _reposition(self, cursor: str | None) -> str | None:
+        if cursor is None:
+            return None
+        at = decode_cursor(cursor, self._spec, False)
+        if at.key is None:
+            return cursor  # the start or the end
+        try:
+            doc_id = decode_key(at.key)[2]
+        except (ValueError, IndexError) as e:
+            raise InvalidCursorError(f"not a search cursor: {cursor[:40]!r}") from e
+        for key, doc, _ in self._rows(_ALL, 16):
+            if doc["_id"] == doc_id:
+                return encode_cursor(self._spec, False, Position(key))
+        return cursor
 
     def collect(self) -> list[dict[str, Any]]:
         got = super().collect()

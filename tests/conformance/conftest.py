@@ -51,12 +51,49 @@ def capped_db() -> Database:
     return Database(SqliteStore(":memory:", max_transaction_items=TRANSACTION_ITEMS), SCHEMA)
 
 
-@pytest.fixture(params=["embedded"])
-def search_db(request: pytest.FixtureRequest) -> Any:
-    """A database with a search engine, on each engine (see search_support.py)."""
-    from runtime.store.sqlite import SqliteStore
+@pytest.fixture(scope="session")
+def local_opensearch() -> Any:
+    """The harness' OpenSearch-compatible server, once per session."""
+    from runtime.emulator.opensearch import LocalOpenSearch
 
-    from .search_support import SearchDb
+    with LocalOpenSearch() as server:
+        yield server
+
+
+@pytest.fixture(params=["embedded", "harness"])
+def search_db(request: pytest.FixtureRequest) -> Any:
+    """A database with a search engine, on each engine (see search_support.py):
+    the embedded one, and the harness' (DynamoDB Local, the OpenSearch adapter
+    on the local server, fed from the table's stream)."""
+    from .search_support import SearchDb, harness_feed
     from .test_search import SEARCH_SCHEMA
 
-    return SearchDb(lambda: SqliteStore(":memory:"), SEARCH_SCHEMA, embedded=True)
+    if request.param == "embedded":
+        from runtime.store.sqlite import SqliteStore
+
+        yield SearchDb(lambda: SqliteStore(":memory:"), SEARCH_SCHEMA, embedded=True)
+        return
+    import os
+    import uuid
+
+    from runtime.search.opensearch import OpenSearchEngine
+    from tests.support.aws import dynamodb_local_store
+
+    if os.environ.get("SKIP_DYNAMODB_LOCAL") == "1":
+        pytest.skip("SKIP_DYNAMODB_LOCAL=1")
+    endpoint = request.getfixturevalue("dynamodb_local_endpoint")
+    server = request.getfixturevalue("local_opensearch")
+    opened: list[Any] = []
+
+    def make() -> Store:
+        name = f"s{uuid.uuid4().hex[:12]}"
+        it = dynamodb_local_store(endpoint, name)
+        store = next(it)
+        store.search = OpenSearchEngine(server.url, prefix=name, sigv4=False)  # type: ignore[attr-defined]
+        opened.append(it)
+        return store
+
+    yield SearchDb(make, SEARCH_SCHEMA, embedded=False, feed=harness_feed)
+    for it in opened:
+        for _ in it:
+            pass

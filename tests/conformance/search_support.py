@@ -65,3 +65,20 @@ class SearchDb:
 
     def query(self, fn: Callable[[Any], T]) -> T:
         return self.db.query(fn).value
+
+
+def harness_feed(db: Database, after: str | None) -> str | None:
+    """Deliver the store's committed writes to its engine, as the stream Lambda
+    does: each change's search entries at its commit timestamp. Returns the
+    feed position reached."""
+    from runtime.database.search import change_entries
+
+    engine = db.store.search  # type: ignore[attr-defined]
+    while True:
+        batch = db.store.read_changes(after, 1000)
+        entries = [e for c in batch.changes for e in change_entries(c, db.table_indexes)]
+        if entries:
+            engine.apply(entries)
+        if not batch.changes:
+            return batch.position
+        after = batch.position
