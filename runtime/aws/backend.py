@@ -10,6 +10,10 @@ admin route, and their roles may not read the secret) has no admin access.
 Files' bytes go to the S3 bucket the settings name, as objects
 `api/storage/<key>` (FILES_PREFIX): CloudFront serves `/api/storage/<key>`
 straight from the bucket, so the object's name is the file URL's path.
+
+Search: the store gets the OpenSearch engine the settings name as
+`store.search` (`search.py`), before the functions load, so every
+function's queries can search; None when the stack has no endpoint.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from runtime.functions import logs
 from runtime.functions.executor import CallResult
 from runtime.store.dynamodb import DynamoDBStore
 
+from .search import engine_for
 from .settings import Settings
 
 __all__ = ["FILES_PREFIX", "lambda_backend", "reset"]
@@ -44,8 +49,14 @@ def lambda_backend(
             settings = Settings.from_env()
             logs.install()
             blobs = _blobs(settings)
+            store = DynamoDBStore(settings.table)
+            store.search = engine_for(
+                settings.opensearch_endpoint,
+                settings.search_prefix,
+                sigv4=settings.opensearch_sigv4,
+            )
             backend = Backend(
-                DynamoDBStore(settings.table),
+                store,
                 settings.functions,
                 admin_key=settings.admin_key,
                 prod=settings.prod,

@@ -43,6 +43,17 @@
     PYCONVEX_SCHEDULER_ROLE_ARN
                          the role EventBridge Scheduler assumes to send them
                          (SchedulerInvokeRole, passed by the stream function)
+    OPENSEARCH_ENDPOINT  the OpenSearch domain serving search indexes
+                         (https://search-<domain>-<id>.<region>.es.amazonaws.com,
+                         the stack's OpenSearchEndpoint parameter); empty or
+                         unset: no search engine (a schema with search
+                         indexes is refused at deploy)
+    OPENSEARCH_SIGV4     "false" sends unsigned requests (the local harness's
+                         server); default: signed with the function's role
+    PYCONVEX_SEARCH_PREFIX
+                         the first part of the deployment's OpenSearch index
+                         names (the stack's name; default: the table's), so
+                         stacks can share a domain
 
 The admin key itself is never an environment variable: the app's functions
 run in the same process and see `os.environ` (and whatever logs or reports
@@ -144,6 +155,9 @@ class Settings:
     jobs_queue_arn: str | None = None
     schedule_group: str | None = None
     scheduler_role_arn: str | None = None
+    opensearch_endpoint: str | None = None
+    opensearch_sigv4: bool = True
+    search_prefix: str = "pyconvex"
 
     @classmethod
     def from_env(
@@ -170,6 +184,9 @@ class Settings:
             jobs_queue_arn=env.get("PYCONVEX_JOBS_QUEUE_ARN") or None,
             schedule_group=env.get("PYCONVEX_SCHEDULE_GROUP") or None,
             scheduler_role_arn=env.get("PYCONVEX_SCHEDULER_ROLE_ARN") or None,
+            opensearch_endpoint=env.get("OPENSEARCH_ENDPOINT", "").strip() or None,
+            opensearch_sigv4=env.get("OPENSEARCH_SIGV4", "true").strip().lower() != "false",
+            search_prefix=env.get("PYCONVEX_SEARCH_PREFIX") or table,
         )
 
 

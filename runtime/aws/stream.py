@@ -12,6 +12,14 @@ first such record; Lambda re-delivers from there), so the records before it
 are checkpointed and one bad record does not hold back the shard forever
 (the event source mapping's retry limit and on-failure queue take it out).
 
+Search: the batch's document writes to tables with search indexes are
+applied to the OpenSearch engine (`search.py`) before any query is
+refreshed, so a re-run search sees them; a failed apply fails the batch from
+the first record with entries (applying again is harmless: entries carry
+their commit timestamp as a version). A stack without an engine skips them
+(logged once per container: deploy refuses such a schema, so this is a
+table whose search indexes were built before the endpoint was removed).
+
 Scheduled jobs: the new queue records in the batch (the mapping's filter
 passes them too) are dispatched first (`dispatch.py`: an SQS message or a
 one-time schedule); a failed dispatch fails its record like any other.
@@ -24,11 +32,13 @@ from typing import Any, cast
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 
 from runtime.store.dynamodb import DynamoDBStore
+from runtime.store.port import Change
 from runtime.sync.changes import document_change
 
 from .backend import lambda_backend
 from .dispatch import dispatch_stream_records, dispatcher_for
 from .observe import count, logger, metrics
+from .search import search_entries
 from .stream_records import from_lambda_record
 from .sync import sync_for
 
@@ -44,11 +54,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     store = cast(DynamoDBStore, sync.store)
     first_toucher: dict[bytes, int] = {}
     failed = _dispatch([r.raw_event for r in records])
+    changes: list[Change | None] = []
     for i, record in enumerate(records):
         if failed is not None and i >= failed:
             break
         try:
             change = store.change_of(from_lambda_record(record.raw_event))
+            changes.append(change)
             found = document_change(change, sync.table_indexes) if change else None
             owners = sync.touched([found]) if found else set()
         except Exception:
@@ -57,6 +69,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             break
         for owner in owners:
             first_toucher.setdefault(owner, i)
+    failed = _feed_search(
+        store, changes[: len(records) if failed is None else failed], sync, failed
+    )
     changed: dict[bytes, int] = {}
     for owner, i in sorted(first_toucher.items(), key=lambda item: item[1]):
         if failed is not None and i >= failed:
@@ -83,6 +98,40 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"batchItemFailures": []}
     count("stream_failures")
     return {"batchItemFailures": [{"itemIdentifier": _sequence(records[failed])}]}
+
+
+_warned_no_engine = False
+
+
+def _feed_search(
+    store: DynamoDBStore, changes: list[Change | None], sync: Any, failed: int | None
+) -> int | None:
+    """Apply the search entries of `changes` (the records before the first
+    failure); the new first failure (the first record with entries) if the
+    engine failed."""
+    global _warned_no_engine
+    found = search_entries(changes, sync.table_indexes)
+    if not found:
+        return failed
+    engine = store.search
+    if engine is None:
+        if not _warned_no_engine:
+            _warned_no_engine = True
+            logger.warning(
+                "documents of tables with search indexes were written but this stack has no "
+                "OpenSearch engine: their search entries are skipped. Set the stack's "
+                "OpenSearchEndpoint parameter and deploy again."
+            )
+        return failed
+    entries = [entry for _, batch in found for entry in batch]
+    try:
+        engine.apply(entries)
+    except Exception:
+        logger.exception("search entries failed", extra={"entries": len(entries)})
+        first = found[0][0]
+        return first if failed is None else min(failed, first)
+    count("stream_search_entries", len(entries))
+    return failed
 
 
 def _dispatch(records: list[dict[str, Any]]) -> int | None:

@@ -227,13 +227,13 @@ def _cmd_env(ns: argparse.Namespace) -> int:
 
 
 def _cmd_deploy(ns: argparse.Namespace) -> int:
-    from runtime.aws.deploy import push_schema, stack_table, sync_stack_crons
+    from runtime.aws.deploy import push_schema, search_engine, stack_table, sync_stack_crons
     from runtime.aws.settings import record_stack_urls
     from runtime.store.port import StoreError
 
     try:
         table = ns.table or stack_table(ns.stack)
-        count = push_schema(table, ns.functions)
+        count = push_schema(table, ns.functions, search=search_engine(ns.stack, table))
         url = record_stack_urls(ns.stack, table) if ns.stack else None
         crons = sync_stack_crons(ns.stack, ns.functions) if ns.stack else None
     except (RuntimeError, StoreError) as e:
