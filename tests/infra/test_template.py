@@ -161,7 +161,7 @@ def test_each_handler_is_a_module_under_runtime_aws(
 def _documented_settings() -> set[str]:
     path = ROOT / "runtime" / "aws" / "settings.py"
     doc = ast.get_docstring(ast.parse(path.read_text())) or ""
-    return set(re.findall(r"\bPYCONVEX_[A-Z_]+\b", doc))
+    return set(re.findall(r"\b(?:PYCONVEX|OPENSEARCH)_[A-Z_0-9]+\b", doc))
 
 
 def test_every_variable_is_one_the_runtime_reads(sam_template: dict[str, Any]) -> None:
