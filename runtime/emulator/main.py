@@ -11,7 +11,11 @@ Files' bytes go to an S3 bucket (`s3.py`: moto's S3 server unless one is
 given), created at start. Scheduled functions and crons: the jobs queue and
 schedule group live in a moto server of their own (`jobs.py`), which an
 SQS poller and a schedule firer turn into invocations of the scheduler
-handler, as Lambda and EventBridge Scheduler do.
+handler, as Lambda and EventBridge Scheduler do. Search indexes live in a
+local OpenSearch-compatible server (`opensearch.py`, in this process): the
+Lambdas get its URL as OPENSEARCH_ENDPOINT (unsigned requests), the schema
+push builds the indexes there, and the stream handler feeds it from the
+stream poller's batches, as on AWS.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any, Literal
 
 from runtime.aws.deploy import StackSchedules, push_schema, sync_crons
 from runtime.aws.dispatch import queue_write
+from runtime.aws.search import engine_for
 from runtime.aws.settings import record_deployment_urls
 from runtime.aws.stream_records import document_write
 from runtime.backend import ADMIN_KEY_FILE, AdminKeyError, read_admin_key
@@ -40,6 +45,7 @@ from .dynamodb_local import DynamoDBLocalMissing, running_dynamodb_local
 from .functions import REGION, Handler, LambdaFunction, lazy_handler
 from .gateway import LocalGateway
 from .jobs import JobsAws, ScheduleFirer, SqsPoller, running_jobs_aws, setup_jobs
+from .opensearch import LocalOpenSearch
 from .s3 import S3Missing, files_env, running_s3, setup_bucket
 from .server import uvicorn_server
 from .streams import StreamPoller
@@ -134,8 +140,9 @@ def _deploy(
     client = boto3.client("dynamodb", endpoint_url=endpoint)
     streams = boto3.client("dynamodbstreams", endpoint_url=endpoint)
     create_table(client, options.table)
+    search = engine_for(os.environ.get("OPENSEARCH_ENDPOINT"), options.table, sigv4=False)
     try:
-        push_schema(options.table, functions, client=client, streams_client=streams)
+        push_schema(options.table, functions, client=client, streams_client=streams, search=search)
     except RuntimeError as e:
         raise SystemExit(str(e)) from None
     store = DynamoDBStore(options.table, client=client, streams_client=streams)
@@ -219,7 +226,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 def run_aws_local(options: AwsLocalOptions, handlers: Handlers | None = None) -> int:
     handlers = handlers or Handlers()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("botocore", "boto3", "urllib3", "mangum"):
+    for noisy in ("botocore", "boto3", "urllib3", "mangum", "opensearch"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     functions = options.functions.resolve()
     if not functions.is_dir():
@@ -275,6 +282,10 @@ def _serve(
             }
         )
         os.environ.update(_files_bucket(options, s3))
+        # Always started: a thread and a socket, and a schema gaining a search
+        # index needs it without a restart of anything but the harness.
+        search = stack.enter_context(LocalOpenSearch("127.0.0.1"))
+        os.environ.update({"OPENSEARCH_ENDPOINT": search.url, "OPENSEARCH_SIGV4": "false"})
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF lines locally
         scheduler_function = LambdaFunction("pyconvex-scheduler", handlers.scheduler, timeout=330)
         jobs = _scheduling(stack, options, scheduler_function)
@@ -301,7 +312,7 @@ def _serve(
             f"pyconvex aws-local ready: {url} (HTTP API, WebSocket {url.replace('http', 'ws', 1)}"
             f"/api/sync, Management API {url}/@connections), DynamoDB {endpoint} table "
             f"{options.table}, S3 {s3} bucket {options.files_bucket} and SQS + Scheduler "
-            f"{jobs.endpoint} queue {jobs.queue_url} group {jobs.group}"
+            f"{jobs.endpoint} queue {jobs.queue_url} group {jobs.group}, OpenSearch {search.url}"
             f"{' (prod mode)' if options.prod else ''}",
             flush=True,
         )

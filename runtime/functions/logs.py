@@ -27,7 +27,16 @@ from runtime.limits import LOG_LINE_CHARS, LOG_LINES_PER_FUNCTION
 __all__ = ["LogLines", "attempt", "capture", "capturing", "install", "keep"]
 
 _LEVELS = {"WARNING": "WARN", "CRITICAL": "ERROR"}
-_PLATFORM_LOGGERS = ("runtime", "botocore", "boto3", "urllib3", "s3transfer", "uvicorn", "asyncio")
+_PLATFORM_LOGGERS = (
+    "runtime",
+    "botocore",
+    "boto3",
+    "urllib3",
+    "s3transfer",
+    "uvicorn",
+    "asyncio",
+    "opensearch",  # the search engine's client (opensearch-py): a request log per search
+)
 
 
 class LogLines:

@@ -241,3 +241,32 @@ def test_without_an_engine_search_records_are_skipped_and_logged_once(
         assert len(warned) == 1
         assert "OpenSearchEndpoint" in warned[0]
         assert bare.found("hello") == []
+
+
+def test_a_search_logs_no_opensearch_requests_into_the_functions_lines(fed: Fed) -> None:
+    """opensearch-py logs each request at INFO: the platform's, not the app's,
+    so a caller's logLines never hold them (the harness logs at INFO)."""
+    import logging
+
+    from runtime.aws.backend import lambda_backend
+    from runtime.functions import logs
+
+    send(fed, "an otter swims")
+    fed.deliver(fed.new_records())
+    database = lambda_backend()[0].database
+    client_log = logging.getLogger("opensearch")
+    level = client_log.level
+    client_log.setLevel(logging.INFO)
+    try:
+        with logs.capture(logs.LogLines()) as lines:
+            found = database.query(
+                lambda tx: (
+                    tx.query("messages")
+                    .with_search_index("search_body", lambda q: q.search("body", "otter"))
+                    .take(10)
+                )
+            ).value
+    finally:
+        client_log.setLevel(level)
+    assert [m["body"] for m in found] == ["an otter swims"]
+    assert lines.lines == []
