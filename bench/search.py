@@ -25,7 +25,13 @@ Figures (medians; one run):
 - search_build_seconds: `Database.set_schema` adding a second search index
   on the stored documents (the schema push's build).
 
-Run: `python bench/search.py [--quick]` (--quick: 10,000 documents, fewer samples).
+- harness_search_lag_p50_ms / _p95_ms: on the local AWS harness (DynamoDB
+  Local, its stream poller running the stream Lambda, which feeds the local
+  OpenSearch server), from a mutation's POST inserting a message with a new
+  word to the first HTTP search for that word that finds it.
+
+Run: `python bench/search.py [--quick] [--no-harness]` (--quick: 10,000
+documents, fewer samples).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,7 +58,9 @@ from runtime.schema.definition import SchemaDefinition
 from runtime.store.sqlite import SqliteStore
 from runtime.values import v
 
+ROOT = Path(__file__).resolve().parent.parent
 SEED = 17
+SEARCH_APP = ROOT / "tests" / "integration" / "apps" / "search"
 BATCH = 500
 CHANNELS = [
     "general", "random", "engineering", "design", "support", "sales", "marketing",
@@ -295,9 +304,51 @@ def bench_build(db: Database, n: int) -> None:
     figure("search_build_documents", n, "docs")
 
 
+# ---- the AWS harness ------------------------------------------------------------
+
+
+def harness_lag(n: int) -> list[float]:
+    """Write-to-searchable on the local AWS harness (DynamoDB Local, its stream
+    poller running the stream Lambda, which feeds LocalOpenSearch): from a
+    mutation's POST to the first search over HTTP that finds its document,
+    searching again as soon as an answer comes back. Milliseconds."""
+    import requests
+
+    from tests.support.awslocal import start_aws_local
+    from tests.support.dynamodb_local import running_dynamodb_local
+
+    with tempfile.TemporaryDirectory() as d, running_dynamodb_local() as endpoint:
+        harness = start_aws_local(SEARCH_APP, Path(d) / "aws", table="benchsearch",
+                                  dynamodb_endpoint=endpoint)  # fmt: skip
+        session = requests.Session()
+
+        def call(kind: str, path: str, args: dict[str, Any]) -> Any:
+            r = session.post(
+                f"{harness.url}/api/{kind}", json={"path": path, "args": args}, timeout=30
+            )
+            body = r.json()
+            assert body["status"] == "success", r.text
+            return body["value"]
+
+        out = []
+        try:
+            for i in range(n + 3):
+                word = f"lagprobe{i}x{uuid.uuid4().hex[:6]}"
+                t0 = time.perf_counter()
+                call("mutation", "messages:send", {"body": f"{word} arrived", "channel": "lag"})
+                deadline = t0 + 60
+                while not call("query", "messages:search", {"text": word}):
+                    assert time.perf_counter() < deadline, f"{word} never became searchable"
+                out.append((time.perf_counter() - t0) * 1000)
+        finally:
+            harness.stop()
+    return out[3:]  # warm-up
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-harness", action="store_true", help="skip the AWS harness' lag")
     args, _ = parser.parse_known_args()
     docs = 10_000 if args.quick else 100_000
     searches = 100 if args.quick else 400
@@ -313,6 +364,11 @@ def main() -> None:
         bench_insert_overhead(db, corpus, inserts)
         bench_build(db, docs + inserts + 20)
         store.close()
+    if not args.no_harness:
+        note("the AWS harness: write-to-searchable")
+        lags = harness_lag(10 if args.quick else 40)
+        figure("harness_search_lag_p50_ms", statistics.median(lags), "ms")
+        figure("harness_search_lag_p95_ms", p95(lags), "ms")
 
 
 if __name__ == "__main__":
