@@ -42,17 +42,39 @@ class IndexChanges:
         return bool(self.build or self.drop)
 
 
-def plan_index_changes(store: Store, wanted: dict[str, dict[str, list[str]]]) -> IndexChanges:
+Definitions = dict[str, list[str]]
+"""{index name: its fields} of one table."""
+
+
+def changed_definitions(
+    store: Store, meta: str, wanted: dict[str, Definitions]
+) -> list[tuple[str, Definitions, Definitions, int]]:
+    """(table, stored definitions, wanted ones, stored meta version) for every
+    table whose definitions under partition `meta` differ from `wanted`
+    (indexes here; search indexes in `search_build.py`)."""
     stored = {
         item.key[1].decode(): (json.loads(item.value), item.version)
-        for item in scan_all(store, META)
+        for item in scan_all(store, meta)
     }
-    changes = IndexChanges()
+    out = []
     for table in sorted(set(stored) | set(wanted)):
         old, version = stored.get(table, ({}, 0))
         new = wanted.get(table, {})
-        if old == new:
-            continue
+        if old != new:
+            out.append((table, old, new, version))
+    return out
+
+
+def record_definitions(store: Store, meta: str, tables: dict[str, tuple[Definitions, int]]) -> None:
+    """Store each table's definitions, if no one changed them since they were read."""
+    for table, (wanted, version) in tables.items():
+        key = (meta, table.encode())
+        store.transact([Put(key, json.dumps(wanted, sort_keys=True).encode(), expect=version)])
+
+
+def plan_index_changes(store: Store, wanted: dict[str, Definitions]) -> IndexChanges:
+    changes = IndexChanges()
+    for table, old, new, version in changed_definitions(store, META, wanted):
         changes.tables[table] = (new, version)
         for name, fields in new.items():
             if old.get(name) != fields:
@@ -117,6 +139,4 @@ def build_index(
 
 
 def record_indexes(store: Store, changes: IndexChanges) -> None:
-    for table, (wanted, version) in changes.tables.items():
-        key = (META, table.encode())
-        store.transact([Put(key, json.dumps(wanted, sort_keys=True).encode(), expect=version)])
+    record_definitions(store, META, changes.tables)

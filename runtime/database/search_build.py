@@ -20,18 +20,17 @@ meanwhile are indexed by their own commits (or stream records).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from runtime.errors import SchemaError
 from runtime.schema import SchemaDefinition
 from runtime.search.port import SearchEngine, SearchEntry
-from runtime.store.port import Check, Put, SearchWrite, Store, TransactionConflict, scan_all
+from runtime.store.port import Check, Put, SearchWrite, Store, TransactionConflict
 from runtime.store.port import search_write as search_write_op
 
 from . import layout
-from .backfill import table_id_pages
+from .backfill import changed_definitions, record_definitions, table_id_pages
 from .search import SearchIndexSpec, search_specs
 
 __all__ = ["SearchChanges", "build_search_index", "plan_search_changes", "record_search_indexes"]
@@ -70,16 +69,8 @@ class SearchChanges:
 
 
 def plan_search_changes(store: Store, wanted: Wanted) -> SearchChanges:
-    stored = {
-        item.key[1].decode(): (json.loads(item.value), item.version)
-        for item in scan_all(store, META)
-    }
     changes = SearchChanges()
-    for table in sorted(set(stored) | set(wanted)):
-        old, version = stored.get(table, ({}, 0))
-        new = wanted.get(table, {})
-        if old == new:
-            continue
+    for table, old, new, version in changed_definitions(store, META, wanted):
         changes.tables[table] = (new, version)
         for name, fields in new.items():
             if old.get(name) != fields:
@@ -145,6 +136,4 @@ def build_search_index(
 
 
 def record_search_indexes(store: Store, changes: SearchChanges) -> None:
-    for table, (wanted, version) in changes.tables.items():
-        key = (META, table.encode())
-        store.transact([Put(key, json.dumps(wanted, sort_keys=True).encode(), expect=version)])
+    record_definitions(store, META, changes.tables)

@@ -529,10 +529,7 @@ class Transaction:
             keys = [layout.field_version_key(spec.table, spec.filter_fields[i], filters[i])]
         else:
             keys = layout.table_shard_keys(spec.table)
-        missing = [k for k in keys if k not in self.reads.versions]
-        if missing:
-            for k, item in zip(missing, self._store.get(missing), strict=True):
-                self.reads.record(k, item.version if item is not None else 0)
+        self._record_versions(keys)
 
     # ---- internals ----------------------------------------------------------
 
@@ -541,6 +538,11 @@ class Transaction:
             keys = [layout.field_version_key(spec.table, spec.fields[0], rng.equalities[0])]
         else:
             keys = layout.table_shard_keys(spec.table)
+        self._record_versions(keys)
+
+    def _record_versions(self, keys: list[Key]) -> None:
+        """Read and record the versions of the range-version `keys` not yet in
+        the read set (before reading what they guard)."""
         missing = [k for k in keys if k not in self.reads.versions]
         if missing:
             for k, item in zip(missing, self._store.get(missing), strict=True):

@@ -165,9 +165,9 @@ def test_update_and_remove(engine: SqliteSearch) -> None:
     assert stats.documents == 5
     assert stats.document_frequency == {"hello": 0}
     # The counters match a rebuild from scratch.
-    words = [
-        len(tokenize(t)) for k, (t, _, _) in CORPUS.items() if k not in ("d1", "d2", "d6")
-    ] + [2]
+    words = [len(tokenize(t)) for k, (t, _, _) in CORPUS.items() if k not in ("d1", "d2", "d6")] + [
+        2
+    ]
     assert stats.average_length == pytest.approx(sum(words) / 5)
 
 
