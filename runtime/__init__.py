@@ -13,7 +13,7 @@ from runtime.functions import (
 )
 from runtime.functions.crons import cron_jobs
 from runtime.schema import define_schema, define_table
-from runtime.values import UNDEFINED, v
+from runtime.values import UNDEFINED, pagination_opts_validator, v
 
 __all__ = [
     "UNDEFINED",
@@ -29,6 +29,7 @@ __all__ = [
     "internal_mutation",
     "internal_query",
     "mutation",
+    "pagination_opts_validator",
     "query",
     "v",
 ]

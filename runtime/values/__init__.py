@@ -17,7 +17,7 @@ from .model import (
     kind_of,
 )
 from .order import compare, values_equal
-from .validators import Validator, as_validator, v
+from .validators import Validator, as_validator, pagination_opts_validator, v
 
 __all__ = [
     "INT64_MAX",
@@ -48,6 +48,7 @@ __all__ = [
     "loads_client",
     "loads_client_value",
     "make_id",
+    "pagination_opts_validator",
     "parse_id",
     "prefix_end",
     "successor",

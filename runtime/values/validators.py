@@ -25,7 +25,7 @@ from .ids import is_id_for, parse_id
 from .model import describe, kind_of
 from .order import values_equal
 
-__all__ = ["Validator", "as_validator", "display_value", "v"]
+__all__ = ["Validator", "as_validator", "display_value", "pagination_opts_validator", "v"]
 
 
 def _kind(value: Any) -> str | None:
@@ -417,3 +417,17 @@ class _V:
 
 
 v = _V()
+
+pagination_opts_validator = v.object(
+    {
+        "numItems": v.number(),
+        "cursor": v.union(v.string(), v.null()),
+        "endCursor": v.optional(v.union(v.string(), v.null())),
+        "id": v.optional(v.number()),
+        "maximumRowsRead": v.optional(v.number()),
+        "maximumBytesRead": v.optional(v.number()),
+    }
+)
+"""Convex's `paginationOptsValidator`, field for field: the argument a paginated
+query takes (`args={"paginationOpts": pagination_opts_validator}`), as the
+clients' paginated subscriptions send it (`id` is the React client's)."""

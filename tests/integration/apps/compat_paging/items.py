@@ -1,21 +1,9 @@
 """A paginated list with an optional filter (tests of Convex's pagination options)."""
 
-from runtime import mutation, query, v
-
-# Convex's paginationOptsValidator, field for field.
-PAGINATION_OPTS = v.object(
-    {
-        "numItems": v.number(),
-        "cursor": v.union(v.string(), v.null()),
-        "endCursor": v.optional(v.union(v.string(), v.null())),
-        "id": v.optional(v.number()),
-        "maximumRowsRead": v.optional(v.number()),
-        "maximumBytesRead": v.optional(v.number()),
-    }
-)
+from runtime import mutation, pagination_opts_validator, query, v
 
 
-@query(args={"paginationOpts": PAGINATION_OPTS, "tag": v.optional(v.string())})
+@query(args={"paginationOpts": pagination_opts_validator, "tag": v.optional(v.string())})
 def page(ctx, args):
     q = ctx.db.query("items").with_index("by_n")
     if "tag" in args:

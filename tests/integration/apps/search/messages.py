@@ -1,18 +1,6 @@
 """A search served live: messages searched by body, filtered by channel."""
 
-from runtime import mutation, query, v
-
-# Convex's paginationOptsValidator, field for field.
-PAGINATION_OPTS = v.object(
-    {
-        "numItems": v.number(),
-        "cursor": v.union(v.string(), v.null()),
-        "endCursor": v.optional(v.union(v.string(), v.null())),
-        "id": v.optional(v.number()),
-        "maximumRowsRead": v.optional(v.number()),
-        "maximumBytesRead": v.optional(v.number()),
-    }
-)
+from runtime import mutation, pagination_opts_validator, query, v
 
 
 @mutation(args={"body": v.string(), "channel": v.string()})
@@ -54,7 +42,7 @@ def search(ctx, args):
     return [m["body"] for m in found]
 
 
-@query(args={"text": v.string(), "paginationOpts": PAGINATION_OPTS})
+@query(args={"text": v.string(), "paginationOpts": pagination_opts_validator})
 def page(ctx, args):
     return (
         ctx.db.query("messages")
