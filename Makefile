@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYCONVEX_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: dev aws-local test check fmt bench venv dynamodb-local js-deps clean \
+.PHONY: dev aws-local test check fmt bench venv dynamodb-local js-deps chromium clean \
 	infra-deps cdk-cli sam-cli lambda-package deploy admin-key localstack
 
 $(VENV)/.installed: pyproject.toml
@@ -25,6 +25,15 @@ tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.js
 	touch $@
 
 js-deps: tests/js/node_modules/.installed
+
+# Debian's Chromium for the browser tests (tests/browser; Playwright drives
+# it: Playwright's own browser download cannot be fetched here). Installing
+# needs root, or sudo.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
 dev: venv
 	$(PY) -m runtime dev $(DEV_ARGS)
@@ -87,7 +96,7 @@ $(LOCALSTACK_VENV)/.installed:
 
 localstack: $(LOCALSTACK_VENV)/.installed
 
-test: venv dynamodb-local js-deps infra-deps localstack
+test: venv dynamodb-local js-deps infra-deps localstack chromium
 	$(PY) -m pytest -q -m "not scale" $(PYTEST_ARGS)
 
 check: venv infra-deps cdk-cli sam-cli lambda-package

@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--site-port", type=int, default=3211, help="HTTP actions (default 3211)")
     dev.add_argument("--data", type=Path, default=Path(".data"), help="default: .data/")
     dev.add_argument("--prod", action="store_true", help="redact errors as production does")
+    dev.add_argument(
+        "--static",
+        type=Path,
+        metavar="DIR",
+        help="serve a built web app from DIR at the API's origin (http://127.0.0.1:3210/)",
+    )
 
     aws = sub.add_parser(
         "aws-local", help="run the Lambda handlers behind a local API Gateway on DynamoDB Local"
@@ -252,7 +258,11 @@ def main(argv: list[str] | None = None) -> int:
         if ns.command == "dev":
             from runtime.local.dev import DevOptions, run_dev
 
-            return run_dev(DevOptions(ns.functions, ns.data, ns.port, ns.site_port, prod=ns.prod))
+            return run_dev(
+                DevOptions(
+                    ns.functions, ns.data, ns.port, ns.site_port, prod=ns.prod, static=ns.static
+                )
+            )
         if ns.command == "aws-local":
             from runtime.emulator.main import AwsLocalOptions, run_aws_local
 

@@ -9,6 +9,8 @@
     POST /api/debug_event                            the JS client's analytics
     POST /api/storage/upload, GET /api/storage/{key} upload URLs and file URLs
                                                      (storage_routes.py)
+    GET /...                                         with `static`: a web app's
+                                                     files, at the API's origin
 
 `args` is an object or a one-element array of one. A function that ran
 answers 200 with `{"status": "success" | "error", ...}`; a request refused
@@ -21,6 +23,7 @@ mangum, the AWS shell.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -29,7 +32,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from runtime.backend import Backend
 from runtime.functions.executor import CallResult
@@ -93,10 +97,16 @@ def _sync_routes(hub: SyncHub) -> list[Any]:
 
 
 def make_api_app(
-    backend: Backend, hub: SyncHub | None = None, *, upload_limit: UploadLimit | None = None
+    backend: Backend,
+    hub: SyncHub | None = None,
+    *,
+    upload_limit: UploadLimit | None = None,
+    static: Path | None = None,
 ) -> Starlette:
     """`upload_limit`: the largest upload and its limit's name (default
-    FILE_BYTES; the AWS shell passes its Lambda's payload cap)."""
+    FILE_BYTES; the AWS shell passes its Lambda's payload cap). `static`: a
+    folder served below every other route (`index.html` for a folder), so a
+    web app and the API share one origin (the dev server's `--static`)."""
 
     async def call(
         request: Request, path: str | None, kind: Kind | None, *, at_ts: bool = False
@@ -158,6 +168,8 @@ def make_api_app(
         *storage_routes(backend, upload_limit),
         *(_sync_routes(hub) if hub is not None else []),
     ]
+    if static is not None:
+        routes.append(Mount("/", app=StaticFiles(directory=static, html=True)))
     # Browsers call the API from the app's own origin (the JS ConvexHttpClient),
     # POST files to upload URLs and read file URLs (ranges, with their headers).
     cors = Middleware(

@@ -58,6 +58,8 @@ class DevOptions:
     site_port: int = 3211
     host: str = "127.0.0.1"
     prod: bool = False
+    static: Path | None = None
+    """A built web app served at the API's origin (`--static DIR`)."""
 
 
 class _ByPort:
@@ -135,6 +137,9 @@ def run_dev(options: DevOptions) -> int:
     functions = options.functions.resolve()
     if not functions.is_dir():
         raise SystemExit(f"no functions folder at {functions} (pass --functions DIR)")
+    static = options.static.resolve() if options.static is not None else None
+    if static is not None and not (static / "index.html").is_file():
+        raise SystemExit(f"--static {static}: no index.html there (build the web app first)")
     options.data.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         admin_key = read_admin_key(options.data, create=True)
@@ -179,7 +184,7 @@ def run_dev(options: DevOptions) -> int:
     app = LoopbackHostOnly(
         _ByPort(
             {
-                api_sock.getsockname()[1]: make_api_app(backend, hub),
+                api_sock.getsockname()[1]: make_api_app(backend, hub, static=static),
                 site_sock.getsockname()[1]: make_site_app(backend),
             }
         )
@@ -195,6 +200,7 @@ def run_dev(options: DevOptions) -> int:
     log.write(
         f"pyconvex dev backend ready: API http://{options.host}:{api_port}, HTTP actions "
         f"http://{options.host}:{site_port}, data {options.data}{' (prod mode)' if options.prod else ''}"
+        + (f"\nweb app ({static}): http://{options.host}:{api_port}/" if static else "")
     )
     signal.signal(signal.SIGTERM, _terminated)
     try:
