@@ -17,13 +17,15 @@ from runtime.backend import Backend
 from .snapshot_routes import snapshot_routes
 from .wire import BadRequest, read_json_object
 
-__all__ = ["admin_routes"]
+__all__ = ["admin_only", "admin_routes"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def admin_routes(backend: Backend) -> list[Route]:
-    def admin_only(endpoint: Endpoint) -> Endpoint:
+def admin_only(backend: Backend, routes: list[Route]) -> list[Route]:
+    """The routes, each refusing a request without the admin key (401)."""
+
+    def guard(endpoint: Endpoint) -> Endpoint:
         async def guarded(request: Request) -> Response:
             if not backend.is_admin(request.headers.get("authorization")):
                 raise BadRequest(
@@ -36,6 +38,10 @@ def admin_routes(backend: Backend) -> list[Route]:
 
         return guarded
 
+    return [Route(r.path, guard(r.endpoint), methods=r.methods) for r in routes]
+
+
+def admin_routes(backend: Backend) -> list[Route]:
     async def env_list(request: Request) -> Response:
         variables = await run_in_threadpool(backend.environment.list)
         return JSONResponse({"variables": variables})
@@ -55,4 +61,4 @@ def admin_routes(backend: Backend) -> list[Route]:
         Route("/api/admin/env", env_update, methods=["POST"]),
         *snapshot_routes(backend),
     ]
-    return [Route(r.path, admin_only(r.endpoint), methods=r.methods) for r in routes]
+    return admin_only(backend, routes)
