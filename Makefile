@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PYCONVEX_CACHE ?= $(CURDIR)/.cache
 
 .PHONY: dev aws-local test check fmt bench venv dynamodb-local js-deps chromium clean \
-	infra-deps cdk-cli sam-cli lambda-package deploy admin-key localstack
+	infra-deps cdk-cli sam-cli lambda-package deploy aws-credentials admin-key localstack
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,7 +71,7 @@ sam-cli: $(SAM_VENV)/.installed
 
 # build/lambda: the code of every function (infra/package.py says what and why).
 lambda-package: infra-deps
-	$(PY) infra/package.py
+	$(PY) infra/package.py $(if $(FUNCTIONS),--functions $(FUNCTIONS))
 
 # The checks and `sam build` run offline: a region but no credentials, no
 # instance-metadata lookups, no telemetry, version checks or notices. Debian's
@@ -110,24 +110,30 @@ check: venv infra-deps cdk-cli sam-cli lambda-package
 		--context stack=$(STACK) --output ../build/cdk.out
 	$(VENV)/bin/cfn-lint build/cdk.out/$(STACK).template.json
 
-# Deploy with SAM's CLI: build (copies build/lambda per function), then
-# deploy; the first run asks for the stack name, region and parameters
-# (throttles, reserved concurrency, log retention: each has a default) and
-# saves them to samconfig.toml (kept out of git), later runs reuse them (a
-# samconfig.toml from before the key moved to Secrets Manager still names
-# an AdminKey parameter: delete that override). The stack generates the
-# admin key (its AdminKeySecretArn output). Then the schema is pushed once
-# (new indexes built from the stored documents): the Lambdas serve the
-# schema the table holds.
-deploy: venv sam-cli lambda-package
+# Deploy with SAM's CLI, with no questions asked: the AWS credentials are
+# checked first (one line when there are none), then build (copies
+# build/lambda per function) and deploy, every parameter at its template
+# default unless PARAMS overrides it (PARAMS='OpenSearchEndpoint=https://...
+# LogRetentionDays=30'); GUIDED=1 asks SAM's questions instead and saves
+# the answers to samconfig.toml (kept out of git), which later runs reuse.
+# The stack generates the admin key into Secrets Manager (its
+# AdminKeySecretArn output; `make admin-key` prints it). Then the schema is
+# pushed once (new indexes built from the stored documents): the Lambdas
+# serve the schema the table holds. FUNCTIONS=DIR deploys an app kept
+# outside the repository (default functions/).
+FUNCTIONS ?= functions
+SAM_DEPLOY_FLAGS = --stack-name $(STACK) --capabilities CAPABILITY_IAM --resolve-s3 \
+	--no-confirm-changeset --no-fail-on-empty-changeset \
+	$(if $(PARAMS),--parameter-overrides $(PARAMS))
+deploy: aws-credentials sam-cli lambda-package
 	$(OFFLINE) $(SAM) build --template template.yaml
-	@if [ -f samconfig.toml ]; then \
-		SAM_CLI_TELEMETRY=0 $(SAM) deploy; \
-	else \
-		SAM_CLI_TELEMETRY=0 $(SAM) deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM; \
-	fi
-	$(PY) -m runtime deploy --stack $(STACK)
+	SAM_CLI_TELEMETRY=0 $(SAM) deploy $(if $(GUIDED),--guided --stack-name $(STACK) --capabilities CAPABILITY_IAM,$(SAM_DEPLOY_FLAGS))
+	$(PY) -m runtime deploy --stack $(STACK) --functions $(FUNCTIONS)
 	@echo "the CLI's admin key: export PYCONVEX_ADMIN_KEY=\"\$$(make -s admin-key STACK=$(STACK))\""
+
+# Is there an AWS identity to deploy with? (runtime/aws/credentials.py)
+aws-credentials: venv
+	@$(PY) -m runtime.aws.credentials
 
 # A deployed stack's admin key (its secret, read with your AWS credentials).
 admin-key: venv

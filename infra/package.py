@@ -4,7 +4,9 @@ uploads as the code asset.
 
     build/lambda/
       runtime/  functions/        copied from the repository (less EXCLUDED:
-                                  the local AWS harness, runtime/emulator)
+                                  the local AWS harness, runtime/emulator);
+                                  functions/ from --functions DIR when given
+                                  (an app kept outside the repository)
       boto3/ starlette/ ...       pyproject.toml's dependencies, as wheels for
                                   the template's Lambda runtime and architecture
 
@@ -17,7 +19,8 @@ The dependencies are reinstalled only when they, the constraints or the
 platform change (a stamp file records them); the sources are copied afresh
 on every run.
 
-Usage: python infra/package.py [--dest build/lambda]   (make lambda-package)
+Usage: python infra/package.py [--dest build/lambda] [--functions DIR]
+       (make lambda-package [FUNCTIONS=DIR])
 """
 
 from __future__ import annotations
@@ -63,9 +66,14 @@ def lambda_target(template: dict[str, Any]) -> tuple[str, str]:
     return runtime.removeprefix("python"), _PLATFORMS[arches[0]]
 
 
-def copy_sources(dest: Path, root: Path = ROOT) -> None:
+def copy_sources(dest: Path, root: Path = ROOT, functions: Path | None = None) -> None:
     """Replace dest/runtime and dest/functions with fresh copies (no caches,
-    nothing under EXCLUDED)."""
+    nothing under EXCLUDED); dest/functions from `functions` when given."""
+    functions = functions if functions is not None else root / "functions"
+    if not functions.is_dir():
+        raise SystemExit(f"no functions folder at {functions} (FUNCTIONS=DIR names the app)")
+    if not any(functions.glob("*.py")):
+        raise SystemExit(f"{functions} holds no .py files: is it the app's functions folder?")
     caches = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache")
     excluded = {(root / path).resolve() for path in EXCLUDED}
 
@@ -77,7 +85,7 @@ def copy_sources(dest: Path, root: Path = ROOT) -> None:
         target = dest / name
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(root / name, target, ignore=ignore)
+        shutil.copytree(functions if name == "functions" else root / name, target, ignore=ignore)
 
 
 def _pip(*args: str) -> None:
@@ -136,6 +144,9 @@ def install_dependencies(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dest", type=Path, default=ROOT / "build" / "lambda")
+    parser.add_argument(
+        "--functions", type=Path, default=None, help="the app's functions (default functions/)"
+    )
     parser.add_argument("-v", action="store_true", help="show pip's output")
     args = parser.parse_args(argv)
     from samtranslator.yaml_helper import yaml_parse  # the infra extra (make infra-deps)
@@ -143,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     python, platform = lambda_target(yaml_parse(TEMPLATE.read_text()))
     dest: Path = args.dest.resolve()
     install_dependencies(dest, requirements(), python, platform, verbose=args.v)
-    copy_sources(dest)
+    copy_sources(dest, functions=args.functions.resolve() if args.functions else None)
     print(
         f"{dest.relative_to(ROOT) if dest.is_relative_to(ROOT) else dest}: python {python}, {platform}"
     )
