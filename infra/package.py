@@ -19,6 +19,12 @@ The dependencies are reinstalled only when they, the constraints or the
 platform change (a stamp file records them); the sources are copied afresh
 on every run.
 
+Bytecode: every module is compiled by an interpreter of the Lambda's Python
+version (`python3.N` on PATH, else pyenv's), as unchecked-hash .pyc files
+(valid whatever the files' times after unzipping), so a cold start does not
+compile the package first. Without such an interpreter the package ships
+without bytecode and says so.
+
 Usage: python infra/package.py [--dest build/lambda] [--functions DIR]
        (make lambda-package [FUNCTIONS=DIR])
 """
@@ -141,6 +147,35 @@ def install_dependencies(
     stamp.write_text(json.dumps(key, indent=1))
 
 
+def lambda_interpreter(python: str) -> str | None:
+    """An interpreter of Python `python` ("3.12") that runs, to compile
+    bytecode with: `python3.N` on PATH, else pyenv's (its shims on PATH run
+    only for the versions pyenv has selected)."""
+    pyenv = Path.home() / ".pyenv" / "versions"
+    candidates = [shutil.which(f"python{python}")]
+    if pyenv.is_dir():
+        candidates += [str(p) for p in sorted(pyenv.glob(f"{python}.*/bin/python{python}"))[::-1]]
+    for candidate in filter(None, candidates):
+        version = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+        )
+        if version.returncode == 0 and version.stdout.strip() == python:
+            return candidate
+    return None
+
+
+def compile_bytecode(dest: Path, interpreter: str) -> None:
+    """Compile every module under dest to unchecked-hash .pyc files (the
+    source's time is never checked: a zip's extracted times do not matter)."""
+    subprocess.run(
+        [interpreter, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode",
+         "unchecked-hash", str(dest)],
+        check=True,
+    )  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dest", type=Path, default=ROOT / "build" / "lambda")
@@ -155,8 +190,18 @@ def main(argv: list[str] | None = None) -> None:
     dest: Path = args.dest.resolve()
     install_dependencies(dest, requirements(), python, platform, verbose=args.v)
     copy_sources(dest, functions=args.functions.resolve() if args.functions else None)
+    interpreter = lambda_interpreter(python)
+    if interpreter is None:
+        print(
+            f"no python{python} here: the package ships without bytecode (Lambda compiles "
+            f"each module at every cold start; install Python {python} to compile it)",
+            file=sys.stderr,
+        )
+    else:
+        compile_bytecode(dest, interpreter)
     print(
-        f"{dest.relative_to(ROOT) if dest.is_relative_to(ROOT) else dest}: python {python}, {platform}"
+        f"{dest.relative_to(ROOT) if dest.is_relative_to(ROOT) else dest}: python {python}, "
+        f"{platform}, {'with' if interpreter else 'without'} bytecode"
     )
 
 
