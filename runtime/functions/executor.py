@@ -46,6 +46,7 @@ from runtime.files.storage import FileStorage
 from runtime.limits import ACTION_CANCEL_SECONDS, ACTION_TIMEOUT_SECONDS, ARGUMENTS_BYTES
 from runtime.store.port import Key
 from runtime.values import UNDEFINED, InvalidValueError, check_value, dumps
+from runtime.values.coercion import coerce_numbers
 
 from . import dedupe, determinism, failure, logs
 from .action_calls import ActionCall, RunningActions
@@ -216,6 +217,7 @@ class Executor:
         try:
             check_value(args, path="args")
             if defn.args is not None:
+                args = coerce_numbers(defn.args, args)  # an int under v.number(): its float64
                 defn.args.validate(args, "args")
         except ValidationError as e:
             raise ArgumentsInvalid(
@@ -539,6 +541,7 @@ def _checked_return(defn: FunctionDefinition, value: Any) -> Any:
             f"the function returned something that is not a Convex value: {e}"
         ) from None
     if defn.returns is not None:
+        value = coerce_numbers(defn.returns, value)  # `returns=v.number()` with `len(...)`
         try:
             defn.returns.validate(value, "returns")
         except ValidationError as e:

@@ -83,6 +83,14 @@ class _Kind(Validator):
                     head=error.head,
                     tail=error.tail,
                 )
+            elif self.kind == "float64" and type(value) is int and abs(value) > 2**53 - 1:
+                error = ValidationError(
+                    path,
+                    f"{error.problem} (an int beyond ±(2**53 - 1) has no exact float64: "
+                    "send a float, or declare the field v.int64())",
+                    head=error.head,
+                    tail=error.tail,
+                )
             raise error
 
     def describe(self) -> str:

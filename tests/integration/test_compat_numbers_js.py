@@ -47,6 +47,7 @@ def test_js_client_reads_numbers_where_the_schema_says_number(numbers: Backend) 
         "extra": {"weight": "number 2"},
     }
     assert got["bumped"]["score"] == "number 7" and got["bumped"]["history"] == ["number 4"]
+    assert got["howMany"].startswith("number ") and got["twice"] == "number 42"
 
 
 def test_python_client_reads_floats_where_the_schema_says_number(numbers: Backend) -> None:
@@ -56,3 +57,6 @@ def test_python_client_reads_floats_where_the_schema_says_number(numbers: Backen
     assert doc["score"] == 0.0 and type(doc["score"]) is float
     assert doc["count"] == ConvexInt64(3)
     assert type(doc["history"][0]) is float and type(doc["extra"]["weight"]) is float
+    how_many = client.query("scores:how_many", {})
+    assert type(how_many) is float and how_many >= 1.0
+    assert client.query("scores:twice", {"n": ConvexInt64(21)}) == 42.0  # int64 in: float64 out

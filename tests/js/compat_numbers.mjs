@@ -19,6 +19,11 @@ const added = await client.query(anyApi.scores.get, { id });
 await client.mutation(anyApi.scores.bump, { id });
 const bumped = await client.query(anyApi.scores.get, { id });
 const pick = ({ score, count, either, history, extra }) => ({ score, count, either, history, extra });
-console.log(JSON.stringify({ added: describe(pick(added)), bumped: describe(pick(bumped)) }));
+// returns=v.number() with a Python int (len(...)), and an int argument under v.number()
+const howMany = describe(await client.query(anyApi.scores.how_many, {}));
+const twice = describe(await client.query(anyApi.scores.twice, { n: 21 }));
+console.log(
+  JSON.stringify({ added: describe(pick(added)), bumped: describe(pick(bumped)), howMany, twice }),
+);
 await client.close();
 process.exit(0);

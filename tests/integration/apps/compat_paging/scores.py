@@ -18,3 +18,14 @@ def bump(ctx, args):
 @query(args={"id": v.id("scores")})
 def get(ctx, args):
     return ctx.db.get(args["id"])
+
+
+@query(args={}, returns=v.number())
+def how_many(ctx, args):
+    # A plain `len(...)` under `returns=v.number()`: clients read a number.
+    return len(ctx.db.query("scores").collect())
+
+
+@query(args={"n": v.number()}, returns=v.number())
+def twice(ctx, args):
+    return args["n"] * 2
