@@ -10,9 +10,10 @@ Local or LocalStack), only the endpoint given.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from typing import Any
+
+from runtime.sync.wire_text import message_text
 
 __all__ = ["ManagementApiPoster"]
 
@@ -44,7 +45,7 @@ class ManagementApiPoster:
         self.gone = 0
 
     def post(self, connection_id: str, message: dict[str, Any]) -> bool:
-        data = json.dumps(message, separators=(",", ":")).encode()
+        data = message_text(message).encode()
         try:
             self._client.post_to_connection(ConnectionId=connection_id, Data=data)
         except self._client.exceptions.GoneException:

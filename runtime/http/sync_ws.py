@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from runtime.limits import SYNC_PING_SECONDS, SYNC_UNSENT_MESSAGES
 from runtime.sync.hub import SyncHub, TooManyConnections
+from runtime.sync.wire_text import message_text
 
 __all__ = ["OUTBOX_LIMIT", "PING_AFTER", "sync_routes"]
 
@@ -71,7 +72,7 @@ def sync_routes(hub: SyncHub) -> list[WebSocketRoute]:
             outbox.put_nowait(item)
 
         def send(message: dict[str, Any]) -> None:
-            text = json.dumps(message, separators=(",", ":"))
+            text = message_text(message)
             loop.call_soon_threadsafe(put, text)
 
         def close(reason: str) -> None:

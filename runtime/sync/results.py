@@ -18,6 +18,7 @@ from runtime.values import UNDEFINED, dumps, encode_json
 from .journal import Journals
 from .messages import Authenticate, ClientMessage
 from .session import QueryResult
+from .wire_text import pre_encoded
 
 __all__ = [
     "SubscriptionRun",
@@ -37,7 +38,7 @@ def query_result(call: CallResult, journal: str | None = None, *, prod: bool) ->
     production no log lines reach clients (as on the HTTP API)."""
     lines = () if prod else tuple(call.log_lines)
     if call.ok:
-        encoded = encode_json(call.value)
+        encoded = pre_encoded(encode_json(call.value))  # once for all its subscribers
         digest = _digest(b"ok", dumps(call.value) + b"\0" + (journal or "").encode())
         return QueryResult(True, encoded, log_lines=lines, digest=digest, journal=journal)
     has_data = call.error_data is not UNDEFINED

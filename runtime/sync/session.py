@@ -14,7 +14,6 @@ the latest Authenticate.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +35,7 @@ from .messages import (
     Remove,
     Version,
 )
+from .wire_text import message_text, pre_encoded
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -86,7 +86,7 @@ class QueryResult:
     def from_json(cls, data: dict[str, Any]) -> QueryResult:
         return cls(
             data["ok"],
-            data["value"],
+            pre_encoded(data["value"]),
             data["errorMessage"],
             data["errorData"],
             data["hasErrorData"],
@@ -403,7 +403,7 @@ class SyncSession:
 
 
 def _size(obj: dict[str, Any]) -> int:
-    return len(json.dumps(obj, separators=(",", ":")))
+    return len(message_text(obj))
 
 
 def _transition(start: Any, end: Any, mods: list[dict[str, Any]]) -> dict[str, Any]:
