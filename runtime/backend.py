@@ -40,6 +40,7 @@ from runtime.errors import PlatformError
 from runtime.files.port import BlobStore
 from runtime.files.storage import FileStorage
 from runtime.functions import FunctionRegistry, load_functions
+from runtime.functions.call_history import CallHistory
 from runtime.functions.environment import Environment
 from runtime.functions.executor import CallResult, Executor
 from runtime.functions.platform_store import PlatformStore
@@ -121,7 +122,11 @@ class Backend:
         self.database = Database(PlatformStore(store))
         self.environment = Environment(store, system=urls)
         self.environment.apply()
-        self._listeners: list[Callable[[CallResult], None]] = [on_call] if on_call else []
+        self.history = CallHistory()
+        """The last calls, for `/api/admin/logs` (the CLI's `logs`, the dashboard)."""
+        self._listeners: list[Callable[[CallResult], None]] = [self.history]
+        if on_call is not None:
+            self._listeners.append(on_call)
         self._reload_listeners: list[Callable[[], None]] = []
         self.executor = Executor(
             self.database, FunctionRegistry({}), prod=prod, on_call=self._dispatch

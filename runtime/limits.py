@@ -579,3 +579,16 @@ OPENSEARCH_BULK_ENTRIES = 500
 """Search entries per OpenSearch `_bulk` request: a few hundred small documents
 keep one request well under OpenSearch's 10 MiB (smallest domain) request limit
 and its bulk queue, while a stream batch still needs few round trips."""
+
+# ---- Developer tools ------------------------------------------------------------
+
+CALL_HISTORY_ENTRIES = 1000
+"""Calls kept in memory for `GET /api/admin/logs` (the CLI's `logs`, the
+dashboard's live log): enough to scroll back through a burst, a few MB at most."""
+
+CALL_HISTORY_WAIT_SECONDS = 25.0
+"""The longest a `/api/admin/logs?wait=` long-poll holds a request: under
+API Gateway's 29 s integration timeout."""
+
+CALL_HISTORY_DEFAULT = 100
+"""The calls `/api/admin/logs` returns when asked for none after a position."""

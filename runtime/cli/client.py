@@ -22,6 +22,8 @@ from typing import IO, Any, NoReturn
 
 from runtime.backend import AdminKeyError, check_admin_key, read_admin_key
 
+from .env_file import read_env_file
+
 __all__ = ["BackendClient", "CliError"]
 
 DEFAULT_URL = "http://127.0.0.1:3210"
@@ -87,9 +89,22 @@ class BackendClient:
 
     @classmethod
     def from_options(cls, url: str | None, admin_key: str | None, data: Path) -> BackendClient:
-        url = url or os.environ.get("PYCONVEX_URL") or DEFAULT_URL
+        """The URL: --url, $PYCONVEX_URL, .env.local's PYCONVEX_URL (written
+        by `dev`), else 127.0.0.1:3210. The key: --admin-key,
+        $PYCONVEX_ADMIN_KEY, the file .env.local names (when the URL is the
+        one it names too), else <--data>/admin_key."""
+        local = read_env_file()
+        url = url or os.environ.get("PYCONVEX_URL") or local.get("PYCONVEX_URL") or DEFAULT_URL
+        key_file = local.get("PYCONVEX_ADMIN_KEY_FILE")
+        if key_file and url.rstrip("/") != local.get("PYCONVEX_URL", "").rstrip("/"):
+            key_file = None  # that key belongs to another backend
         try:
-            key = admin_key or os.environ.get("PYCONVEX_ADMIN_KEY") or read_admin_key(data)
+            key = (
+                admin_key
+                or os.environ.get("PYCONVEX_ADMIN_KEY")
+                or (read_admin_key(Path(key_file).parent) if key_file else None)
+                or read_admin_key(data)
+            )
         except AdminKeyError as e:
             raise CliError(e.message) from None
         return cls(url, key)

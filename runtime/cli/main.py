@@ -5,13 +5,19 @@
                              DynamoDB Local (see runtime/emulator/main.py)
     deploy --stack S         push the schema to a deployed stack's table (runtime/aws/deploy.py)
     run FN [ARGS_JSON]       call any function (internal ones too) and print its result
+    functions                the loaded functions with their argument and result types
+    logs [--follow]          the call log (the last calls; then each as it happens)
+    dashboard [--with-key]   print the dashboard's URL
+    codegen                  write typed client bindings to <functions>/_generated
+    init DIR                 a new app in DIR/functions from a template
     env list|get|set|remove  the backend's environment variables
     export --path FILE.zip   a snapshot of every table
     import FILE --table T    load documents (.jsonl, or a snapshot .zip)
 
-Every command but `dev` and `aws-local` talks to a running backend at --url (default
-http://127.0.0.1:3210) with the admin key from --admin-key,
-$PYCONVEX_ADMIN_KEY, or <--data>/admin_key.
+Every command but `dev`, `aws-local`, `codegen` and `init` talks to a running
+backend at --url, else $PYCONVEX_URL, else the URL `dev` wrote to .env.local,
+else http://127.0.0.1:3210, with the admin key from --admin-key,
+$PYCONVEX_ADMIN_KEY, the key file .env.local names, or <--data>/admin_key.
 
 In ARGS_JSON an integer literal (`5`) is an int64 and `5.0` a float64, as in
 Python's own json module (Convex's CLI sends every number as a float64).
@@ -52,6 +58,20 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="serve a built web app from DIR at the API's origin (http://127.0.0.1:3210/)",
+    )
+    dev.add_argument(
+        "--env-file",
+        type=Path,
+        default=Path(".env.local"),
+        metavar="FILE",
+        help="where to write the URL and the admin key's place for the other commands "
+        "(default .env.local)",
+    )
+    dev.add_argument("--no-env-file", action="store_true", help="write no .env.local")
+    dev.add_argument(
+        "--no-codegen",
+        action="store_true",
+        help="do not regenerate <functions>/_generated on every load",
     )
 
     aws = sub.add_parser(
@@ -115,6 +135,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     remote(run)
 
+    remote(sub.add_parser("functions", help="list the functions with their validators"))
+    logs = sub.add_parser("logs", help="print the call log")
+    logs.add_argument("--follow", "-f", action="store_true", help="then each call as it happens")
+    logs.add_argument("--limit", "-n", type=int, help="only the last N calls")
+    remote(logs)
+    dash = sub.add_parser("dashboard", help="print the dashboard's URL")
+    dash.add_argument(
+        "--with-key", action="store_true", help="with the admin key in the URL's fragment"
+    )
+    remote(dash)
+    gen = sub.add_parser("codegen", help="write typed client bindings (api.d.ts, dataModel.d.ts)")
+    gen.add_argument(
+        "--functions", type=Path, default=Path("functions"), help="default: functions/"
+    )
+    gen.add_argument("--out", type=Path, help="default: <functions>/_generated")
+    init = sub.add_parser("init", help="create a new app from a template")
+    init.add_argument("directory", type=Path, help="the new app's folder")
+
     env = sub.add_parser("env", help="environment variables")
     env_sub = env.add_subparsers(dest="env_command", required=True, metavar="ACTION")
     remote(env_sub.add_parser("list", help="print every variable"))
@@ -169,11 +207,19 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         client.acting_as = _identity_option(ns.identity)
         if not client.admin_key:
             raise CliError("--identity needs the admin key (--admin-key or $PYCONVEX_ADMIN_KEY)")
-    answer = client.json(
-        "POST",
-        "/api/function",
-        {"path": ns.function, "args": wire_args, "format": "convex_encoded_json"},
-    )
+    try:
+        answer = client.json(
+            "POST",
+            "/api/function",
+            {"path": ns.function, "args": wire_args, "format": "convex_encoded_json"},
+        )
+    except CliError as e:
+        if client.admin_key or "Could not find public function" not in str(e):
+            raise
+        raise CliError(
+            f"{e}\nthe admin key is missing, and internal functions need it: pass --admin-key, "
+            "set $PYCONVEX_ADMIN_KEY, or run from the folder where `dev` wrote .env.local"
+        ) from None
     for line in answer.get("logLines", []):
         print(line, file=sys.stderr)
     if answer.get("status") == "success":
@@ -246,7 +292,8 @@ def _cmd_deploy(ns: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     print(f"\npushed the schema of {count} functions to table {table}")
     if url:
-        print(f"functions see CONVEX_CLOUD_URL and CONVEX_SITE_URL = {url}")
+        print(f"client URL: {url}  (new ConvexClient(url) / ConvexClient(url) in Python)")
+        print(f"dashboard: {url}/_dashboard  (admin key: make admin-key STACK={ns.stack})")
     if crons:
         print(crons)
     return 0
@@ -260,7 +307,14 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_dev(
                 DevOptions(
-                    ns.functions, ns.data, ns.port, ns.site_port, prod=ns.prod, static=ns.static
+                    ns.functions,
+                    ns.data,
+                    ns.port,
+                    ns.site_port,
+                    prod=ns.prod,
+                    static=ns.static,
+                    env_file=None if ns.no_env_file else ns.env_file,
+                    codegen=not ns.no_codegen,
                 )
             )
         if ns.command == "aws-local":
@@ -285,6 +339,18 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_run(ns)
         if ns.command == "env":
             return _cmd_env(ns)
+        if ns.command in ("functions", "logs", "dashboard", "codegen", "init"):
+            from . import dev_cmds
+
+            if ns.command == "codegen":
+                return dev_cmds.codegen(ns.functions, ns.out)
+            if ns.command == "init":
+                return dev_cmds.init(ns.directory)
+            if ns.command == "functions":
+                return dev_cmds.functions(_client(ns))
+            if ns.command == "logs":
+                return dev_cmds.logs(_client(ns), follow=ns.follow, limit=ns.limit)
+            return dev_cmds.dashboard(_client(ns), with_key=ns.with_key)
         from . import snapshot_cmds
 
         if ns.command == "export":

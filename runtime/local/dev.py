@@ -29,7 +29,8 @@ from typing import Any
 
 import uvicorn
 
-from runtime.backend import AdminKeyError, Backend, ReloadReport, read_admin_key
+from runtime.backend import ADMIN_KEY_FILE, AdminKeyError, Backend, ReloadReport, read_admin_key
+from runtime.cli.env_file import write_env_file
 from runtime.files.local import LocalBlobStore
 from runtime.functions import logs
 from runtime.http.api import make_api_app
@@ -60,6 +61,11 @@ class DevOptions:
     prod: bool = False
     static: Path | None = None
     """A built web app served at the API's origin (`--static DIR`)."""
+    env_file: Path | None = Path(".env.local")
+    """Where to write the URL and the admin key's place for the other
+    commands (`runtime/cli/env_file.py`); None: nowhere."""
+    codegen: bool = True
+    """Regenerate `<functions>/_generated` (typed bindings) on every load."""
 
 
 class _ByPort:
@@ -106,6 +112,20 @@ def _report(log: CallLog, report: ReloadReport, what: str) -> None:
         log.write(
             f"{what} FAILED, still serving the previous {report.functions} functions:\n{report.message}"
         )
+
+
+def _bindings(log: CallLog, backend: Backend) -> None:
+    """Regenerate the typed client bindings from the functions just loaded
+    (only changed files are written); a failure is logged, never fatal."""
+    from runtime.codegen import GENERATED, generate
+
+    try:
+        written = generate(backend.functions_dir, registry=backend.registry)
+    except Exception as e:  # a bad validator must not stop the server
+        log.write(f"codegen FAILED (the bindings are unchanged): {type(e).__name__}: {e}")
+        return
+    if written:
+        log.write(f"codegen: wrote {', '.join(p.name for p in written)} in {GENERATED}/")
 
 
 def _configure_logging() -> None:
@@ -169,7 +189,10 @@ def run_dev(options: DevOptions) -> int:
         urls=dev_urls(options.host, api_port, site_port),
         blobs=LocalBlobStore(options.data / FILES_DIR),
     )
-    _report(log, backend.reload(), f"loaded {functions}")
+    report = backend.reload()
+    _report(log, report, f"loaded {functions}")
+    if options.codegen and report.ok:
+        _bindings(log, backend)
     hub = SyncHub(backend.database, backend.executor, store.snapshot, verify=backend.verify_token)
     backend.add_listener(hub.notice)
     if backend.files is not None:
@@ -179,7 +202,13 @@ def run_dev(options: DevOptions) -> int:
     threading.Thread(target=_sweep_orphans, args=(backend, log), daemon=True).start()
     backend.start_timer()  # scheduled functions and crons; their runs show in the call log
 
-    watcher = Watcher(functions, lambda: _report(log, backend.reload(), "reloaded"))
+    def reload() -> None:
+        report = backend.reload()
+        _report(log, report, "reloaded")
+        if options.codegen and report.ok:
+            _bindings(log, backend)
+
+    watcher = Watcher(functions, reload)
     watcher.start()
     app = LoopbackHostOnly(
         _ByPort(
@@ -197,10 +226,23 @@ def run_dev(options: DevOptions) -> int:
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     server = uvicorn.Server(config)
+    api_url = dev_urls(options.host, api_port, site_port)["CONVEX_CLOUD_URL"]
+    key_file = (options.data / ADMIN_KEY_FILE).resolve()
+    if options.env_file is not None:
+        write_env_file(
+            options.env_file,
+            {
+                "CONVEX_URL": api_url,
+                "PYCONVEX_URL": api_url,
+                "PYCONVEX_ADMIN_KEY_FILE": str(key_file),
+            },
+        )
     log.write(
         f"pyconvex dev backend ready: API http://{options.host}:{api_port}, HTTP actions "
         f"http://{options.host}:{site_port}, data {options.data}{' (prod mode)' if options.prod else ''}"
         + (f"\nweb app ({static}): http://{options.host}:{api_port}/" if static else "")
+        + f"\nadmin key in {key_file}; dashboard {api_url}/_dashboard"
+        + (f"\nwrote {options.env_file} (the CLI's commands read it)" if options.env_file else "")
     )
     signal.signal(signal.SIGTERM, _terminated)
     try:

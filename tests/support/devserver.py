@@ -85,6 +85,8 @@ def start_dev_server(
         "--site-port", str(site_port), "--data", str(data),
         *(["--prod"] if prod else []), *(extra or []),
     ]  # fmt: skip
+    if not any(a in ("--env-file", "--no-env-file") for a in extra or []):
+        cmd += ["--env-file", str(data.parent / f"{data.name}.env.local")]  # never the repo's
     child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=child_env)
     log.close()

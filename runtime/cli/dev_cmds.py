@@ -1,0 +1,118 @@
+"""The developer's commands around a running backend: `functions`, `logs`,
+`dashboard`, and the two that need none: `codegen` and `init`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from runtime.codegen.typescript import ts_type
+
+from .client import BackendClient, CliError
+from .templates import TEMPLATE
+
+__all__ = ["codegen", "dashboard", "format_entry", "functions", "init", "logs"]
+
+_LETTER = {"query": "Q", "mutation": "M", "action": "A", "http": "H"}
+
+
+def _type(validator: dict[str, Any] | None) -> str:
+    return "any" if validator is None else " ".join(ts_type(validator).split())
+
+
+def functions(client: BackendClient) -> int:
+    """One line per function: kind, path, visibility, argument and result types."""
+    listing = client.json("GET", "/api/admin/functions")
+    rows = listing["functions"]
+    width = max((len(f["path"]) for f in rows), default=0)
+    for f in rows:
+        internal = " (internal)" if f["visibility"] == "internal" else ""
+        print(
+            f"{_LETTER.get(f['kind'], '?')} {f['path']:<{width}}  "
+            f"args {_type(f['args'])}  returns {_type(f['returns'])}{internal}"
+        )
+    for route in listing["http"]:
+        print(f"H {route['method']:<6} {route['path']}")
+    if not rows and not listing["http"]:
+        print("no functions loaded", file=sys.stderr)
+    return 0
+
+
+def format_entry(entry: dict[str, Any]) -> str:
+    """A call as the dev server's log shows it (runtime/local/calllog.py)."""
+    ts = entry["ts"] / 1000
+    stamp = time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(entry['ts']) % 1000:03d}"
+    outcome = "ok" if entry["ok"] else f"error  [Request ID: {entry['requestId']}] {entry['error']}"
+    indent = "  " if entry["nested"] else ""
+    lines = [
+        f"{stamp} {indent}{_LETTER.get(entry['kind'], '?')} {entry['path']:<28} "
+        f"{entry['durationMs']:7.1f} ms  {outcome}"
+    ]
+    lines.extend(f"    {line}" for line in entry["logLines"])
+    return "\n".join(lines)
+
+
+def logs(client: BackendClient, *, follow: bool, limit: int | None) -> int:
+    """The last calls; with `follow`, then every call as it happens (Ctrl-C stops)."""
+    answer = client.json("GET", "/api/admin/logs")
+    entries = answer["entries"]
+    for entry in entries[-limit:] if limit is not None else entries:
+        print(format_entry(entry), flush=True)
+    after = answer["next"]
+    try:
+        while follow:
+            answer = client.json("GET", f"/api/admin/logs?after={after}&wait=20")
+            for entry in answer["entries"]:
+                print(format_entry(entry), flush=True)
+            after = answer["next"]
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def dashboard(client: BackendClient, *, with_key: bool) -> int:
+    """The dashboard's URL (with the key in its fragment, which browsers
+    never send to a server, when asked)."""
+    url = f"{client.url}/_dashboard"
+    if with_key:
+        if not client.admin_key:
+            raise CliError("--with-key needs the admin key (--admin-key or $PYCONVEX_ADMIN_KEY)")
+        url += f"#key={client.admin_key}"
+    print(url)
+    return 0
+
+
+def codegen(functions_dir: Path, out: Path | None) -> int:
+    """Write the typed client bindings (runtime/codegen)."""
+    from runtime.codegen import GENERATED, generate
+    from runtime.functions.registry import FunctionLoadError
+
+    try:
+        written = generate(functions_dir, out)
+    except FunctionLoadError as e:
+        raise CliError(f"the functions do not load: {e.message}") from None
+    target = out if out is not None else functions_dir / GENERATED
+    if written:
+        print(f"wrote {', '.join(p.name for p in written)} in {target}")
+    else:
+        print(f"{target} is up to date")
+    return 0
+
+
+def init(directory: Path) -> int:
+    """A new app: `<directory>/functions/` from the template."""
+    functions_dir = directory / "functions"
+    if functions_dir.exists() and any(functions_dir.iterdir()):
+        raise CliError(f"{functions_dir} already holds files: pick a new folder")
+    functions_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in TEMPLATE.items():
+        (functions_dir / name).write_text(text, encoding="utf-8")
+    print(
+        f"created {functions_dir} ({', '.join(sorted(TEMPLATE))}). Next:\n"
+        f"  cd {directory} && python -m runtime dev\n"
+        '  python -m runtime run tasks:add \'{"text": "try pyconvex"}\'\n'
+        "  python -m runtime run tasks:list"
+    )
+    return 0

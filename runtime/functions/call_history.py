@@ -1,0 +1,70 @@
+"""The last calls, in memory, for the developer's tools: `GET
+/api/admin/logs` (the CLI's `logs`, the dashboard's live log) reads them,
+long-polling for the next one. Fed by the Backend's call listener, so on the
+dev server it sees every call; on AWS each Lambda process keeps its own.
+
+Each entry is what a log line shows, as JSON:
+`{"seq", "ts" (epoch ms), "kind", "path", "ok", "durationMs", "error",
+"requestId", "logLines", "nested"}`; `seq` counts up from 1 per process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from runtime.limits import CALL_HISTORY_DEFAULT, CALL_HISTORY_ENTRIES, CALL_HISTORY_WAIT_SECONDS
+
+from .executor import CallResult
+
+__all__ = ["CallHistory"]
+
+
+class CallHistory:
+    def __init__(self, limit: int = CALL_HISTORY_ENTRIES) -> None:
+        self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
+        self._seq = 0
+        self._changed = threading.Condition()
+
+    def __call__(self, result: CallResult) -> None:
+        error = None if result.ok else (result.logged_message or result.error_message)
+        with self._changed:
+            self._seq += 1
+            self._entries.append(
+                {
+                    "seq": self._seq,
+                    "ts": round(time.time() * 1000),
+                    "kind": result.kind,
+                    "path": result.path,
+                    "ok": result.ok,
+                    "durationMs": round(result.duration * 1000, 3),
+                    "error": error,
+                    "requestId": result.request_id,
+                    "logLines": list(result.log_lines),
+                    "nested": result.nested,
+                }
+            )
+            self._changed.notify_all()
+
+    @property
+    def last(self) -> int:
+        """The newest entry's seq (0: none yet)."""
+        return self._seq
+
+    def after(self, seq: int | None, wait: float = 0.0) -> tuple[list[dict[str, Any]], int]:
+        """The entries after `seq` (None: the last CALL_HISTORY_DEFAULT), and
+        the seq to ask after next. With `wait`, blocks up to that many
+        seconds (at most CALL_HISTORY_WAIT_SECONDS) for a first one."""
+        wait = max(0.0, min(wait, CALL_HISTORY_WAIT_SECONDS))
+        with self._changed:
+            if seq is not None and seq > self._seq:
+                seq = 0  # a position from before a restart: everything kept is news
+            if seq is not None and wait:
+                self._changed.wait_for(lambda: self._seq > seq, timeout=wait)
+            if seq is None:
+                found = list(self._entries)[-CALL_HISTORY_DEFAULT:]
+            else:
+                found = [e for e in self._entries if e["seq"] > seq]
+            return found, self._seq
