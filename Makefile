@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 export PYCONVEX_CACHE ?= $(CURDIR)/.cache
 
 .PHONY: dev aws-local test check fmt bench venv dynamodb-local js-deps chromium clean \
-	infra-deps cdk-cli sam-cli lambda-package deploy aws-credentials admin-key localstack
+	infra-deps cdk-cli sam-cli lambda-package deploy aws-credentials admin-key localstack \
+	chat chat-web
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -96,7 +97,27 @@ $(LOCALSTACK_VENV)/.installed:
 
 localstack: $(LOCALSTACK_VENV)/.installed
 
-test: venv dynamodb-local js-deps infra-deps localstack chromium
+# The example chat app (examples/chat): its web client's packages, pinned by
+# examples/chat/web/package-lock.json, and its Vite build in web/dist (not in
+# git). `make chat` serves the app and its functions from one dev server.
+CHAT := examples/chat
+CHAT_WEB_SOURCES := $(wildcard $(CHAT)/web/src/* $(CHAT)/web/*.html $(CHAT)/web/*.ts $(CHAT)/web/*.json)
+$(CHAT)/web/node_modules/.installed: $(CHAT)/web/package.json $(CHAT)/web/package-lock.json
+	npm ci --prefix $(CHAT)/web --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CHAT)/web/dist/index.html: $(CHAT)/web/node_modules/.installed $(CHAT_WEB_SOURCES) $(wildcard $(CHAT)/functions/_generated/*)
+	cd $(CHAT)/web && ./node_modules/.bin/vite build --logLevel warn
+
+chat-web: $(CHAT)/web/dist/index.html
+
+CHAT_PORT ?= 3210
+chat: venv chat-web
+	@echo "the chat app: open http://127.0.0.1:$(CHAT_PORT)/ (two windows: two people)"
+	$(PY) -m runtime dev --functions $(CHAT)/functions --static $(CHAT)/web/dist \
+		--data $(CHAT)/.data --port $(CHAT_PORT) --site-port $$(($(CHAT_PORT) + 1)) $(CHAT_ARGS)
+
+test: venv dynamodb-local js-deps infra-deps localstack chromium chat-web
 	$(PY) -m pytest -q -m "not scale" $(PYTEST_ARGS)
 
 check: venv infra-deps cdk-cli sam-cli lambda-package
