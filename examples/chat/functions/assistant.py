@@ -2,7 +2,8 @@
 
 messages:send schedules `reply` when a message mentions @assistant. An
 action may call outside APIs; `reply` asks OpenAI's chat completions API
-only when OPENAI_API_KEY is set in the dev server's environment, and
+(or the server at OPENAI_BASE_URL) only when OPENAI_API_KEY is set in the
+dev server's environment, and
 otherwise writes a local stand-in reply, so the example runs offline.
 """
 
@@ -13,13 +14,15 @@ import urllib.request
 from runtime import internal_action, internal_mutation, v
 
 MODEL = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
+BASE_URL = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
+"""Any server with OpenAI's chat completions API (a local one works too)."""
 TIMEOUT_S = 30
 """How long the outside model may take before the stand-in reply is used."""
 
 
 def _model_reply(question, key):
     request = urllib.request.Request(
-        "https://api.openai.com/v1/chat/completions",
+        BASE_URL.rstrip("/") + "/chat/completions",
         data=json.dumps(
             {
                 "model": MODEL,
