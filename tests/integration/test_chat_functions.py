@@ -5,6 +5,7 @@ scheduled @assistant reply (stand-in and model), images, search."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import requests
 from convex.http_client import ConvexHttpClient
 
 from tests.support.devserver import DevServer, dev_server
+from tests.support.oidc import running_oidc_provider
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAT = ROOT / "examples" / "chat" / "functions"
@@ -152,3 +154,24 @@ def test_with_an_api_key_the_reply_comes_from_the_model(tmp_path: Path) -> None:
     assert [m["body"] for m in replies] == ["It is 4."]
     assert _Model.asked[0]["auth"] == "Bearer sk-test"
     assert _Model.asked[0]["body"]["messages"][-1]["content"] == "@Assistant what is 2+2?"
+
+
+def test_sign_in_is_off_by_default_and_when_on_a_message_is_the_users(tmp_path: Path) -> None:
+    """With an auth.config.py (none ships: sign-in is off by default), a
+    signed-in caller's messages and likes carry the token's name, not the
+    name the client typed; anonymous callers still chat under a typed name."""
+    assert not (CHAT / "auth.config.py").exists()
+    functions = tmp_path / "functions"
+    shutil.copytree(CHAT, functions, ignore=shutil.ignore_patterns("__pycache__"))
+    with running_oidc_provider() as oidc:
+        (functions / "auth.config.py").write_text(f"providers = [{oidc.oidc_config()!r}]\n")
+        with dev_server(functions, tmp_path / "data") as s:
+            signed_in = ConvexHttpClient(s.url)
+            signed_in.set_auth(oidc.token(sub="ann", name="Ann"))
+            mid = signed_in.mutation("messages:send", {"body": "signed", "author": "Mallory"})
+            signed_in.mutation("messages:like", {"messageId": mid, "liker": "Mallory"})
+            anonymous = ConvexHttpClient(s.url)
+            anonymous.mutation("messages:send", {"body": "anon", "author": "Guest"})
+            shown = {m["body"]: m for m in all_messages(anonymous)}
+    assert (shown["signed"]["author"], shown["signed"]["likers"]) == ("Ann", ["Ann"])
+    assert shown["anon"]["author"] == "Guest"
