@@ -121,8 +121,8 @@ test: venv dynamodb-local js-deps infra-deps localstack chromium chat-web
 	$(PY) -m pytest -q -m "not scale" $(PYTEST_ARGS)
 
 check: venv infra-deps cdk-cli sam-cli lambda-package
-	$(VENV)/bin/ruff check runtime tests bench functions infra
-	$(VENV)/bin/ruff format --check runtime tests bench functions infra
+	$(VENV)/bin/ruff check runtime tests bench functions infra examples
+	$(VENV)/bin/ruff format --check runtime tests bench functions infra examples
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(VENV)/bin/cfn-lint template.yaml
@@ -161,8 +161,8 @@ admin-key: venv
 	@$(PY) -c 'import sys; from runtime.aws.deploy import stack_admin_key; print(stack_admin_key(sys.argv[1]))' $(STACK)
 
 fmt: venv
-	$(VENV)/bin/ruff check --fix runtime tests bench functions
-	$(VENV)/bin/ruff format runtime tests bench functions
+	$(VENV)/bin/ruff check --fix runtime tests bench functions examples
+	$(VENV)/bin/ruff format runtime tests bench functions examples
 
 bench: venv dynamodb-local
 	$(PY) bench/database.py $(BENCH_ARGS)
@@ -174,4 +174,5 @@ bench: venv dynamodb-local
 	$(PY) bench/aws.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(LOCALSTACK_VENV) .cache .data .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/js/node_modules
+	rm -rf $(VENV) $(LOCALSTACK_VENV) .cache .data .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/js/node_modules \
+		$(CHAT)/web/node_modules $(CHAT)/web/dist $(CHAT)/.data
