@@ -44,13 +44,13 @@ def wait_for(check: Any, what: str) -> Any:
 
 def all_messages(client: ConvexHttpClient) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    cursor = None
+    opts: dict[str, Any] = {"numItems": 50, "cursor": None}
     while True:
-        page = client.query("messages:list", {"paginationOpts": {"numItems": 50, "cursor": cursor}})
+        page = client.query("messages:list", {"paginationOpts": opts})
         out += page["page"]
         if page["isDone"]:
             return out
-        cursor = page["continueCursor"]
+        opts = {**opts, "cursor": page["continueCursor"]}
 
 
 def test_a_like_is_a_document_and_liking_again_takes_it_back(server: DevServer) -> None:
@@ -70,7 +70,8 @@ def test_history_pages_newest_first_and_pages_do_not_overlap(server: DevServer) 
     bodies = [f"page test {i}" for i in range(25)]
     for body in bodies:
         client.mutation("messages:send", {"body": body, "author": "pager"})
-    first = client.query("messages:list", {"paginationOpts": {"numItems": 10, "cursor": None}})
+    opts: dict[str, Any] = {"numItems": 10, "cursor": None}
+    first = client.query("messages:list", {"paginationOpts": opts})
     assert len(first["page"]) == 10 and not first["isDone"]
     assert [m["body"] for m in first["page"]] == bodies[::-1][:10]
     second = client.query(
