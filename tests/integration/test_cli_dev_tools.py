@@ -39,7 +39,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevServer
     functions = project / "functions"
     shutil.copytree(APP_FUNCTIONS, functions)
     with dev_server(
-        functions, project / ".data", extra=["--env-file", str(project / ".env.local")]
+        functions,
+        project / ".data",
+        extra=["--env-file", str(project / ".env.local")],
+        codegen=True,
     ) as s:
         yield s, project
 
@@ -192,7 +195,7 @@ def test_init_makes_an_app_that_runs(tmp_path: Path) -> None:
     app = tmp_path / "todo"
     assert sorted(p.name for p in (app / "functions").iterdir()) == ["schema.py", "tasks.py"]
     assert cli("init", "todo", cwd=tmp_path).returncode == 1  # never over an existing app
-    with dev_server(app / "functions", app / ".data") as s:
+    with dev_server(app / "functions", app / ".data", codegen=True) as s:
         added = s.cli("run", "tasks:add", '{"text": "first"}')
         assert added.returncode == 0, added.stderr
         count = s.cli("run", "tasks:open_count")

@@ -74,7 +74,10 @@ def start_dev_server(
     port: int | None = None,
     site_port: int | None = None,
     env: dict[str, str] | None = None,
+    codegen: bool = False,
 ) -> DevServer:
+    """`codegen`: let the server write <functions>/_generated (off by
+    default: most test apps live in the repository)."""
     port, site_port = port or free_port(), site_port or free_port()
     data.mkdir(parents=True, exist_ok=True)
     log_path = data.parent / f"{data.name}-server.log"
@@ -87,6 +90,8 @@ def start_dev_server(
     ]  # fmt: skip
     if not any(a in ("--env-file", "--no-env-file") for a in extra or []):
         cmd += ["--env-file", str(data.parent / f"{data.name}.env.local")]  # never the repo's
+    if not codegen:
+        cmd.append("--no-codegen")
     child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=child_env)
     log.close()
