@@ -58,7 +58,7 @@ def logs(client: BackendClient, *, follow: bool, limit: int | None) -> int:
     """The last calls; with `follow`, then every call as it happens (Ctrl-C stops)."""
     answer = client.json("GET", "/api/admin/logs")
     entries = answer["entries"]
-    for entry in entries[-limit:] if limit is not None else entries:
+    for entry in entries[max(0, len(entries) - limit) :] if limit is not None else entries:
         print(format_entry(entry), flush=True)
     after = answer["next"]
     try:

@@ -412,9 +412,14 @@ class Executor:
     ) -> CallResult:
         """Run a public query against `database` (a snapshot view): the
         sync protocol's subscriptions. `journal`: the paginate end cursors of
-        the subscription's previous run. Raises RequestError like `call`."""
-        path, defn = self.resolve(path, kind="query", public_only=True)
-        checked = self.check_args(path, defn, args)
+        the subscription's previous run. Raises RequestError like `call`
+        (reported to `on_call` first, so the call log shows the refusal)."""
+        try:
+            path, defn = self.resolve(path, kind="query", public_only=True)
+            checked = self.check_args(path, defn, args)
+        except RequestError as e:
+            self._refused(path, "query", e)
+            raise
         return self._execute(path, defn, checked, identity, database, journal=journal)
 
     def _invoke(

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from runtime.functions.executor import CallResult, Executor
+from runtime.functions.executor import CallResult, Executor, RequestError
 from runtime.functions.registry import Kind
 from runtime.limits import ACTION_WORKERS
 
@@ -98,10 +98,14 @@ async def call_async(
     """`executor.call` from async code (the HTTP API): an action on the
     action pool, anything else on the event loop's worker threads. Raises
     RequestError like `call` when the function cannot be called."""
-    _, defn = executor.resolve(path, kind=kind, public_only=public_only)
     run = functools.partial(
         executor.call, path, args, kind=kind, public_only=public_only, identity=identity
     )
+    try:
+        _, defn = executor.resolve(path, kind=kind, public_only=public_only)
+    except RequestError:
+        # `call` refuses it again, reporting the refusal to the call log.
+        return await anyio.to_thread.run_sync(run)
     if defn.kind == "action":
         return await asyncio.wrap_future(action_pool(executor).submit(run))
     return await anyio.to_thread.run_sync(run)

@@ -1,6 +1,7 @@
-"""The developer's commands against a real dev server: `.env.local`, `run`
-without the key, `functions`, `logs`, `dashboard`, `codegen`, `init`, the
-call-log routes they read, and bindings regenerated on every reload."""
+"""The developer's commands, run as subprocesses against a real dev server:
+`.env.local`, `run` without the key, `functions`, `logs` (and `--follow`),
+`dashboard`, `codegen`, `init`, and bindings regenerated on every reload.
+The routes they read: test_cli_admin_api.py."""
 
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ def test_run_of_an_internal_function_without_the_key_says_the_key_is_missing(
 
 
 def test_functions_lists_each_function_with_its_types(server: tuple[DevServer, Path]) -> None:
-    s, project = server
+    _, project = server
     done = cli("functions", cwd=project)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -91,19 +92,6 @@ def test_functions_lists_each_function_with_its_types(server: tuple[DevServer, P
         line.startswith("M maintenance:trim_messages") and "(internal)" in line for line in lines
     )
     assert any(line.startswith("H GET") and "/balance" in line for line in lines)
-    listing = admin_get(s, "/api/admin/functions")
-    send = next(f for f in listing["functions"] if f["path"] == "messages:send")
-    assert send["kind"] == "mutation" and send["visibility"] == "public"
-    assert send["args"]["value"]["author"]["fieldType"] == {"type": "string"}
-
-
-def test_admin_routes_need_the_key(server: tuple[DevServer, Path]) -> None:
-    s, _ = server
-    for path in ("/api/admin/functions", "/api/admin/logs"):
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(s.url + path, timeout=10)
-        assert refused.value.code == 401
-        refused.value.close()
 
 
 def _call(s: DevServer, path: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -153,6 +141,34 @@ def test_logs_show_calls_and_refused_calls_and_wait_for_the_next(
     _call(s, "messages:send", {"author": "bob", "body": "wakes the poll"})
     waiter.join(20)
     assert got and [e["path"] for e in got[0]["entries"]] == ["messages:send"]
+
+
+def test_logs_follow_prints_each_call_as_it_happens(server: tuple[DevServer, Path]) -> None:
+    s, project = server
+    _call(s, "messages:send", {"author": "ann", "body": "before"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYCONVEX_")}
+    env["PYTHONPATH"] = str(ROOT)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "runtime", "logs", "--follow", "-n", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=project, env=env,
+    )  # fmt: skip
+    try:
+        assert follower.stdout is not None
+        first = follower.stdout.readline()  # the last call so far: it is connected
+        assert "M messages:send" in first and first.rstrip().endswith("ok"), first
+        _call(s, "messages:send", {"author": 7, "body": "refused"})
+        refused = follower.stdout.readline()
+        assert "M messages:send" in refused and "ARGUMENTS_INVALID" in refused, refused
+    finally:
+        follower.terminate()
+        follower.communicate(timeout=30)
+
+
+def test_logs_with_no_lines_asked_prints_none(server: tuple[DevServer, Path]) -> None:
+    s, project = server
+    _call(s, "messages:send", {"author": "ann", "body": "not shown"})
+    done = cli("logs", "-n", "0", cwd=project)
+    assert done.returncode == 0 and done.stdout == "", done.stdout
 
 
 def test_dashboard_prints_its_url(server: tuple[DevServer, Path]) -> None:
