@@ -109,9 +109,13 @@ def init(directory: Path) -> int:
     functions_dir.mkdir(parents=True, exist_ok=True)
     for name, text in TEMPLATE.items():
         (functions_dir / name).write_text(text, encoding="utf-8")
+    ignore = directory / ".gitignore"
+    if not ignore.exists():  # the dev server's data and the key's place stay out of git
+        ignore.write_text(".data/\n.env.local\nfunctions/__pycache__/\n", encoding="utf-8")
     print(
         f"created {functions_dir} ({', '.join(sorted(TEMPLATE))}). Next:\n"
         f"  cd {directory} && python -m runtime dev\n"
+        f"then, in another terminal in {directory}:\n"
         '  python -m runtime run tasks:add \'{"text": "try pyconvex"}\'\n'
         "  python -m runtime run tasks:list"
     )

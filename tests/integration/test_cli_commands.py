@@ -21,7 +21,14 @@ from typing import Any
 import pytest
 
 from runtime.cli.env_file import read_env_file
-from tests.support.devserver import APP_FUNCTIONS, ROOT, DevServer, dev_server
+from tests.support.devserver import (
+    APP_FUNCTIONS,
+    ROOT,
+    DevServer,
+    dev_server,
+    free_port,
+    wait_until_up,
+)
 
 
 def cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -210,10 +217,30 @@ def test_init_makes_an_app_that_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     app = tmp_path / "todo"
     assert sorted(p.name for p in (app / "functions").iterdir()) == ["schema.py", "tasks.py"]
+    assert (app / ".gitignore").read_text().splitlines()[:2] == [".data/", ".env.local"]
     assert cli("init", "todo", cwd=tmp_path).returncode == 1  # never over an existing app
-    with dev_server(app / "functions", app / ".data", codegen=True) as s:
-        added = s.cli("run", "tasks:add", '{"text": "first"}')
+    # `dev` from the app's folder with its defaults (functions/, .data/,
+    # .env.local), then `run` from there with no options at all.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYCONVEX_")}
+    env["PYTHONPATH"] = str(ROOT)
+    port = free_port()
+    log_path = tmp_path / "dev.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "runtime", "dev", "--port", str(port),
+             "--site-port", str(free_port())],
+            stdout=log, stderr=subprocess.STDOUT, cwd=app, env=env,
+        )  # fmt: skip
+    s = DevServer(
+        f"http://127.0.0.1:{port}", "", app / ".data", app / "functions", process, log_path
+    )
+    try:
+        wait_until_up(s, "dev in the new app", 30)
+        assert read_env_file(app / ".env.local")["PYCONVEX_URL"] == s.url
+        added = cli("run", "tasks:add", '{"text": "first"}', cwd=app)
         assert added.returncode == 0, added.stderr
-        count = s.cli("run", "tasks:open_count")
+        count = cli("run", "tasks:open_count", cwd=app)
         assert count.stdout.strip() == "1.0"
         assert (app / "functions" / "_generated" / "api.d.ts").is_file()
+    finally:
+        s.stop()
