@@ -20,6 +20,7 @@ from convex import ConvexClient
 from runtime.functions.call_history import CallHistory
 from runtime.functions.executor import CallResult
 from tests.support.devserver import APP_FUNCTIONS, DevServer, dev_server
+from tests.support.shells import Backend, app_on_shell
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +29,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
         yield s
 
 
-def admin_get(s: DevServer, path: str) -> Any:
-    request = urllib.request.Request(
-        s.url + path, headers={"Authorization": f"Convex {s.admin_key}"}
-    )
+@pytest.fixture(scope="module")
+def on_shell(
+    shell: str, dynamodb_for: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
+    yield from app_on_shell(APP_FUNCTIONS, "adminapi", shell, dynamodb_for, tmp_path_factory)
+
+
+def admin_get(s: Backend, path: str) -> Any:
+    key = getattr(s, "admin_key")  # noqa: B009 - both shells have it; the Protocol does not
+    request = urllib.request.Request(s.url + path, headers={"Authorization": f"Convex {key}"})
     with urllib.request.urlopen(request, timeout=30) as answer:
         return json.loads(answer.read())
 
 
-def post(s: DevServer, route: str, path: str, args: Any) -> dict[str, Any]:
+def post(s: Backend, route: str, path: str, args: Any) -> dict[str, Any]:
     request = urllib.request.Request(
         s.url + route,
         data=json.dumps({"path": path, "args": args}).encode(),
@@ -50,7 +57,7 @@ def post(s: DevServer, route: str, path: str, args: Any) -> dict[str, Any]:
             return dict(json.loads(e.read()))
 
 
-def logged_after(s: DevServer, seq: int) -> list[dict[str, Any]]:
+def logged_after(s: Backend, seq: int) -> list[dict[str, Any]]:
     return list(admin_get(s, f"/api/admin/logs?after={seq}")["entries"])
 
 
@@ -159,3 +166,17 @@ def test_the_ring_keeps_the_last_calls(tmp_path: Path) -> None:
     assert [e["seq"] for e in history.after(4)[0]] == [5]
     # A position from before a restart (past the newest): all that is kept.
     assert [e["seq"] for e in history.after(99)[0]] == [3, 4, 5]
+
+
+def test_each_shell_lists_functions_and_logs_its_calls(on_shell: Backend) -> None:
+    """The same routes on the AWS shell's HTTP Lambda, whose process keeps its own ring."""
+    listing = admin_get(on_shell, "/api/admin/functions")
+    assert "messages:send" in [f["path"] for f in listing["functions"]]
+    start = admin_get(on_shell, "/api/admin/logs")["next"]
+    post(on_shell, "/api/mutation", "messages:send", {"author": "a", "body": "b"})
+    post(on_shell, "/api/mutation", "messages:send", {"author": 5})
+    entries = logged_after(on_shell, start)
+    assert [(e["path"], e["ok"]) for e in entries] == [
+        ("messages:send", True),
+        ("messages:send", False),
+    ]
