@@ -74,22 +74,26 @@ class _Kind(Validator):
     def validate(self, value: Any, path: str) -> None:
         if _kind(value) != self.kind:
             error = self._fail(value, path)
+            hint = None
             if self.kind == "int64" and isinstance(value, float) and value.is_integer():
-                error = ValidationError(
-                    path,
-                    f"{error.problem} (clients send plain numbers as float64: send an int64, "
+                hint = (
+                    "clients send plain numbers as float64: send an int64, "
                     "e.g. ConvexInt64(n) from the Python client, BigInt in JavaScript, "
-                    '{"$integer": ...} in JSON, or declare the argument v.number())',
-                    head=error.head,
-                    tail=error.tail,
+                    '{"$integer": ...} in JSON, or declare the argument v.number()'
                 )
             elif self.kind == "float64" and type(value) is int and abs(value) > 2**53 - 1:
+                hint = (
+                    "an int beyond ±(2**53 - 1) has no exact float64: "
+                    "send a float, or declare the field v.int64()"
+                )
+            if hint is not None:
+                # In both wordings: the path-naming one and Convex's (a last
+                # line after `Validator: ...`), which is what clients read.
                 error = ValidationError(
                     path,
-                    f"{error.problem} (an int beyond ±(2**53 - 1) has no exact float64: "
-                    "send a float, or declare the field v.int64())",
+                    f"{error.problem} ({hint})",
                     head=error.head,
-                    tail=error.tail,
+                    tail=f"{error.tail}\nHint: {hint}",
                 )
             raise error
 

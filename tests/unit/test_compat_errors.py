@@ -76,7 +76,11 @@ def convex_message(validator: object, value: object) -> str:
         (
             v.int64(),
             1.0,
-            "Value does not match validator.\nPath: .x\nValue: 1.0\nValidator: v.int64()",
+            "Value does not match validator.\nPath: .x\nValue: 1.0\nValidator: v.int64()\n"
+            # Ours: a last line with what to do (Convex stops at the validator).
+            "Hint: clients send plain numbers as float64: send an int64, e.g. ConvexInt64(n) "
+            'from the Python client, BigInt in JavaScript, {"$integer": ...} in JSON, or '
+            "declare the argument v.number()",
         ),
         (
             v.array(v.object({"n": v.number()})),
