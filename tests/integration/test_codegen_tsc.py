@@ -101,3 +101,17 @@ def test_generated_bindings_type_check_and_follow_a_changed_validator(tmp_path: 
     assert any(
         "app.ts(11," in e and "'string' is not assignable to type 'number'" in e for e in errors
     ), errors  # const n: number = <string>
+
+
+def test_a_renamed_argument_fails_the_old_call_naming_it(tmp_path: Path) -> None:
+    functions = _project(tmp_path)
+    messages = functions / "messages.py"
+    # `author` becomes `sender`: the call that still sends `author` names both.
+    messages.write_text(
+        messages.read_text().replace('{"author": v.string()', '{"sender": v.string()')
+    )
+    generate(functions)
+    done = _tsc(tmp_path)
+    assert done.returncode != 0
+    errors = [line for line in done.stdout.splitlines() if "error TS" in line]
+    assert any("app.ts(8," in e and "'author' does not exist" in e for e in errors), errors
