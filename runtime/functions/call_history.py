@@ -10,6 +10,8 @@ Each entry is what a log line shows, as JSON:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
@@ -27,6 +29,8 @@ class CallHistory:
         self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
         self._seq = 0
         self._changed = threading.Condition()
+        self._waiting: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        """Long-polls parked on an event loop (`wait_after`), woken by the next call."""
 
     def __call__(self, result: CallResult) -> None:
         error = None if result.ok else (result.logged_message or result.error_message)
@@ -47,6 +51,10 @@ class CallHistory:
                 }
             )
             self._changed.notify_all()
+            waiting = list(self._waiting)
+        for loop, event in waiting:
+            with contextlib.suppress(RuntimeError):  # its loop has closed
+                loop.call_soon_threadsafe(event.set)
 
     @property
     def last(self) -> int:
@@ -68,3 +76,21 @@ class CallHistory:
             else:
                 found = [e for e in self._entries if e["seq"] > seq]
             return found, self._seq
+
+    async def wait_after(self, seq: int | None, wait: float) -> tuple[list[dict[str, Any]], int]:
+        """`after(seq, wait)` for async code: the wait parks on the event loop,
+        not on a worker thread, so open long-polls (a `logs --follow`, every
+        dashboard tab) never take the threads the API's calls run on."""
+        wait = max(0.0, min(wait, CALL_HISTORY_WAIT_SECONDS))
+        with self._changed:
+            if seq is None or not wait or self._seq != seq:
+                return self.after(seq)  # nothing to wait for (or a position from before a restart)
+            woken = (asyncio.get_running_loop(), asyncio.Event())
+            self._waiting.add(woken)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken[1].wait(), wait)
+        finally:
+            with self._changed:
+                self._waiting.discard(woken)
+        return self.after(seq)

@@ -73,7 +73,7 @@ def admin_routes(backend: Backend) -> list[Route]:
     async def logs(request: Request) -> Response:
         after = _number(request, "after", int)
         wait = _number(request, "wait", float) or 0.0
-        entries, last = await run_in_threadpool(backend.history.after, after, wait)
+        entries, last = await backend.history.wait_after(after, wait)
         return JSONResponse({"entries": entries, "next": last})
 
     routes = [

@@ -148,6 +148,30 @@ def test_a_long_poll_wakes_on_the_next_call(server: DevServer) -> None:
     assert got and [e["path"] for e in got[0]["entries"]] == ["messages:list"]
 
 
+def test_many_long_polls_leave_the_api_its_threads(server: DevServer) -> None:
+    """More open long-polls than the server has worker threads (anyio's
+    40): a call still runs at once, and wakes every one of them. (Waiting
+    on worker threads, the call queued behind the polls until their wait
+    ran out, and they returned empty.)"""
+    last = admin_get(server, "/api/admin/logs")["next"]
+    got: list[Any] = []
+    polls = [
+        threading.Thread(
+            target=lambda: got.append(admin_get(server, f"/api/admin/logs?after={last}&wait=20"))
+        )
+        for _ in range(48)
+    ]
+    for poll in polls:
+        poll.start()
+    time.sleep(0.5)
+    assert all(poll.is_alive() for poll in polls)  # all parked, none answered
+    post(server, "/api/mutation", "messages:send", {"author": "a", "body": "wakes them all"})
+    for poll in polls:
+        poll.join(25)
+    assert len(got) == len(polls)
+    assert all([e["path"] for e in answer["entries"]] == ["messages:send"] for answer in got)
+
+
 def test_logs_refuse_a_bad_position(server: DevServer) -> None:
     for query in ("after=x", "after=-1", "wait=soon"):
         with pytest.raises(urllib.error.HTTPError) as refused:
