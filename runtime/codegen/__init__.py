@@ -20,6 +20,7 @@ skips `_generated` (a folder starting with `_`).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,17 @@ def generate(
     for name, text in render(registry).items():
         path = out / name
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
+            _write_whole(path, text)
             written.append(path)
     return written
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename, so a watcher (Vite, tsc
+    --watch) reading while the dev server regenerates never sees half a file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

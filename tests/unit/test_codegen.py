@@ -103,6 +103,12 @@ def test_output_is_deterministic_and_only_changed_files_are_rewritten(tmp_path: 
     rooms = functions / "chat" / "rooms.py"
     rooms.write_text(rooms.read_text().replace('{"name": v.string()}', '{"name": v.number()}'))
     assert [p.name for p in generate(functions)] == ["api.d.ts"]
+    # Written through a rename: no temporary file is left beside them.
+    assert sorted(p.name for p in (functions / GENERATED).iterdir()) == [
+        "api.d.ts",
+        "api.js",
+        "dataModel.d.ts",
+    ]
 
 
 def test_functions_that_do_not_load_are_an_error_naming_the_file(tmp_path: Path) -> None:
