@@ -199,6 +199,16 @@ def test_dev_regenerates_bindings_on_reload(server: tuple[DevServer, Path]) -> N
     assert "newest: FunctionReference<" in api.read_text(), s.log()[-2000:]
 
 
+def test_dev_serves_on_when_the_bindings_cannot_be_written(tmp_path: Path) -> None:
+    functions = tmp_path / "functions"
+    shutil.copytree(APP_FUNCTIONS, functions, ignore=shutil.ignore_patterns("_generated"))
+    (functions / "_generated").write_text("a file where the folder goes")
+    with dev_server(functions, tmp_path / ".data", codegen=True) as s:
+        assert "codegen FAILED (the bindings are unchanged)" in s.log()
+        listed = s.cli("run", "messages:list")
+        assert listed.returncode == 0, listed.stderr
+
+
 def test_codegen_writes_then_reports_up_to_date(tmp_path: Path) -> None:
     functions = tmp_path / "functions"
     shutil.copytree(APP_FUNCTIONS, functions, ignore=shutil.ignore_patterns("_generated"))
