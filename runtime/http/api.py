@@ -9,6 +9,8 @@
     POST /api/debug_event                            the JS client's analytics
     POST /api/storage/upload, GET /api/storage/{key} upload URLs and file URLs
                                                      (storage_routes.py)
+    /_dashboard, /api/dashboard/...                  the dashboard (admin key;
+                                                     dashboard_routes.py)
     GET /...                                         with `static`: a web app's
                                                      files, at the API's origin
 
@@ -45,6 +47,7 @@ from runtime.values import UNDEFINED, InvalidValueError, decode_json, encode_jso
 from .admin_routes import admin_routes
 from .auth_header import caller_of
 from .consistent import consistent_routes, run_query_at_ts
+from .dashboard_routes import dashboard_routes
 from .storage_routes import UploadLimit, storage_routes
 from .wire import BadRequest, client_error_handlers, json_bytes, read_json_object
 
@@ -54,6 +57,8 @@ if TYPE_CHECKING:  # the Lambdas serve no sync socket: they never import the hub
 __all__ = ["make_api_app", "result_body"]
 
 FORMATS = ("json", "convex_encoded_json")
+DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard"
+"""The dashboard's page: static files shipped in the package (runtime/dashboard)."""
 
 
 def _call_args(payload: dict[str, Any]) -> tuple[Any, str]:
@@ -167,6 +172,8 @@ def make_api_app(
         *admin_routes(backend),
         *storage_routes(backend, upload_limit),
         *(_sync_routes(hub) if hub is not None else []),
+        *dashboard_routes(backend, hub),
+        Mount("/_dashboard", app=StaticFiles(directory=DASHBOARD, html=True)),
     ]
     if static is not None:
         routes.append(Mount("/", app=StaticFiles(directory=static, html=True)))
