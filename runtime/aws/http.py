@@ -1,9 +1,10 @@
 """HTTP Lambda: API Gateway HTTP API (payload v2) -> mangum -> the Starlette apps.
 
-Requests under `/api/` (and `/version`) go to the Convex HTTP API; every
-other path is an HTTP action (`functions/http.py`), as on the dev server's
-two ports. Logs are structured (Powertools, with the request id); each
-call is also a metric (EMF): calls and errors by kind, duration.
+Requests under `/api/` (and `/version`, and the dashboard's page under
+`/_dashboard`) go to the Convex HTTP API; every other path is an HTTP action
+(`functions/http.py`), as on the dev server's two ports. Logs are structured
+(Powertools, with the request id); each call is also a metric (EMF): calls
+and errors by kind, duration.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ _loops: list[asyncio.AbstractEventLoop] = []
 
 
 class _ByPath:
-    """ASGI app: `/api/...` and `/version` to the HTTP API, the rest to HTTP actions."""
+    """ASGI app: `/api/...`, `/version` and `/_dashboard...` to the HTTP API,
+    the rest to HTTP actions (the dev server has two ports; here one origin)."""
 
     def __init__(self, api: Any, site: Any) -> None:
         self._api = api
@@ -37,7 +39,8 @@ class _ByPath:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         path = scope.get("path", "")
-        app = self._api if path.startswith("/api/") or path == "/version" else self._site
+        to_api = path.startswith(("/api/", "/_dashboard/")) or path in ("/version", "/_dashboard")
+        app = self._api if to_api else self._site
         await app(scope, receive, send)
 
 
