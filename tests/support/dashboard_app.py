@@ -24,7 +24,7 @@ def add(ctx, args):
 
 @mutation(args={"text": v.string()})
 def later(ctx, args):
-    return ctx.scheduler.run_after(3600, "notes:add", {"text": args["text"], "n": 0})
+    return ctx.scheduler.run_after(3_600_000, "notes:add", {"text": args["text"], "n": 0})
 
 
 @query(args={})
