@@ -2,7 +2,8 @@
 server and, behind mangum, in the AWS shell's HTTP Lambda (here the local
 harness: API Gateway emulator, Lambda handlers, DynamoDB Local). Its page, the
 admin key, pages of documents, an edit the schema refuses, a delete, a
-scheduled job canceled and the environment variables, each through HTTP."""
+scheduled job canceled, a stored file (listed, read at its URL, deleted) and
+the environment variables, each through HTTP."""
 
 from __future__ import annotations
 
@@ -19,12 +20,22 @@ from tests.support.shells import Backend, app_on_shell
 
 pytestmark = pytest.mark.dynamodb_local
 
+UPLOADS = """
+from runtime import mutation
+
+
+@mutation(args={})
+def url(ctx, args):
+    return ctx.storage.generate_upload_url()
+"""
+
 
 @pytest.fixture(scope="module")
 def on_shell(
     shell: str, dynamodb_for: str | None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Backend]:
     app = write_dashboard_app(tmp_path_factory.mktemp(f"dashapp-{shell}"))
+    (app / "uploads.py").write_text(UPLOADS)
     yield from app_on_shell(app, "dashboard", shell, dynamodb_for, tmp_path_factory)
 
 
@@ -118,3 +129,23 @@ def test_environment_variables_are_set_and_removed(on_shell: Backend) -> None:
     request(on_shell, "POST", "/api/admin/env", {"changes": {"DASH_GREETING": None}})
     _, listed = request(on_shell, "GET", "/api/admin/env")
     assert "DASH_GREETING" not in listed["variables"]
+
+
+def test_a_stored_file_is_listed_read_and_deleted(on_shell: Backend) -> None:
+    upload = urllib.request.Request(
+        call(on_shell, "uploads:url", {}),
+        data=b"\x89PNG dashboard",
+        method="POST",
+        headers={"Content-Type": "image/png"},
+    )
+    with urllib.request.urlopen(upload, timeout=30) as answer:
+        storage_id = json.loads(answer.read())["storageId"]
+    _, listed = request(on_shell, "GET", "/api/dashboard/files")
+    found = next(f for f in listed["files"] if f["_id"] == storage_id)
+    assert found["contentType"] == "image/png" and found["size"] == 14
+    with urllib.request.urlopen(found["url"], timeout=30) as answer:
+        assert answer.read() == b"\x89PNG dashboard"
+    _, gone = request(on_shell, "POST", "/api/dashboard/files/delete", {"id": storage_id})
+    assert gone == {"deleted": storage_id}
+    _, listed = request(on_shell, "GET", "/api/dashboard/files")
+    assert storage_id not in [f["_id"] for f in listed["files"]]
