@@ -26,7 +26,8 @@ function key() {
 
 async function api(method, path, body, identity) {
   let auth = "Convex " + key();
-  if (identity) auth += ":" + btoa(JSON.stringify(identity));
+  // base64 of the identity's UTF-8 JSON: btoa alone takes Latin-1 text only.
+  if (identity) auth += ":" + btoa(String.fromCharCode(...new TextEncoder().encode(JSON.stringify(identity))));
   const answer = await fetch(path, {
     method,
     headers: { Authorization: auth, "Content-Type": "application/json" },
@@ -203,6 +204,9 @@ function runForm(out, f) {
         try {
           body = JSON.parse(args.value);
           who = identity.value.trim() ? JSON.parse(identity.value) : undefined;
+          // The server takes an identity with both (else it reads the header as a wrong key).
+          if (who !== undefined && (typeof who?.subject !== "string" || typeof who?.issuer !== "string"))
+            throw new Error('act as a user: the identity needs "subject" and "issuer" strings');
         } catch (e) { result.className = "error"; result.textContent = e.message; return; }
         try {
           const answer = await api("POST", "/api/function", { path: f.path, args: body, format: "json" }, who);
