@@ -8,14 +8,13 @@ the environment variables, each through HTTP."""
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from tests.support.dashboard_app import write_dashboard_app
+from tests.support.dashboard_app import admin_request as request
+from tests.support.dashboard_app import call, write_dashboard_app
 from tests.support.shells import Backend, app_on_shell
 
 pytestmark = pytest.mark.dynamodb_local
@@ -37,28 +36,6 @@ def on_shell(
     app = write_dashboard_app(tmp_path_factory.mktemp(f"dashapp-{shell}"))
     (app / "uploads.py").write_text(UPLOADS)
     yield from app_on_shell(app, "dashboard", shell, dynamodb_for, tmp_path_factory)
-
-
-def request(s: Backend, method: str, path: str, body: Any = None, *, admin: bool = True) -> Any:
-    """(status, JSON body) of one call; the admin key sent unless admin=False."""
-    headers = {"Content-Type": "application/json"}
-    if admin:
-        key = getattr(s, "admin_key")  # noqa: B009 - both shells have it; the Protocol does not
-        headers["Authorization"] = f"Convex {key}"
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(s.url + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as e:
-        with e:
-            return e.code, json.loads(e.read())
-
-
-def call(s: Backend, path: str, args: dict[str, Any]) -> Any:
-    status, body = request(s, "POST", "/api/function", {"path": path, "args": args}, admin=False)
-    assert status == 200 and body["status"] == "success", body
-    return body["value"]
 
 
 def test_the_page_and_its_script_are_served(on_shell: Backend) -> None:
