@@ -166,6 +166,7 @@ fmt: venv
 
 bench: venv dynamodb-local
 	$(PY) bench/database.py $(BENCH_ARGS)
+	$(PY) bench/profile.py $(BENCH_ARGS)
 	$(PY) bench/functions.py $(BENCH_ARGS)
 	$(PY) bench/reactivity.py $(BENCH_ARGS)
 	$(PY) bench/files.py $(BENCH_ARGS)
