@@ -16,9 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import Any
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from ..limits import (
     AUTH_FETCH_RETRY_SECONDS,
@@ -28,6 +26,9 @@ from ..limits import (
 from .errors import Unauthenticated
 from .fetch import FetchError
 from .providers import Provider, check_url
+
+if TYPE_CHECKING:  # PyJWT (and cryptography) load on the first token: cold starts skip them
+    import jwt
 
 __all__ = ["KeySet"]
 
@@ -157,6 +158,8 @@ class KeySet:
 
 def _usable_key(entry: object, algorithms: tuple[str, ...]) -> jwt.PyJWK | None:
     """`entry` as a PyJWK bound to its one algorithm, or None if it is not an asymmetric signing key we accept."""
+    import jwt
+
     if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
         return None
     kty = entry.get("kty")

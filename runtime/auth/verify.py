@@ -18,8 +18,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import jwt
-
 from ..limits import AUTH_CLOCK_LEEWAY_SECONDS
 from .errors import Unauthenticated
 from .fetch import http_fetch
@@ -88,6 +86,8 @@ class Authenticator:
     def _verify_with(
         self, keys: KeySet, token: str, alg: str, kid: str | None, issuer: str
     ) -> dict[str, Any]:
+        import jwt  # loaded on the first token (cold starts skip it)
+
         provider = keys.provider
         if alg not in provider.algorithms:
             raise Unauthenticated(
@@ -156,6 +156,8 @@ class Authenticator:
 
 def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The header and claims of `token`, unverified: only to choose the provider."""
+    import jwt  # loaded on the first token (cold starts skip it)
+
     if not isinstance(token, str) or token.count(".") != 2:
         raise Unauthenticated("Malformed token: a JWT has three dot-separated parts")
     try:
