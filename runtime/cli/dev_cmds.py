@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from runtime.codegen.typescript import ts_type
+from runtime.local.calllog import KIND_LETTER, call_line
 
 from .client import BackendClient, CliError
 from .templates import TEMPLATE
 
 __all__ = ["codegen", "dashboard", "format_entry", "functions", "init", "logs"]
-
-_LETTER = {"query": "Q", "mutation": "M", "action": "A", "http": "H"}
 
 
 def _type(validator: dict[str, Any] | None) -> str:
@@ -30,7 +28,7 @@ def functions(client: BackendClient) -> int:
     for f in rows:
         internal = " (internal)" if f["visibility"] == "internal" else ""
         print(
-            f"{_LETTER.get(f['kind'], '?')} {f['path']:<{width}}  "
+            f"{KIND_LETTER.get(f['kind'], '?')} {f['path']:<{width}}  "
             f"args {_type(f['args'])}  returns {_type(f['returns'])}{internal}"
         )
     for route in listing["http"]:
@@ -42,13 +40,16 @@ def functions(client: BackendClient) -> int:
 
 def format_entry(entry: dict[str, Any]) -> str:
     """A call as the dev server's log shows it (runtime/local/calllog.py)."""
-    ts = entry["ts"] / 1000
-    stamp = time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(entry['ts']) % 1000:03d}"
     outcome = "ok" if entry["ok"] else f"error  [Request ID: {entry['requestId']}] {entry['error']}"
-    indent = "  " if entry["nested"] else ""
     lines = [
-        f"{stamp} {indent}{_LETTER.get(entry['kind'], '?')} {entry['path']:<28} "
-        f"{entry['durationMs']:7.1f} ms  {outcome}"
+        call_line(
+            entry["ts"] / 1000,
+            entry["kind"],
+            entry["path"],
+            entry["durationMs"],
+            outcome,
+            nested=entry["nested"],
+        )
     ]
     lines.extend(f"    {line}" for line in entry["logLines"])
     return "\n".join(lines)

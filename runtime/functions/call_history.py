@@ -28,13 +28,13 @@ class CallHistory:
     def __init__(self, limit: int = CALL_HISTORY_ENTRIES) -> None:
         self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
         self._seq = 0
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         self._waiting: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         """Long-polls parked on an event loop (`wait_after`), woken by the next call."""
 
     def __call__(self, result: CallResult) -> None:
         error = None if result.ok else (result.logged_message or result.error_message)
-        with self._changed:
+        with self._lock:
             self._seq += 1
             self._entries.append(
                 {
@@ -50,27 +50,17 @@ class CallHistory:
                     "nested": result.nested,
                 }
             )
-            self._changed.notify_all()
             waiting = list(self._waiting)
         for loop, event in waiting:
             with contextlib.suppress(RuntimeError):  # its loop has closed
                 loop.call_soon_threadsafe(event.set)
 
-    @property
-    def last(self) -> int:
-        """The newest entry's seq (0: none yet)."""
-        return self._seq
-
-    def after(self, seq: int | None, wait: float = 0.0) -> tuple[list[dict[str, Any]], int]:
+    def after(self, seq: int | None) -> tuple[list[dict[str, Any]], int]:
         """The entries after `seq` (None: the last CALL_HISTORY_DEFAULT), and
-        the seq to ask after next. With `wait`, blocks up to that many
-        seconds (at most CALL_HISTORY_WAIT_SECONDS) for a first one."""
-        wait = max(0.0, min(wait, CALL_HISTORY_WAIT_SECONDS))
-        with self._changed:
+        the seq to ask after next."""
+        with self._lock:
             if seq is not None and seq > self._seq:
                 seq = 0  # a position from before a restart: everything kept is news
-            if seq is not None and wait:
-                self._changed.wait_for(lambda: self._seq > seq, timeout=wait)
             if seq is None:
                 found = list(self._entries)[-CALL_HISTORY_DEFAULT:]
             else:
@@ -78,19 +68,23 @@ class CallHistory:
             return found, self._seq
 
     async def wait_after(self, seq: int | None, wait: float) -> tuple[list[dict[str, Any]], int]:
-        """`after(seq, wait)` for async code: the wait parks on the event loop,
-        not on a worker thread, so open long-polls (a `logs --follow`, every
-        dashboard tab) never take the threads the API's calls run on."""
+        """`after(seq)`, waiting up to `wait` seconds (at most
+        CALL_HISTORY_WAIT_SECONDS) for a first entry. The wait parks on the
+        event loop, not on a worker thread, so open long-polls (a `logs
+        --follow`, every dashboard tab) never take the threads the API's
+        calls run on."""
         wait = max(0.0, min(wait, CALL_HISTORY_WAIT_SECONDS))
-        with self._changed:
-            if seq is None or not wait or self._seq != seq:
-                return self.after(seq)  # nothing to wait for (or a position from before a restart)
-            woken = (asyncio.get_running_loop(), asyncio.Event())
-            self._waiting.add(woken)
+        with self._lock:
+            idle = seq is not None and wait > 0 and self._seq == seq
+            if idle:
+                woken = (asyncio.get_running_loop(), asyncio.Event())
+                self._waiting.add(woken)
+        if not idle:  # news already (or a position from before a restart)
+            return self.after(seq)
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken[1].wait(), wait)
         finally:
-            with self._changed:
+            with self._lock:
                 self._waiting.discard(woken)
         return self.after(seq)

@@ -31,8 +31,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runtime.backend import Backend
+from runtime.codegen import SYSTEM_TABLES
 from runtime.database import Transaction
 from runtime.errors import PlatformError, ValidationError
+from runtime.files.storage import STORAGE_TABLE
 from runtime.functions.scheduler import JOBS_TABLE
 from runtime.functions.scheduler import cancel as cancel_job
 from runtime.snapshot.export import user_tables
@@ -46,8 +48,6 @@ if TYPE_CHECKING:
 
 __all__ = ["dashboard_routes"]
 
-STORAGE_TABLE = "_storage"
-SYSTEM_TABLES = (JOBS_TABLE, STORAGE_TABLE)
 PAGE_LIMIT = 200
 """The most documents one page of the dashboard asks for."""
 

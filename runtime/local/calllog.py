@@ -25,9 +25,20 @@ from typing import TextIO
 from runtime.functions.executor import CallResult
 from runtime.limits import TRANSACTION_ITEMS
 
-__all__ = ["CallLog"]
+__all__ = ["KIND_LETTER", "CallLog", "call_line"]
 
-_LETTER = {"query": "Q", "mutation": "M", "action": "A", "http": "H"}
+KIND_LETTER = {"query": "Q", "mutation": "M", "action": "A", "http": "H"}
+
+
+def call_line(
+    ts: float, kind: str, path: str, duration_ms: float, outcome: str, *, nested: bool
+) -> str:
+    """A call's first log line (the dev server's log, the CLI's `logs`)."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
+    indent = "  " if nested else ""
+    return (
+        f"{stamp} {indent}{KIND_LETTER.get(kind, '?')} {path:<28} {duration_ms:7.1f} ms  {outcome}"
+    )
 
 
 class CallLog:
@@ -37,8 +48,6 @@ class CallLog:
         self._lock = threading.Lock()
 
     def __call__(self, result: CallResult) -> None:
-        now = time.time()
-        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
         outcome = (
             "ok"
             if result.ok
@@ -49,10 +58,15 @@ class CallLog:
             outcome += f"  [large commit: {result.cost:,} DynamoDB items]"
         if result.replayed:
             outcome += "  (re-sent request: recorded result, not run again)"
-        indent = "  " if result.nested else ""
         lines = [
-            f"{stamp} {indent}{_LETTER.get(result.kind, '?')} {result.path:<28} "
-            f"{result.duration * 1000:7.1f} ms  {outcome}"
+            call_line(
+                time.time(),
+                result.kind,
+                result.path,
+                result.duration * 1000,
+                outcome,
+                nested=result.nested,
+            )
         ]
         lines.extend(f"    {line}" for line in result.log_lines)
         if result.traceback and self._tracebacks:
