@@ -5,6 +5,13 @@ Figures (medians over repeats, ratios from the same run):
   mutation inserting one document into a table with one index, vs a raw
   sqlite3 INSERT + COMMIT into an indexed table with the same pragmas.
 - sqlite_query100_core_us / _raw_us / _ratio: an index range of 100 documents.
+- sqlite_insert_core_us / sqlite_insert_raw_same_indexes_us /
+  sqlite_insert_ratio_same_indexes: the same insert vs a raw table with the
+  core's three indexes (id, by_creation_time, by_list); sqlite_insert16_*:
+  16 threads inserting (the committer groups their commits; per_group_commit
+  is how many share one) vs 16 threads each committing one raw insert at a
+  time on a shared connection; the `_full` variants with synchronous=FULL
+  (an fsync per commit) on both sides.
 - ddb_* : the same on DynamoDB Local (raw = one TransactWriteItems with a
   conditional Put of the document and a Put of its index entry; a Query of 100
   items plus a BatchGetItem of them for the range).
@@ -85,6 +92,86 @@ def sqlite_raw(path: str) -> sqlite3.Connection:
     )
     conn.execute("CREATE INDEX items_by_list ON items(list, creation, id)")
     return conn
+
+
+def sqlite_raw_same_indexes(path: str, synchronous: str = "NORMAL") -> sqlite3.Connection:
+    """A hand-written table with the core's indexes on `items`: by id (the
+    primary key), by_creation_time and by_list."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute(
+        "CREATE TABLE items(id TEXT PRIMARY KEY, creation REAL, list INTEGER, name TEXT, body TEXT)"
+    )
+    conn.execute("CREATE INDEX items_by_creation ON items(creation, id)")
+    conn.execute("CREATE INDEX items_by_list ON items(list, creation, id)")
+    return conn
+
+
+def raw_inserter(conn: sqlite3.Connection) -> Callable[[], None]:
+    """One insert, one commit, serialized by a lock (the fastest a
+    threadpool app sharing one connection can do)."""
+    lock = threading.Lock()
+
+    def insert() -> None:
+        body = '{"list":1,"name":"x"}'
+        with lock:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO items VALUES (?,?,?,?,?)",
+                (uuid.uuid4().hex, time.time() * 1000, 1, "x", body),
+            )
+            conn.execute("COMMIT")
+
+    return insert
+
+
+def threads_rate(fn: Callable[[], Any], threads: int, per_thread: int) -> float:
+    """Calls per second of `fn` from `threads` threads, `per_thread` each."""
+
+    def body() -> None:
+        for _ in range(per_thread):
+            fn()
+
+    workers = [threading.Thread(target=body) for _ in range(threads)]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return threads * per_thread / (time.perf_counter() - start)
+
+
+def bench_sqlite_committer(n: int, per_thread: int) -> None:
+    """One insert vs a raw insert with the same indexes; 16 threads inserting
+    (the committer's group commit) vs 16 threads doing one raw commit each;
+    with synchronous NORMAL (the default) and FULL (an fsync per commit)."""
+    with tempfile.TemporaryDirectory() as d:
+        for sync in ("normal", "full"):
+            suffix = "" if sync == "normal" else "_full"
+            store = SqliteStore(os.path.join(d, f"core{sync}.db"), synchronous=sync)
+            db = Database(store, SCHEMA)
+            raw = sqlite_raw_same_indexes(os.path.join(d, f"raw{sync}.db"), sync.upper())
+            raw_insert = raw_inserter(raw)
+
+            def core_insert(db: Database = db) -> None:
+                db.mutation(lambda tx: tx.insert("items", {"list": 1, "name": "x"}))
+
+            core = median_us(core_insert, n)
+            base = median_us(raw_insert, n)
+            figure(f"sqlite_insert{suffix}_core_us", core, "us")
+            figure(f"sqlite_insert{suffix}_raw_same_indexes_us", base, "us")
+            figure(f"sqlite_insert_ratio_same_indexes{suffix}", core / base, "x")
+            before = store.group_commits
+            core_rate = threads_rate(core_insert, 16, per_thread)
+            per_group = 16 * per_thread / max(1, store.group_commits - before)
+            raw_rate = threads_rate(raw_insert, 16, per_thread)
+            figure(f"sqlite_insert16{suffix}_core_mps", core_rate, "mutations/s")
+            figure(f"sqlite_insert16{suffix}_raw_mps", raw_rate, "inserts/s")
+            figure(f"sqlite_insert16{suffix}_ratio", core_rate / raw_rate, "x")
+            figure(f"sqlite_insert16{suffix}_per_group_commit", per_group, "transactions")
+            store.close()
+            raw.close()
 
 
 def bench_sqlite(n: int) -> None:
@@ -449,6 +536,7 @@ def main() -> None:
     per_thread = 10 if args.quick else 60
     bench_items()
     bench_sqlite(n)
+    bench_sqlite_committer(n, per_thread * 10)
     with tempfile.TemporaryDirectory() as d:
         names = iter(range(1000))
         bench_throughput(

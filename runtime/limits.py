@@ -279,6 +279,19 @@ are written. A reader that falls further behind than that (a hub step stuck
 for a long import) gets `FeedTrimmed` and resyncs: it re-runs every live
 query instead of missing a change."""
 
+RANGE_VERSIONS_HELD = 200_000
+"""The SQLite committer holds the versions of at most 200,000 range keys in
+memory (about 30 MB at its fullest: one per table shard and per distinct value
+of an index's first field recently written). Past it the least recently
+written is dropped into the floor every unknown key reports, which can only
+make a concurrent transaction re-run, never miss a write
+(`runtime/store/range_versions.py`)."""
+
+GROUP_COMMIT_TRANSACTIONS = 64
+"""The SQLite committer applies at most 64 waiting transactions in one SQLite
+transaction (group commit): enough to share one commit among every thread of
+a busy server, few enough that one group's write stays short."""
+
 IMPORT_LINE_BYTES = 2 * DOCUMENT_BYTES
 """A line of an import file is at most 2 MiB. An exported line is one
 document in compact JSON, so under DOCUMENT_BYTES (1 MiB) plus its system

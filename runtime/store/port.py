@@ -40,6 +40,7 @@ from typing import Protocol, runtime_checkable
 from runtime.search.port import SearchEntry
 
 __all__ = [
+    "RANGE_VERSION_PARTITIONS",
     "Bump",
     "Change",
     "ChangeBatch",
@@ -63,6 +64,15 @@ __all__ = [
 
 Key = tuple[str, bytes]
 """(partition, sort key). Partitions are at most 1,024 UTF-8 bytes, sort keys at most 1,024 bytes."""
+
+RANGE_VERSION_PARTITIONS = ("v:", "f:")
+"""Partitions whose items are range versions (`runtime/database/layout.py`):
+they exist to be bumped and checked by commits. Their versions only promise
+to grow with every write and to stay put otherwise, not to count from 1: a
+store with a single committer may keep them in memory (SQLite: each is the
+timestamp of the last commit that wrote it; one never written since the
+store opened reports the open timestamp). Their values (a table's index set)
+are stored like any other item's."""
 
 
 @dataclass(frozen=True, slots=True)

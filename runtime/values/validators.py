@@ -229,10 +229,13 @@ class _Object(Validator):
         self.fields = {k: as_validator(x) for k, x in fields.items()}
         self.allow_extra_fields = allow_extra_fields
 
+    def _tail(self, value: Any) -> str:
+        """The error's last lines, built only when a check fails."""
+        return f"Object: {display_value(value)}\nValidator: {self.convex()}"
+
     def validate(self, value: Any, path: str) -> None:
         if type(value) is not dict:
             raise self._fail(value, path)
-        tail = f"Object: {display_value(value)}\nValidator: {self.convex()}"
         for name, validator in self.fields.items():
             if name not in value:
                 if not validator.is_optional:
@@ -241,7 +244,7 @@ class _Object(Validator):
                         f"missing required field ({validator.describe()})",
                         head=f"Object is missing the required field `{name}`. Consider "
                         "wrapping the field validator in `v.optional(...)` if this is expected.",
-                        tail=tail,
+                        tail=self._tail(value),
                     )
                 continue
             try:
@@ -255,7 +258,7 @@ class _Object(Validator):
                         path,
                         f'unexpected field "{name}"',
                         head=f"Object contains extra field `{name}` that is not in the validator.",
-                        tail=tail,
+                        tail=self._tail(value),
                     )
 
     def describe(self) -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runtime.errors import SchemaError, ValidationError
 from runtime.schema import define_schema, define_table, index_fields
 from runtime.values import InvalidTableNameError, check_table_name, is_id_for, make_id, parse_id, v
+from runtime.values import ids as ids_module
 
 
 def test_id_round_trip_and_table() -> None:
@@ -93,3 +97,14 @@ def test_table_validator_must_be_objects() -> None:
     )
     with pytest.raises(SchemaError):
         define_schema({"bad-name": define_table({})})
+
+
+@given(st.binary(min_size=22, max_size=22))
+def test_id_text_is_rfc4648_base32_in_crockfords_alphabet(data: bytes) -> None:
+    """The id text (built by table lookups for speed) is exactly RFC 4648
+    base32 of the 22 bytes, unpadded, in Crockford's lowercase alphabet."""
+    crockford = str.maketrans(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789abcdefghjkmnpqrstvwxyz"
+    )
+    expected = base64.b32encode(data).decode().rstrip("=").translate(crockford)
+    assert ids_module._b32(data) == expected

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from runtime.store.port import Put, TransactionConflict
+from runtime.store.port import Put, StoreError, TransactionConflict
 from runtime.store.sqlite import SqliteStore
 
 
@@ -49,14 +51,32 @@ def test_threads_lose_no_increment(tmp_path: Path) -> None:
     assert store.get([key])[0].value == b"1600"  # type: ignore[union-attr]
 
 
-def test_two_handles_on_one_file(tmp_path: Path) -> None:
+def test_one_committer_per_file(tmp_path: Path) -> None:
+    """The committer keeps range versions in memory, so a second store on
+    the same file (this process or another) is refused; closing frees it."""
     path = str(tmp_path / "db.sqlite3")
-    a, b = SqliteStore(path), SqliteStore(path)
+    a = SqliteStore(path)
     a.transact([Put(("p", b"1"), b"a")])
-    b.transact([Put(("p", b"2"), b"b")])
-    assert [i.value for i in a.scan("p")] == [b"a", b"b"]
+    with pytest.raises(StoreError, match="open in another store"):
+        SqliteStore(path)
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from runtime.store.sqlite import SqliteStore; SqliteStore({path!r})",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert other.returncode != 0 and "open in another store" in other.stderr
     ta = a.transact([Put(("p", b"3"), b"")]).ts
+    a.close()
+    b = SqliteStore(path)
+    assert [i.value for i in b.scan("p")] == [b"a", b""]
     assert b.transact([Put(("p", b"4"), b"")]).ts > ta
+    b.close()
 
 
 def test_a_snapshot_is_a_fixed_view_with_its_feed_position(tmp_path: Path) -> None:
