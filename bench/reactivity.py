@@ -9,6 +9,9 @@ Figures (one run):
   watching its own channel (the writes touch one of them).
 - fanout_1000_ms: 1,000 clients watching one query; one write; time until
   the last of them has the Transition (median over repeats).
+- fanout_1000_raw_clients_ms: the same with clients that cost next to
+  nothing (raw sockets, no frame or JSON parsing: bench/fanout_client.py),
+  so the figure is the server's fan-out, not the bench's 1,000 parsers.
 - invalidation_100_us / invalidation_10000_us / invalidation_ratio: the
   hub's work per write (a step: read the feed, look up touched queries)
   when 100 or 10,000 subscriptions exist that the write does not touch,
@@ -33,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.fanout_client import RawWatchers
 from runtime.database import Database
 from runtime.functions import load_functions
 from runtime.functions.executor import Executor
@@ -213,6 +217,32 @@ async def fanout(url: str, clients: int, repeats: int) -> list[float]:
     return samples
 
 
+def fanout_raw(url: str, clients: int, repeats: int) -> list[float]:
+    """`fanout` with clients that cost next to nothing (bench/fanout_client.py):
+    the write is sent from one more raw client, timed to the last arrival."""
+    watchers = RawWatchers(url, clients, "messages:latest", {"channel": "rawfan", "n": 1.0})
+    writer = RawWatchers(url, 1, "messages:latest", {"channel": "rawfan-writer", "n": 1.0})
+    samples = []
+    try:
+        for i in range(repeats):
+            body = f"rawfan-{i}"
+            mutation = {
+                "type": "Mutation",
+                "requestId": i + 1,
+                "udfPath": "messages:send",
+                "args": [{"channel": "rawfan", "body": body}],
+            }
+            start = time.perf_counter()
+            writer.send(json.dumps(mutation))
+            last = watchers.wait_for(f'"{body}"'.encode())
+            samples.append(last - start)
+            time.sleep(0.05)  # let the writer's response and the pushes settle
+    finally:
+        watchers.close()
+        writer.close()
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -237,6 +267,8 @@ def main() -> None:
             figure(f"push_{many}_p99_ms", percentile(lots, 0.99) * 1e3, "ms")
             fan = asyncio.run(fanout(url, many, 5 if opts.quick else 20))
             figure(f"fanout_{many}_ms", statistics.median(fan) * 1e3, "ms")
+            raw = fanout_raw(url, many, 5 if opts.quick else 20)
+            figure(f"fanout_{many}_raw_clients_ms", statistics.median(raw) * 1e3, "ms")
         finally:
             server.stop()
 

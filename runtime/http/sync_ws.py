@@ -16,6 +16,9 @@ import asyncio
 import contextlib
 import json
 import os
+import threading
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
@@ -36,18 +39,57 @@ CLOSE_TIMEOUT = 5.0
 """Seconds a closing handshake may take before the socket is dropped."""
 
 
+_PING = '{"type":"Ping"}'
+
+
 class _Close:
     def __init__(self, reason: str, code: int = 1000) -> None:
         self.reason = reason
         self.code = code
 
 
+class _Mailbox:
+    """Hands calls from the hub's threads to one event loop, many per wake-up.
+
+    A write watched by a thousand sockets makes the hub send a thousand
+    messages in one step; one `call_soon_threadsafe` each would wake the loop
+    (a syscall, a GIL hand-off) a thousand times. Calls queue here in order
+    and the loop runs every queued one in a single callback."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._calls: list[tuple[Callable[[Any], None], Any]] = []
+        self._lock = threading.Lock()
+        self._scheduled = False
+
+    def post(self, fn: Callable[[Any], None], arg: Any) -> None:
+        with self._lock:
+            self._calls.append((fn, arg))
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._loop.call_soon_threadsafe(self._run)
+
+    def _run(self) -> None:
+        with self._lock:
+            calls, self._calls = self._calls, []
+            self._scheduled = False
+        for fn, arg in calls:
+            fn(arg)
+
+
 def sync_routes(hub: SyncHub) -> list[WebSocketRoute]:
     max_unsent_bytes = hub.max_unsent_bytes
+    mailboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Mailbox] = (
+        weakref.WeakKeyDictionary()
+    )
 
     async def endpoint(ws: WebSocket) -> None:
         await ws.accept()
         loop = asyncio.get_running_loop()
+        mailbox = mailboxes.get(loop)
+        if mailbox is None:
+            mailbox = mailboxes[loop] = _Mailbox(loop)
         outbox: asyncio.Queue[str | _Close] = asyncio.Queue()
         closing = False
         unsent = 0
@@ -72,25 +114,33 @@ def sync_routes(hub: SyncHub) -> list[WebSocketRoute]:
             outbox.put_nowait(item)
 
         def send(message: dict[str, Any]) -> None:
-            text = message_text(message)
-            loop.call_soon_threadsafe(put, text)
+            mailbox.post(put, message_text(message))
 
         def close(reason: str) -> None:
-            loop.call_soon_threadsafe(put, _Close(reason[:120], 1000))
+            mailbox.post(put, _Close(reason[:120], 1000))
+
+        last_sent = loop.time()
 
         async def writer() -> None:
-            nonlocal unsent
+            nonlocal unsent, last_sent
             while True:
-                try:
-                    item = await asyncio.wait_for(outbox.get(), PING_AFTER)
-                except TimeoutError:
-                    await ws.send_text('{"type":"Ping"}')
-                    continue
+                item = await outbox.get()
                 if isinstance(item, _Close):
                     await ws.close(code=item.code, reason=item.reason)
                     return
                 await ws.send_text(item)
                 unsent -= len(item)
+                last_sent = loop.time()
+
+        async def pinger() -> None:
+            nonlocal last_sent
+            # A Ping after PING_AFTER seconds of silence, queued like any
+            # message (one timer per connection, not one per message).
+            while True:
+                await asyncio.sleep(max(0.0, last_sent + PING_AFTER - loop.time()))
+                if loop.time() - last_sent >= PING_AFTER and outbox.empty():
+                    put(_PING)
+                    last_sent = loop.time()
 
         try:
             conn_id = hub.connect(send, close)
@@ -101,11 +151,13 @@ def sync_routes(hub: SyncHub) -> list[WebSocketRoute]:
         task = asyncio.create_task(writer())
         reader = asyncio.create_task(_read(ws, hub, conn_id))
         waiter = asyncio.create_task(slow.wait())
+        pings = asyncio.create_task(pinger())
         try:
             await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             hub.disconnect(conn_id)
             waiter.cancel()
+            pings.cancel()
             if slow.is_set():
                 task.cancel()
                 reader.cancel()

@@ -35,7 +35,7 @@ from .messages import (
     Remove,
     Version,
 )
-from .wire_text import message_text, pre_encoded
+from .wire_text import message_text, pre_encoded, with_text
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -205,8 +205,9 @@ class SyncSession:
         message = self.transition(results, ts, force=force)
         if message is None:
             return []
-        if _size(message) <= limit:
-            return [message]
+        text = message_text(message)
+        if len(text) <= limit:
+            return [with_text(message, text)]  # encoded once, here
         start, end = message["startVersion"], message["endVersion"]
         mods = message["modifications"]
         cut = len(mods) - self._tail

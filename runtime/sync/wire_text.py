@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["message_text", "pre_encoded"]
+__all__ = ["message_text", "pre_encoded", "with_text"]
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
@@ -38,6 +38,14 @@ def pre_encoded(value: Any) -> Any:
     else:
         return value
     wrapped.json_text = _dumps(value)
+    return wrapped
+
+
+def with_text(message: dict[str, Any], text: str) -> dict[str, Any]:
+    """`message` carrying `text`, its JSON already written (a Transition
+    measured against the size limit is not encoded again to be sent)."""
+    wrapped = _EncodedDict(message)
+    wrapped.json_text = text
     return wrapped
 
 
