@@ -51,3 +51,18 @@ def test_a_pre_encoded_value_is_encoded_once_and_reused() -> None:
 def test_scalars_are_left_as_they_are() -> None:
     for scalar in (None, True, 3, 2.5, "text"):
         assert pre_encoded(scalar) is scalar
+
+
+def test_a_value_carrying_the_placeholder_tag_is_still_written_exactly() -> None:
+    """Pre-encoded values stand in as tagged placeholders while the envelope
+    is encoded; a client's string equal to a placeholder must not be replaced."""
+    from runtime.sync.wire_text import _TAG
+
+    message = {
+        "modifications": [
+            {"value": pre_encoded([f"{_TAG}0", {"k": f"{_TAG}1"}])},
+            {"value": f"{_TAG}0"},
+            {"value": pre_encoded({"n": 1})},
+        ]
+    }
+    assert message_text(message) == json.dumps(message, separators=(",", ":"))
