@@ -226,21 +226,8 @@ class Database:
                 self._closed = False
                 self._gate.notify_all()
 
-    @contextlib.contextmanager
-    def _running(self) -> Iterator[None]:
-        nested = getattr(self._local, "depth", 0)
-        with self._gate:
-            while self._closed and not nested:
-                self._gate.wait()
-            self._active += 1
-        self._local.depth = nested + 1
-        try:
-            yield
-        finally:
-            self._local.depth = nested
-            with self._gate:
-                self._active -= 1
-                self._gate.notify_all()
+    def _running(self) -> _Running:
+        return _Running(self)
 
     def view(self, store: Store) -> Database:
         """This database read through another view of its store (a snapshot):
@@ -434,6 +421,35 @@ class Database:
             self.conflicts += 1
         if attempt + 1 < self.max_attempts:
             self._backoff(attempt)
+
+
+class _Running:
+    """A mutation in progress (`Database._running`): counted so that a schema
+    push can wait for none to run; nested calls pass a closed gate. A class,
+    not a generator: every mutation enters it."""
+
+    __slots__ = ("_db", "_nested")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._nested = 0
+
+    def __enter__(self) -> None:
+        db = self._db
+        nested = self._nested = getattr(db._local, "depth", 0)
+        with db._gate:
+            while db._closed and not nested:
+                db._gate.wait()
+            db._active += 1
+        db._local.depth = nested + 1
+
+    def __exit__(self, *exc: object) -> None:
+        db = self._db
+        db._local.depth = self._nested
+        with db._gate:
+            db._active -= 1
+            if db._closed or db._active == 0:
+                db._gate.notify_all()
 
 
 _TABLES = "m:tables"

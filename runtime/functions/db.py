@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from runtime.database.errors import ReadOnlyError
 from runtime.errors import InvalidIdError
-from runtime.values import InvalidTableNameError, is_id_for, parse_id
+from runtime.values import InvalidTableNameError, is_id_for, parse_id, table_tag
 
 if TYPE_CHECKING:
     from runtime.database.query import QueryInitializer
@@ -37,10 +37,12 @@ the documents; each new system table is named here)."""
 _WRITES = ("insert", "patch", "replace", "delete")
 
 
+_SYSTEM_TAGS = {table_tag(t): t for t in SYSTEM_TABLES}
+
+
 def _system_table_of(doc_id: object) -> str | None:
-    if parse_id(doc_id) is None:
-        return None
-    return next((t for t in SYSTEM_TABLES if is_id_for(t, doc_id)), None)
+    parsed = parse_id(doc_id)
+    return None if parsed is None else _SYSTEM_TAGS.get(parsed[1])
 
 
 class SystemReader:

@@ -77,16 +77,20 @@ def frozen(now: float, seed: int, kind: str) -> Iterator[None]:
         _state.now, _state.rng, _state.guarded, _state.kind = saved
 
 
-@contextlib.contextmanager
-def platform_io() -> Iterator[None]:
+class platform_io:
     """Lift the guard and the frozen clock for the platform's own I/O (store
-    calls sign requests with the real time)."""
-    saved = (_state.now, _state.rng, _state.guarded)
-    _state.now, _state.rng, _state.guarded = None, None, False
-    try:
-        yield
-    finally:
-        _state.now, _state.rng, _state.guarded = saved
+    calls sign requests with the real time). A class, not a generator: every
+    store call of a function goes through it."""
+
+    __slots__ = ("_saved",)
+
+    def __enter__(self) -> None:
+        state = _state
+        self._saved = (state.now, state.rng, state.guarded)
+        state.now, state.rng, state.guarded = None, None, False
+
+    def __exit__(self, *exc: object) -> None:
+        _state.now, _state.rng, _state.guarded = self._saved
 
 
 def _time() -> float:

@@ -81,6 +81,8 @@ _BUMP = (
     "ON CONFLICT (pk, sk) DO UPDATE SET version = version + 1"
 )
 _SYNCHRONOUS = ("normal", "full")
+_ONE = "SELECT version, NULL FROM items WHERE pk = ? AND sk = ?"
+_ONE_WITH_VALUE = "SELECT version, value FROM items WHERE pk = ? AND sk = ?"
 
 
 @dataclass
@@ -545,6 +547,12 @@ def _versions(
     conn: sqlite3.Connection, keys: Sequence[Key], *, with_values: bool
 ) -> dict[Key, tuple[int, bytes]]:
     out: dict[Key, tuple[int, bytes]] = {}
+    if len(keys) == 1:  # the common case (a document read or checked): one lookup
+        ((pk, sk),) = keys
+        row = conn.execute(_ONE_WITH_VALUE if with_values else _ONE, (pk, sk)).fetchone()
+        if row is not None:
+            out[(pk, sk)] = (row[0], row[1])
+        return out
     cols = "pk, sk, version, value" if with_values else "pk, sk, version, NULL"
     # Group the keys so each query is an IN over one column with the other
     # fixed: the planner then walks the primary key (an OR chain or a

@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
-_INDEX = {c: i for i, c in enumerate(_ALPHABET)}
 _RAW_LEN = 22
 _TEXT_LEN = (_RAW_LEN * 8 + 4) // 5  # 36
 _TABLE_RE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -81,16 +80,26 @@ def make_id(table: str, random16: bytes) -> str:
     return _b32(body + _checksum(body))
 
 
+_PAIR_VALUES = {pair: i for i, pair in enumerate(_PAIRS)}
+
+
 def parse_id(s: object) -> tuple[bytes, bytes] | None:
     """(random part, table tag) of a well-formed id, else None."""
     if not isinstance(s, str) or len(s) != _TEXT_LEN:
         return None
+    return _parse(s if type(s) is str else str(s))
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse(s: str) -> tuple[bytes, bytes] | None:
+    # A function sees the same few ids many times (each db call checks them).
     n = 0
-    for c in s:
-        i = _INDEX.get(c)
-        if i is None:
+    values = _PAIR_VALUES
+    for i in range(0, _TEXT_LEN, 2):
+        v = values.get(s[i : i + 2])
+        if v is None:
             return None
-        n = (n << 5) | i
+        n = (n << 10) | v
     pad = _TEXT_LEN * 5 - _RAW_LEN * 8
     if n & ((1 << pad) - 1):
         return None
