@@ -257,8 +257,9 @@ class SqliteStore:
 
     def transact(self, ops: Sequence[Op]) -> CommitResult:
         ensure_one_op_per_key(ops)
-        items = sum(not isinstance(op, SearchWrite) for op in ops)
-        if self.max_transaction_items is not None and items > self.max_transaction_items:
+        cap = self.max_transaction_items
+        items = 0 if cap is None else sum(type(op) is not SearchWrite for op in ops)
+        if cap is not None and items > cap:
             raise StoreError(
                 f"a transaction of {items} items; the store takes at most "
                 f"{self.max_transaction_items}"

@@ -48,6 +48,9 @@ __all__ = [
     "SyncSession",
 ]
 
+_TEXTS_KEPT = 64
+"""Distinct Transition texts kept per result (see QueryResult.texts)."""
+
 MAX_MESSAGE_BYTES = SYNC_MESSAGE_BYTES
 """The split size of Transitions (see `runtime.limits.SYNC_MESSAGE_BYTES`)."""
 
@@ -68,6 +71,12 @@ class QueryResult:
     """Identifies the result: equal digests, equal results."""
     journal: str | None = None
     """The query's journal (its paginate end cursors), opaque to clients."""
+    texts: dict[tuple[Version, Version, int], str] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Transitions carrying only this result, as text, by (start, end, query
+    id): a thousand sockets watching one query mostly stand at the same
+    versions, so their identical Transition is written once (fan-out)."""
 
     def to_json(self) -> dict[str, Any]:
         """The result as JSON (the AWS shell keeps shared results in the store)."""
@@ -184,6 +193,11 @@ class SyncSession:
     """(query id, version) removed and not yet acknowledged."""
     max_queries: int = field(default=SYNC_QUERIES_PER_CONNECTION, compare=False, repr=False)
     """Subscriptions allowed at once (SYNC_QUERIES_PER_CONNECTION); not state."""
+    _single: tuple[QueryResult, tuple[Version, Version, int]] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """Set by `transition` when its one modification is one result's update:
+    where `messages` may find or keep its text."""
     _tail: int = field(default=0, compare=False, repr=False)
     """How many modifications at the end of the last Transition must arrive
     with its end version (results of newly acknowledged queries, removals)."""
@@ -205,7 +219,12 @@ class SyncSession:
         message = self.transition(results, ts, force=force)
         if message is None:
             return []
-        text = message_text(message)
+        shared, self._single = self._single, None
+        text = shared[0].texts.get(shared[1]) if shared is not None else None
+        if text is None:
+            text = message_text(message)
+            if shared is not None and len(shared[0].texts) < _TEXTS_KEPT:
+                shared[0].texts[shared[1]] = text
         if len(text) <= limit:
             return [with_text(message, text)]  # encoded once, here
         start, end = message["startVersion"], message["endVersion"]
@@ -365,6 +384,7 @@ class SyncSession:
         """The next Transition given the latest results (by query id; a query
         without one is still being computed), or None when there is nothing
         to say and `force` is off. `ts` never goes backwards."""
+        self._single = None
         # Acknowledge the newest query set version all of whose adds have results.
         ack = self.query_set
         for sub_id, sub in self.queries.items():
@@ -373,6 +393,7 @@ class SyncSession:
         ack = max(ack, self.sent.query_set)
         mods: list[dict[str, Any]] = []
         fresh: list[dict[str, Any]] = []
+        only: tuple[QueryResult, int] | None = None
         for query_id, sub in self.queries.items():
             result = results.get(query_id)
             if result is None or sub.added_in > ack:
@@ -381,6 +402,7 @@ class SyncSession:
                 target = fresh if sub.added_in > self.sent.query_set else mods
                 target.append(result.modification(query_id))
                 sub.sent = result.digest
+                only = (result, query_id)
         keep = []
         for query_id, version in self.removed:
             if version <= ack:
@@ -399,6 +421,8 @@ class SyncSession:
             "endVersion": end.to_json(),
             "modifications": mods,
         }
+        if only is not None and len(mods) == 1:
+            self._single = (only[0], (self.sent, end, only[1]))
         self.sent = end
         return message
 

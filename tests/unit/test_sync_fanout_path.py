@@ -63,3 +63,34 @@ def test_calls_posted_from_a_thread_run_in_order_in_one_loop_wake_up() -> None:
         assert got[-1] == 1000 and wakes == 2
     finally:
         loop.close()
+
+
+def _watching(query_id: int) -> SyncSession:
+    s = SyncSession()
+    add = {
+        "type": "ModifyQuerySet",
+        "baseVersion": 0,
+        "newVersion": 1,
+        "modifications": [{"type": "Add", "queryId": query_id, "udfPath": "m:list", "args": [{}]}],
+    }
+    s.receive(parse_client_message(json.dumps(add)))
+    return s
+
+
+def test_sessions_at_the_same_versions_share_one_transition_text() -> None:
+    """A thousand sockets watching one query get the same Transition: it is
+    written once per result, and a session elsewhere gets its own, correct."""
+    shared = QueryResult(True, ["a"], digest=b"a")
+    first, second, other_id, later = _watching(0), _watching(0), _watching(7), _watching(0)
+    later.messages({0: QueryResult(True, ["x"], digest=b"x")}, ts=3)  # already moved on
+    texts = [
+        message_text(m)
+        for s in (first, second, other_id, later)
+        for m in s.messages({0: shared, 7: shared}, ts=5)
+    ]
+    assert texts[0] is texts[1]  # one text, two sockets
+    for s_text in texts:
+        assert json.loads(s_text)["modifications"][0]["value"] == ["a"]
+    assert json.loads(texts[2])["modifications"][0]["queryId"] == 7
+    assert json.loads(texts[3])["startVersion"] != json.loads(texts[0])["startVersion"]
+    assert texts[3] is not texts[0]
