@@ -336,17 +336,17 @@ class SqliteStore:
             else:
                 conn.execute("ROLLBACK")  # every one conflicted: nothing to write
         except _InsertCollision:
-            _rollback(conn)
+            _rollback(conn, self.search)
             raise
         except sqlite3.Error as e:
             # any failure mid-commit (reading versions, writing, committing)
             # rolls the whole group back, of any size
-            _rollback(conn)
+            _rollback(conn, self.search)
             for w in group:
                 w.result, w.error = None, StoreError(f"SQLite failed to apply a transaction: {e}")
             return
         except BaseException as e:
-            _rollback(conn)
+            _rollback(conn, self.search)
             for w in group:
                 w.result, w.error = None, e
             raise
@@ -643,10 +643,12 @@ def _trimmed(conn: sqlite3.Connection) -> int:
     return int(trimmed)
 
 
-def _rollback(conn: sqlite3.Connection) -> None:
+def _rollback(conn: sqlite3.Connection, search: SqliteSearch | None = None) -> None:
     """Roll back the open transaction, if SQLite has not already: an
     interrupted write, SQLITE_FULL or an I/O error roll the whole transaction
     back on their own, and a ROLLBACK then fails and would hide the error."""
+    if search is not None:
+        search.forget()  # it may have created an index in the rolled-back transaction
     if conn.in_transaction:
         conn.execute("ROLLBACK")
 

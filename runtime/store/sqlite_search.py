@@ -46,6 +46,9 @@ _SCHEMA = (
 )
 
 
+_NEW_DOC = "INSERT INTO search_docs VALUES (?, ?, ?, ?, ?) ON CONFLICT (ix, doc) DO NOTHING"
+
+
 def _fts_name(index_key: str) -> str:
     # A name SQLite accepts whatever the index key holds; the key itself is in
     # search_indexes.
@@ -116,6 +119,9 @@ class SqliteSearch:
     ) -> None:
         self._conn = conn
         self._lock: AbstractContextManager[object] = lock if lock is not None else nullcontext()
+        self._known: set[str] = set()
+        """Indexes known to exist (a write checks no table then); the store
+        calls `forget` when it rolls a transaction back."""
         if create:
             for statement in _SCHEMA:
                 conn.execute(statement)
@@ -136,9 +142,18 @@ class SqliteSearch:
         with self._lock:
             self._create_index(index_key)
 
+    def forget(self) -> None:
+        """Drop what this object knows of the tables: a transaction that may
+        have created or dropped an index was rolled back."""
+        self._known.clear()
+
     def _create_index(self, index_key: str) -> None:
-        if self._fts(index_key) is not None:
+        if index_key in self._known:
             return
+        if self._fts(index_key) is not None:
+            self._known.add(index_key)
+            return
+        self._known.add(index_key)
         fts = _fts_name(index_key)
         self._conn.execute(
             f"CREATE VIRTUAL TABLE \"{fts}\" USING fts5(body, doc UNINDEXED, ct UNINDEXED, tokenize = 'ascii')"
@@ -151,6 +166,7 @@ class SqliteSearch:
             self._drop_index(index_key)
 
     def _drop_index(self, index_key: str) -> None:
+        self._known.discard(index_key)
         fts = self._fts(index_key)
         if fts is None:
             return
@@ -180,8 +196,8 @@ class SqliteSearch:
         longer a string: such a document can match no search)."""
         self._create_index(index_key)
         fts = _fts_name(index_key)
-        self._remove(index_key, fts, doc_id)
         if text is None:
+            self._remove(index_key, fts, doc_id)
             return
         words = tokenize(text)
         tokens = [filter_token(value) for value in filters]
@@ -190,10 +206,12 @@ class SqliteSearch:
             (" ".join(words), doc_id, creation_time),
         )
         rid = cur.lastrowid
-        self._conn.execute(
-            "INSERT INTO search_docs VALUES (?, ?, ?, ?, ?)",
-            (index_key, doc_id, rid, len(words), " ".join(tokens)),
-        )
+        row = (index_key, doc_id, rid, len(words), " ".join(tokens))
+        if self._conn.execute(_NEW_DOC, row).rowcount == 0:
+            # Indexed before (an update): its old entry goes, then the new one
+            # is recorded. A new document (the common case) skips the lookup.
+            self._remove(index_key, fts, doc_id)
+            self._conn.execute("INSERT INTO search_docs VALUES (?, ?, ?, ?, ?)", row)
         self._conn.executemany(
             "INSERT INTO search_filters VALUES (?, ?, ?, ?)",
             [(index_key, field, token, rid) for field, token in enumerate(tokens)],
