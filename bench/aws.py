@@ -2,13 +2,17 @@
 
 Figures:
 - cold_<handler>_import_ms / cold_<handler>_first_ms / cold_<handler>_ms:
-  a fresh Python process per run (`bench/aws_cold.py`): importing the
+  the Lambda package as deployed: built by `infra/package.py` (the chat
+  app as its functions/, dependencies as wheels, bytecode compiled by the
+  Lambda's Python) into a temporary folder, then a fresh process per run
+  of that Python (`-I -S`: the package, as /var/task, and the standard
+  library alone on sys.path) running `bench/aws_cold.py`: importing the
   handler module, its first invocation (building the container's backend:
   boto3, the client, loading functions/, reading the schema and env vars;
   then the work), and the two together. http: a mutation; ws: `$connect`;
   stream: a batch with one mutation's records. Medians over the runs.
 - cold_boto3_client_ms: the floor, in a fresh process too: `import boto3`
-  and one DynamoDB client.
+  (the package's) and one DynamoDB client.
 - http_mutation_aws_p50_ms / http_mutation_dev_p50_ms / ..._ratio: warm
   mutations over HTTP with one kept-alive connection, through the local
   API Gateway harness (HTTP Lambda, DynamoDB Local) and through the dev
@@ -26,7 +30,8 @@ Figures:
   makes (one watcher subscribed), counted in-process on the store-backed
   sync (median over repeats).
 
-Run: `python bench/aws.py [--quick]`.
+Run: `python bench/aws.py [--quick] [--cold-only] [--package DIR]`
+(--package: an already built package, e.g. build/lambda, with its app).
 """
 
 from __future__ import annotations
@@ -112,7 +117,27 @@ def _stream_records(endpoint: str, table: str) -> tuple[list[dict[str, Any]], st
     return records, arn
 
 
-def cold_starts(endpoint: str, runs: int, tmp: Path) -> None:
+def deployed_package(tmp: Path, built: Path | None) -> tuple[str, Path]:
+    """(the Lambda's Python, the package folder): `built`, or infra/package.py's
+    build with the chat app as its functions/."""
+    sys.path.insert(0, str(ROOT / "infra"))
+    import package  # infra/package.py
+    from samtranslator.yaml_helper import yaml_parse
+
+    python, _ = package.lambda_target(yaml_parse(package.TEMPLATE.read_text()))
+    interpreter = package.lambda_interpreter(python)
+    if interpreter is None:
+        raise SystemExit(f"no python{python} here: the cold figures run the package on it")
+    if built is not None:
+        return interpreter, built.resolve()
+    dest = tmp / "lambda"
+    progress("building the Lambda package (infra/package.py)")
+    package.main(["--dest", str(dest), "--functions", str(APP)])
+    return interpreter, dest
+
+
+def cold_starts(endpoint: str, runs: int, tmp: Path, code: tuple[str, Path]) -> None:
+    python, task_root = code
     table = f"cold{uuid.uuid4().hex[:8]}"
     _push_schema(endpoint, table)
     records, arn = _stream_records(endpoint, table)
@@ -130,7 +155,8 @@ def cold_starts(endpoint: str, runs: int, tmp: Path) -> None:
     env = {
         **os.environ,
         "PYCONVEX_TABLE": table,
-        "PYCONVEX_FUNCTIONS": str(APP),
+        "PYCONVEX_FUNCTIONS": str(task_root / "functions"),
+        "LAMBDA_TASK_ROOT": str(task_root),
         "PYCONVEX_WS_ENDPOINT": "http://127.0.0.1:9",  # nothing subscribes: never posted to
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "local",
@@ -142,7 +168,7 @@ def cold_starts(endpoint: str, runs: int, tmp: Path) -> None:
     floor = []
     for _ in range(runs):
         done = subprocess.run(
-            [sys.executable, "-c", _BOTO3_FLOOR],
+            [python, "-I", "-S", "-c", _BOTO3_FLOOR, str(task_root)],
             capture_output=True,
             text=True,
             env=env,
@@ -156,7 +182,7 @@ def cold_starts(endpoint: str, runs: int, tmp: Path) -> None:
         imports, firsts = [], []
         for _ in range(runs):
             done = subprocess.run(
-                [sys.executable, str(COLD), kind, str(path)],
+                [python, "-I", "-S", str(COLD), kind, str(path), str(task_root)],
                 capture_output=True,
                 text=True,
                 env=env,
@@ -179,7 +205,8 @@ def cold_starts(endpoint: str, runs: int, tmp: Path) -> None:
 
 
 _BOTO3_FLOOR = """
-import time
+import sys, time
+sys.path.insert(0, sys.argv[1])
 t = time.perf_counter()
 import boto3
 boto3.session.Session().client("dynamodb")
@@ -377,12 +404,23 @@ def socket_pushes(url: str, n: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (under a minute)")
+    parser.add_argument("--cold-only", action="store_true", help="the cold figures alone")
+    parser.add_argument(
+        "--runs", type=int, default=None, help="fresh processes per handler (default 7, quick 3)"
+    )
+    parser.add_argument(
+        "--package", type=Path, default=None, help="a built Lambda package (default: build one)"
+    )
     options = parser.parse_args()
     runs, n = (3, 40) if options.quick else (7, 200)
     with tempfile.TemporaryDirectory() as tmp_name, running_dynamodb_local() as endpoint:
         tmp = Path(tmp_name)
-        progress(f"cold starts: {runs} fresh processes per handler")
-        cold_starts(endpoint, runs, tmp)
+        code = deployed_package(tmp, options.package)
+        runs = options.runs or runs
+        progress(f"cold starts: {runs} fresh processes per handler, as deployed")
+        cold_starts(endpoint, runs, tmp, code)
+        if options.cold_only:
+            return
         progress(f"warm mutations: {n} each, harness / dev server / in-process")
         harness = start_aws_local(APP, tmp / "aws", table="bench", dynamodb_endpoint=endpoint)
         dev = start_dev_server(APP, tmp / "dev")

@@ -2,7 +2,12 @@
 first invocation. Run by bench/aws.py (a child process per handler); prints
 one JSON line {"import_ms", "first_ms", "second_ms"}.
 
-Usage: python bench/aws_cold.py http|ws|stream EVENT_JSON_FILE
+Usage: python bench/aws_cold.py http|ws|stream EVENT_JSON_FILE [CODE_DIR]
+
+CODE_DIR (default: the repository) goes first on sys.path: bench/aws.py
+passes the built Lambda package (infra/package.py), run by an interpreter of
+the Lambda's Python with `-I -S`, so only the package (as Lambda's
+/var/task) and the standard library are importable.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, sys.argv[3] if len(sys.argv) > 3 else str(Path(__file__).resolve().parents[1]))
 
 
 class Context:
