@@ -148,6 +148,8 @@ class SyncHub:
         """Connections with mutation responses held for a later snapshot."""
         self._ids = itertools.count(1)
         self._position: str | None = None
+        self._skipped = False
+        """Steps were skipped while nobody watched (`_step`)."""
         self._ts = 0
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="sync-call")
         """Mutations over the socket (actions run on the action pool)."""
@@ -409,10 +411,23 @@ class SyncHub:
             self._step()
 
     def _step(self) -> None:
+        with self._lock:
+            if not self._connections and not self._shared:
+                # Nobody watches: the commits so far touch nothing live. Skip
+                # the snapshot (a read transaction per commit otherwise: the
+                # HTTP API's writes would pay for a feed nobody reads); the
+                # next step with a watcher starts from its own snapshot.
+                self._skipped = True
+                return
         with self._snapshot() as snap:
             touched: set[Hashable] = set()
             position = self._position
             with self._lock:
+                if self._skipped:
+                    # Every query live now was subscribed after the skip and
+                    # runs at this snapshot: the changes before it touch none.
+                    self._skipped = False
+                    self._position = position = snap.position
                 try:
                     for batch in self._changes(snap):
                         for change in batch.changes:

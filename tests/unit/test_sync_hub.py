@@ -326,3 +326,38 @@ def test_pages_keep_their_boundaries_as_documents_come_and_go(
     assert all_pages()[2] == [50, 60]
     seen = [r for p in all_pages() for r in p]
     assert seen == [10, 15, 25, 30, 35, 40, 50, 60]  # no gap, no overlap
+
+
+def test_with_nobody_watching_a_step_takes_no_snapshot(tmp_path: Path) -> None:
+    """HTTP writes with no socket open: the hub skips its steps (no read
+    transaction per commit); a watcher that comes later still sees them all
+    and is pushed the writes after it."""
+    store = SqliteStore(str(tmp_path / "db.sqlite3"))
+    registry = load_functions(APP, namespace="_hub_idle")
+    db = Database(store)
+    db.set_schema(registry.schema)
+    executor = Executor(db, registry)
+    taken = [0]
+
+    def snapshot() -> Any:
+        taken[0] += 1
+        return store.snapshot()
+
+    hub = SyncHub(db, executor, snapshot)
+    with store.snapshot() as snap:  # no loop thread: steps by hand
+        hub._position, hub._ts = snap.position, snap.ts
+    try:
+        for i in range(5):
+            executor.call("messages:send", {"channel": "late", "body": str(i)})
+            hub.step()
+        assert taken[0] == 0
+        watcher = Client(hub)
+        watcher.add(1, "messages:list", {"channel": "late"})
+        hub.step()
+        assert values(watcher.take()) == {1: ["0", "1", "2", "3", "4"]}
+        executor.call("messages:send", {"channel": "late", "body": "5"})
+        hub.step()
+        assert values(watcher.take()) == {1: ["0", "1", "2", "3", "4", "5"]}
+        assert taken[0] == 2
+    finally:
+        store.close()
