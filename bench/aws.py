@@ -158,6 +158,10 @@ def cold_starts(endpoint: str, runs: int, tmp: Path, code: tuple[str, Path]) -> 
         "PYCONVEX_FUNCTIONS": str(task_root / "functions"),
         "LAMBDA_TASK_ROOT": str(task_root),
         "PYCONVEX_WS_ENDPOINT": "http://127.0.0.1:9",  # nothing subscribes: never posted to
+        # As template.yaml deploys them (never called by these events: no file,
+        # no scheduled job; their clients are what a cold start may pay for).
+        "PYCONVEX_FILES_BUCKET": "pyconvex-bench-files",
+        "PYCONVEX_JOBS_QUEUE_URL": "http://127.0.0.1:9/000000000000/jobs.fifo",
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",

@@ -7,6 +7,7 @@ I/O). Tests and other shells may pass their own `fetch(url) -> bytes`.
 
 from __future__ import annotations
 
+import functools
 import urllib.error
 import urllib.request
 from http.client import HTTPMessage
@@ -44,7 +45,11 @@ class _HttpsRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_opener = urllib.request.build_opener(_HttpsRedirects)
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    """Built on the first fetch: building it loads the CA certificates
+    (~20 ms), which a Lambda's cold start need not pay."""
+    return urllib.request.build_opener(_HttpsRedirects)
 
 
 def http_fetch(url: str) -> bytes:
@@ -53,7 +58,7 @@ def http_fetch(url: str) -> bytes:
         url, headers={"Accept": "application/json", "User-Agent": "pyconvex-auth"}
     )
     try:
-        with _opener.open(request, timeout=AUTH_FETCH_TIMEOUT_SECONDS) as response:
+        with _opener().open(request, timeout=AUTH_FETCH_TIMEOUT_SECONDS) as response:
             body: bytes = response.read(AUTH_FETCH_MAX_BYTES + 1)
     except urllib.error.HTTPError as e:
         e.close()  # it holds the response's socket

@@ -49,6 +49,7 @@ from runtime.limits import SQS_BATCH_MESSAGES, SQS_MAX_DELAY_SECONDS
 from runtime.store.dynamodb_items import KEY_PREFIX
 from runtime.store.port import Key
 
+from .clients import LazyClient
 from .settings import Settings
 
 __all__ = [
@@ -288,11 +289,9 @@ def dispatcher_for(settings: Settings) -> Dispatcher | None:
         return None
     found = _dispatchers.get(id(settings))
     if found is None:
-        import boto3
-
         found = Dispatcher(
-            boto3.client("sqs"),
-            boto3.client("scheduler"),
+            LazyClient("sqs"),
+            LazyClient("scheduler"),
             queue_url=settings.jobs_queue_url,
             queue_arn=settings.jobs_queue_arn,
             group=settings.schedule_group,

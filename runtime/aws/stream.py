@@ -29,8 +29,6 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
-
 from runtime.store.dynamodb import DynamoDBStore
 from runtime.store.port import Change
 from runtime.sync.changes import document_change
@@ -48,18 +46,19 @@ __all__ = ["handler"]
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    records = list(DynamoDBStreamEvent(event).records)
+    # The records as plain dicts (Powertools' event classes: ~20 ms of imports).
+    records: list[dict[str, Any]] = list(event.get("Records") or [])
     count("stream_records", len(records))
     sync = sync_for(None, context.aws_request_id)
     store = cast(DynamoDBStore, sync.store)
     first_toucher: dict[bytes, int] = {}
-    failed = _dispatch([r.raw_event for r in records])
+    failed = _dispatch(records)
     changes: list[Change | None] = []
     for i, record in enumerate(records):
         if failed is not None and i >= failed:
             break
         try:
-            change = store.change_of(from_lambda_record(record.raw_event))
+            change = store.change_of(from_lambda_record(record))
             changes.append(change)
             found = document_change(change, sync.table_indexes) if change else None
             owners = sync.touched([found]) if found else set()
@@ -142,5 +141,5 @@ def _dispatch(records: list[dict[str, Any]]) -> int | None:
         return 0
 
 
-def _sequence(record: Any) -> str:
-    return str(record.raw_event.get("dynamodb", {}).get("SequenceNumber", ""))
+def _sequence(record: dict[str, Any]) -> str:
+    return str(record.get("dynamodb", {}).get("SequenceNumber", ""))
