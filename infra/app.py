@@ -13,14 +13,23 @@ tests/infra checks that the two deploy the same resources.
     cd infra && npx cdk deploy   (after `cdk bootstrap`; the stack generates
                                   its admin key in Secrets Manager)
 
+SAM's `!Ref <Function>.Alias` (the alias AutoPublishAlias makes, which
+SnapStart needs: snapshots run published versions only) names no resource
+CfnInclude knows: the app includes a copy of the template where each reads
+`!Ref <Function>` and puts the original back as a raw override, for the
+SAM transform to resolve at deploy time (`alias_refs`).
+
 Context: `code` (the package directory, default ../build/lambda) and
 `stack` (the stack name, default pyconvex).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_s3_assets, aws_sam
@@ -39,6 +48,59 @@ def function_ids(template: Path = TEMPLATE) -> list[str]:
     return [rid for rid, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
 
 
+ALIAS_SUFFIX = ".Alias"
+
+
+def _is_alias_ref(node: Any) -> bool:
+    return (
+        isinstance(node, dict)
+        and list(node) == ["Ref"]
+        and isinstance(node["Ref"], str)
+        and node["Ref"].endswith(ALIAS_SUFFIX)
+    )
+
+
+def _has_alias_ref(node: Any) -> bool:
+    if _is_alias_ref(node):
+        return True
+    if isinstance(node, dict):
+        return any(_has_alias_ref(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_alias_ref(v) for v in node)
+    return False
+
+
+def _function_refs(node: Any) -> Any:
+    """`node` with each `Ref: X.Alias` read as `Ref: X` (same ordering: the
+    function's resources come first either way)."""
+    if _is_alias_ref(node):
+        return {"Ref": node["Ref"].removesuffix(ALIAS_SUFFIX)}
+    if isinstance(node, dict):
+        return {k: _function_refs(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_function_refs(v) for v in node]
+    return node
+
+
+def alias_refs(
+    template: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, Any]]:
+    """(the template CfnInclude can read, {resource id: {property: its
+    original value}} and {output id: its original value}) for every
+    resource property and output that holds a `Ref: <Function>.Alias`."""
+    properties: dict[str, dict[str, Any]] = {}
+    for rid, resource in template.get("Resources", {}).items():
+        for name, value in resource.get("Properties", {}).items():
+            if _has_alias_ref(value):
+                properties.setdefault(rid, {})[name] = value
+    outputs = {
+        oid: output["Value"]
+        for oid, output in template.get("Outputs", {}).items()
+        if _has_alias_ref(output.get("Value"))
+    }
+    return _function_refs(template), properties, outputs
+
+
 def build_stack(
     app: cdk.App, code: Path, *, stack_name: str = DEFAULT_STACK, template: Path = TEMPLATE
 ) -> cdk.Stack:
@@ -50,7 +112,17 @@ def build_stack(
         stack_name,
         analytics_reporting=False,  # no AWS::CDK::Metadata resource
     )
-    included = cfn_include.CfnInclude(stack, "Template", template_file=str(template))
+    readable, properties, outputs = alias_refs(yaml_parse(template.read_text()))
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "template.json"
+        copy.write_text(json.dumps(readable))
+        included = cfn_include.CfnInclude(stack, "Template", template_file=str(copy))
+    for rid, originals in properties.items():
+        resource = included.get_resource(rid)
+        for name, value in originals.items():
+            resource.add_property_override(name, value)
+    for oid, value in outputs.items():
+        included.get_output(oid).value = value
     asset = aws_s3_assets.Asset(stack, "Code", path=str(code))
     location = aws_sam.CfnFunction.S3LocationProperty(
         bucket=asset.s3_bucket_name, key=asset.s3_object_key

@@ -10,6 +10,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from runtime.functions.executor import CallResult
 
+from . import snapstart  # noqa: F401  (SnapStart restore hook, registered on import)
+
 __all__ = ["count", "log_call", "logger", "metrics"]
 
 logger = Logger(service="pyconvex")

@@ -20,6 +20,8 @@ SCHEDULES = (
     "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/*"
 )
 SCHEDULER_FUNCTION = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-scheduler"
+# The alias SnapStart needs (template.yaml: AutoPublishAlias), as the crons' target.
+SCHEDULER_FUNCTION_ALIAS = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${SchedulerFunction}:live"
 JOBS_QUEUE = {"Fn::GetAtt": ["JobsQueue", "Arn"]}
 
 
@@ -34,7 +36,7 @@ def test_the_scheduler_function_runs_the_jobs_queue_with_partial_failures(
         for r in of_type(sam_template, "AWS::Lambda::EventSourceMapping").values()
         if r["Properties"]["EventSourceArn"] == JOBS_QUEUE
     ]
-    assert m["FunctionName"] == {"Ref": "SchedulerFunction"}
+    assert m["FunctionName"] == {"Ref": "SchedulerFunctionAliaslive"}  # SnapStart: the alias
     assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert m["BatchSize"] == SQS_BATCH_MESSAGES
     queue = props(sam_template, "JobsQueue")
@@ -54,7 +56,7 @@ def test_the_sweep_invokes_the_scheduler_every_minute(sam_template: dict[str, An
     p = sweep["Properties"]
     assert p["ScheduleExpression"] == "rate(1 minute)"
     assert p["GroupName"] == {"Ref": "ScheduleGroup"}
-    assert p["Target"]["Arn"] == {"Fn::GetAtt": ["SchedulerFunction", "Arn"]}
+    assert p["Target"]["Arn"] == {"Ref": "SchedulerFunctionAliaslive"}  # SnapStart: the alias
     assert p["Target"]["RoleArn"] == {"Fn::GetAtt": ["SchedulerInvokeRole", "Arn"]}
     assert json.loads(p["Target"]["Input"]) == {"pyconvex": "sweep"}
     assert list(of_type(sam_template, "AWS::Scheduler::ScheduleGroup")) == ["ScheduleGroup"]
@@ -73,7 +75,11 @@ def test_schedulers_role_sends_to_the_queue_and_invokes_the_scheduler_only(
             granted.setdefault(action, []).extend(as_list(st["Resource"]))
     assert granted == {
         "sqs:SendMessage": [JOBS_QUEUE],
-        "lambda:InvokeFunction": [{"Fn::Sub": SCHEDULER_FUNCTION}],
+        # the function and its versions and aliases (SnapStart: `live`)
+        "lambda:InvokeFunction": [
+            {"Fn::Sub": SCHEDULER_FUNCTION},
+            {"Fn::Sub": SCHEDULER_FUNCTION + ":*"},
+        ],
     }
     assert props(sam_template, "SchedulerFunction")["FunctionName"] == {
         "Fn::Sub": "${AWS::StackName}-scheduler"
@@ -107,7 +113,7 @@ def test_the_stream_function_may_dispatch_and_pass_schedulers_role_only_to_it(
 def test_the_outputs_name_what_deploy_reconciles_crons_with(sam_template: dict[str, Any]) -> None:
     outputs = sam_template["Outputs"]
     assert outputs["ScheduleGroupName"]["Value"] == {"Ref": "ScheduleGroup"}
-    assert outputs["SchedulerFunctionArn"]["Value"] == {"Fn::GetAtt": ["SchedulerFunction", "Arn"]}
+    assert outputs["SchedulerFunctionArn"]["Value"] == {"Fn::Sub": SCHEDULER_FUNCTION_ALIAS}
     assert outputs["SchedulerRoleArn"]["Value"] == {"Fn::GetAtt": ["SchedulerInvokeRole", "Arn"]}
     assert outputs["JobsQueueUrl"]["Value"] == {"Ref": "JobsQueue"}
 

@@ -271,7 +271,7 @@ def test_the_stream_mapping_reports_failures_and_gives_up_boundedly(
     mappings = of_type(sam_template, "AWS::Lambda::EventSourceMapping")
     (m,) = (r["Properties"] for r in mappings.values() if "StartingPosition" in r["Properties"])
     assert m["EventSourceArn"] == {"Fn::GetAtt": ["Table", "StreamArn"]}
-    assert m["FunctionName"] == {"Ref": "StreamFunction"}
+    assert m["FunctionName"] == {"Ref": "StreamFunctionAliaslive"}  # SnapStart: the alias
     assert m["StartingPosition"] == "LATEST"
     assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert m["BisectBatchOnFunctionError"] is True
@@ -300,7 +300,7 @@ def test_the_http_api_sends_everything_to_the_http_function(sam_template: dict[s
     ]
     assert integration["payloadFormatVersion"] == "2.0"
     assert integration["type"] == "aws_proxy"
-    assert "HttpFunction.Arn" in json.dumps(integration["uri"])
+    assert "HttpFunctionAliaslive" in json.dumps(integration["uri"])  # SnapStart: the alias
 
 
 def test_the_websocket_api_routes_every_message_to_the_ws_function(
@@ -321,7 +321,9 @@ def test_the_websocket_api_routes_every_message_to_the_ws_function(
         (target,) = re.findall(r"^integrations/\$\{(\w+)\}$", route["Target"]["Fn::Sub"])
         integration = integrations[target]["Properties"]
         assert integration["IntegrationType"] == "AWS_PROXY"
-        assert "${WsFunction.Arn}" in integration["IntegrationUri"]["Fn::Sub"]
+        assert integration["IntegrationUri"]["Fn::Sub"][1] == {
+            "Alias": {"Ref": "WsFunctionAliaslive"}
+        }
     stages = [
         r["Properties"]
         for r in of_type(sam_template, "AWS::ApiGatewayV2::Stage").values()
@@ -332,7 +334,7 @@ def test_the_websocket_api_routes_every_message_to_the_ws_function(
     permitted = {
         p["Properties"]["SourceArn"]["Fn::Sub"].rsplit("/", 1)[1]
         for p in of_type(sam_template, "AWS::Lambda::Permission").values()
-        if p["Properties"]["FunctionName"] == {"Ref": "WsFunction"}
+        if p["Properties"]["FunctionName"] == {"Ref": "WsFunctionAliaslive"}  # SnapStart: the alias
     }
     assert permitted == set(routes), "API Gateway may invoke the ws function on its routes only"
 
