@@ -40,9 +40,15 @@ def _client(endpoint: str) -> Any:
 class ManagementApiPoster:
     def __init__(self, endpoint: str, client: Any = None) -> None:
         self.endpoint = endpoint
-        self._client = client if client is not None else _client(endpoint)
+        self._given = client
         self.posted = 0
         self.gone = 0
+
+    @property
+    def _client(self) -> Any:
+        """The Management API client, made on the first post (a cold start
+        that posts nothing, e.g. `$connect`, makes none: ~50 ms)."""
+        return self._given if self._given is not None else _client(self.endpoint)
 
     def post(self, connection_id: str, message: dict[str, Any]) -> bool:
         data = message_text(message).encode()
