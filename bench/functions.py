@@ -12,6 +12,12 @@ Figures (one run; latencies are medians / 99th percentiles over every call):
 - http_contended_mps / _p50_ms / _p99_ms: 16 clients over 4 hot counters;
   http_contended_ratio: contended / uncontended throughput;
 - http_overhead_ratio: http_seq_p50 / inproc_db_mutation.
+- http_transfer_mps / _p50_ms: 16 clients, each moving 1 back and forth
+  between its own two accounts with `bank:transfer` (the default app's
+  functions/) on the dev server; http_transfer_reference_mps / _p50_ms: the
+  same requests, same load generator, against a hand-written Starlette +
+  sqlite3 endpoint doing the transfer in a threadpool (bench/http_reference.py);
+  http_transfer_ratio: dev server / reference throughput (goal >= 0.7).
 - auth_verify_us: verifying an RS256 bearer token whose key is cached
   (`runtime.auth.Authenticator.verify`, the cost auth adds to a call; goal <= 200 us).
 
@@ -22,7 +28,11 @@ Run: `python bench/functions.py [--quick]`.
 from __future__ import annotations
 
 import argparse
+import base64
+import socket
 import statistics
+import struct
+import subprocess
 import sys
 import tempfile
 import threading
@@ -35,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import requests
 from convex.http_client import ConvexHttpClient
 
+from bench.http_reference import open_accounts
 from runtime.database import Database
 from runtime.functions import load_functions
 from runtime.functions.executor import Executor
@@ -43,7 +54,8 @@ from runtime.store.sqlite import SqliteStore
 from tests.support.devserver import start_dev_server
 from tests.support.oidc import running_oidc_provider
 
-APP = Path(__file__).resolve().parent / "apps" / "counters"
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "bench" / "apps" / "counters"
 
 
 def figure(name: str, value: float, unit: str) -> None:
@@ -190,6 +202,96 @@ def main() -> None:
             assert total_after.value == expected, f"lost updates: {total_after} != {expected}"
         finally:
             server.stop()
+        bench_transfer(tmp, per_thread * 4)
+
+
+def _int64(n: int) -> dict[str, str]:
+    return {"$integer": base64.b64encode(struct.pack("<q", n)).decode()}
+
+
+def transfer_load(url: str, threads: int, per_thread: int) -> tuple[float, list[float]]:
+    """`threads` clients, each moving 1 between accounts a<t> and b<t> (its
+    own: no conflicts), one call at a time on a kept-alive connection."""
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    errors: list[BaseException] = []
+
+    def worker(t: int) -> None:
+        conn = session()
+        try:
+            for i in range(per_thread):
+                pair = (f"a{t}", f"b{t}") if i % 2 == 0 else (f"b{t}", f"a{t}")
+                args = {"source": pair[0], "target": pair[1], "amount": _int64(1)}
+                start = time.perf_counter()
+                r = conn.post(
+                    f"{url}/api/mutation", json={"path": "bank:transfer", "args": args}, timeout=30
+                )
+                latencies[t].append(time.perf_counter() - start)
+                if r.json().get("status") != "success":
+                    raise RuntimeError(r.text)
+        except BaseException as e:  # reported after the run
+            errors.append(e)
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    flat = [x for per in latencies for x in per]
+    return len(flat) / elapsed, flat
+
+
+def bench_transfer(tmp: Path, per_thread: int) -> None:
+    """bank:transfer on the dev server vs the hand-written reference endpoint."""
+    owners = [f"{side}{t}" for t in range(16) for side in "ab"]
+    server = start_dev_server(ROOT / "functions", tmp / "bank")
+    try:
+        conn = session()
+        for owner in owners:
+            call(conn, server.url, "bank:open", {"owner": owner})
+            call(conn, server.url, "bank:deposit", {"owner": owner, "amount": _int64(10**6)})
+        transfer_load(server.url, 16, 5)  # warm-up
+        dev_mps, dev = transfer_load(server.url, 16, per_thread)
+    finally:
+        server.stop()
+    db = tmp / "reference.sqlite3"
+    open_accounts(str(db), owners, 10**6)
+    port = free_port()
+    reference = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "http_reference.py"), str(db), str(port)],
+        cwd=ROOT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(url + "/", timeout=1)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        transfer_load(url, 16, 5)  # warm-up
+        ref_mps, ref = transfer_load(url, 16, per_thread)
+    finally:
+        reference.terminate()
+        reference.wait(10)
+    figure("http_transfer_mps", dev_mps, "mutations/s")
+    figure("http_transfer_p50_ms", statistics.median(dev) * 1e3, "ms")
+    figure("http_transfer_reference_mps", ref_mps, "transfers/s")
+    figure("http_transfer_reference_p50_ms", statistics.median(ref) * 1e3, "ms")
+    figure("http_transfer_ratio", dev_mps / ref_mps, "x")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 if __name__ == "__main__":
