@@ -133,6 +133,8 @@ class SqliteStore:
         self._lock = threading.RLock()
         self._readers: list[sqlite3.Connection] = []
         """Idle connections kept for snapshots (opening one costs ~0.2 ms)."""
+        self._ranges_lock = threading.Lock()
+        """Guards the range-version map: readers take it, not the commit's lock."""
         self._closed = False
         self._queue: list[_Waiting] = []
         self._queue_cv = threading.Condition(threading.Lock())
@@ -174,21 +176,38 @@ class SqliteStore:
     def get(self, keys: Sequence[Key]) -> list[Item | None]:
         if not keys:
             return []
-        with self._lock:
-            ranged = [k for k in keys if is_range_key(k)]
-            rows = [k for k in keys if not is_range_key(k)] if ranged else keys
-            found = _versions(self._conn, rows, with_values=True) if rows else {}
-            if ranged:
-                values = self._values_of(ranged)
-                for k, version in zip(ranged, self._ranges.versions(ranged), strict=True):
-                    found[k] = (version, values[k])
+        ranged = [k for k in keys if is_range_key(k)]
+        rows = [k for k in keys if not is_range_key(k)] if ranged else keys
+        found: dict[Key, tuple[int, bytes]] = {}
+        if rows:
+            with self._lock:
+                found = _versions(self._conn, rows, with_values=True)
+        if ranged:
+            # Range versions are read without waiting for a commit's I/O
+            # (`_ranges_lock` only guards the map); values are read once.
+            values = self._range_values
+            if any(k not in values for k in ranged):
+                with self._lock:
+                    self._values_of(ranged)
+            with self._ranges_lock:
+                versions = self._ranges.versions(ranged)
+            for k, version in zip(ranged, versions, strict=True):
+                found[k] = (version, values[k])
         return [Item(k, found[k][1], found[k][0]) if k in found else None for k in keys]
 
     def versions(self, keys: Sequence[Key]) -> list[int]:
-        # Under the lock no commit is half applied; the SELECTs see one state.
-        with self._lock:
-            rows = [k for k in keys if not is_range_key(k)]
-            found = _versions(self._conn, rows, with_values=False) if rows else {}
+        # Under the lock no commit is half applied: the SELECTs see one state.
+        # Range versions come from memory, at another instant; that is enough
+        # for `Database.still_valid` (commit.py): versions only grow, so keys
+        # found unchanged at either instant held their versions at the earlier.
+        rows = [k for k in keys if not is_range_key(k)]
+        found: dict[Key, tuple[int, bytes]] = {}
+        if rows:
+            with self._lock:
+                found = _versions(self._conn, rows, with_values=False)
+        if len(rows) == len(keys):
+            return [found[k][0] if k in found else 0 for k in keys]
+        with self._ranges_lock:
             ranges = self._ranges
             return [
                 ranges.version(k) if is_range_key(k) else (found[k][0] if k in found else 0)
@@ -352,9 +371,10 @@ class SqliteStore:
             raise
         self.group_commits += 1
         self._ts, self._seq = state.ts, state.seq
-        for key, ts in state.ranges.items():
-            self._ranges.write((key,), ts)
         self._range_values.update(state.range_values)
+        with self._ranges_lock:
+            for key, ts in state.ranges.items():
+                self._ranges.write((key,), ts)
 
     def _apply(self, all_ops: Sequence[Op], state: _Group, check_inserts: bool) -> CommitResult:
         """Validate one transaction against the group's state, then write it.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.store.port import Bump, Check, CommitResult, Op, Put, TransactionConflict
+from runtime.store.port import Bump, Check, CommitResult, Item, Op, Put, TransactionConflict
 from runtime.store.sqlite import SqliteStore
 
 
@@ -153,3 +153,26 @@ def test_the_table_shard_value_check_uses_the_stored_index_set(store: SqliteStor
         store.transact([Bump(shard, value=b"")])  # a writer on an older schema
     item = store.get([shard])[0]
     assert item is not None and item.value == b'{"by_a":["a"]}'
+
+
+def test_range_versions_are_read_while_a_commit_holds_the_connection(
+    store: SqliteStore,
+) -> None:
+    """A transaction records a range version before each scan: that read
+    must not queue behind another commit's SQLite I/O."""
+    shard = ("v:t", b"\x01")
+    ts = store.transact([Bump(shard), Put(("d:x", b""), b"doc", expect=0)]).ts
+    store.get([shard])  # its stored value is read once, then kept
+    got: list[object] = []
+    store._lock.acquire()  # a commit in progress holds the connection
+    try:
+        reader = threading.Thread(
+            target=lambda: got.extend([store.get([shard])[0], store.versions([shard])[0]])
+        )
+        reader.start()
+        reader.join(timeout=10)
+        assert not reader.is_alive(), "the range read waited for the commit"
+    finally:
+        store._lock.release()
+    item, version = got
+    assert isinstance(item, Item) and item.version == version == ts
