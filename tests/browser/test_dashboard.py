@@ -54,10 +54,13 @@ def test_the_dashboard_in_a_browser(server: DevServer, tmp_path: Path) -> None:
         page.click("#login button")
 
         # Data: newest first, 25 a page, older pages, a filter.
-        page.click("[data-table=notes]")
+        # The login's view of the first table stays on screen until the
+        # click's view replaces it: wait for the new view's documents.
+        with page.expect_response(lambda r: "/api/dashboard/documents" in r.url):
+            page.click("[data-table=notes]")
         page.wait_for_selector("[data-table=notes].active")
         page.wait_for_selector("text=page 1, 25 documents")
-        assert page.locator("#documents tr[data-id]").count() == 25
+        page.wait_for_function("document.querySelectorAll('#documents tr[data-id]').length === 25")
         assert '"note 29"' in page.locator("#documents tr[data-id]").first.inner_text()
         page.click("#next-page")
         page.wait_for_selector("text=page 2, 5 documents")
