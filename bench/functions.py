@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,9 +127,12 @@ def call(session: requests.Session, url: str, path: str, args: dict[str, Any]) -
     return body["value"]
 
 
-def load(
-    url: str, ids: list[str], threads: int, per_thread: int, hot: int | None
+def clients(
+    threads: int, per_thread: int, one: Callable[[requests.Session, int, int], None]
 ) -> tuple[float, list[float]]:
+    """`threads` clients, each on its own kept-alive connection making
+    `per_thread` calls `one(conn, client, i)` one at a time: (calls per
+    second, every call's latency)."""
     latencies: list[list[float]] = [[] for _ in range(threads)]
     errors: list[BaseException] = []
 
@@ -136,9 +140,8 @@ def load(
         conn = session()
         try:
             for i in range(per_thread):
-                target = ids[(t * 7 + i) % hot] if hot is not None else ids[t]
                 start = time.perf_counter()
-                call(conn, url, "counters:bump", {"id": target})
+                one(conn, t, i)
                 latencies[t].append(time.perf_counter() - start)
         except BaseException as e:  # reported after the run
             errors.append(e)
@@ -154,6 +157,16 @@ def load(
         raise errors[0]
     flat = [x for per in latencies for x in per]
     return len(flat) / elapsed, flat
+
+
+def load(
+    url: str, ids: list[str], threads: int, per_thread: int, hot: int | None
+) -> tuple[float, list[float]]:
+    def bump(conn: requests.Session, t: int, i: int) -> None:
+        target = ids[(t * 7 + i) % hot] if hot is not None else ids[t]
+        call(conn, url, "counters:bump", {"id": target})
+
+    return clients(threads, per_thread, bump)
 
 
 def main() -> None:
@@ -211,37 +224,15 @@ def _int64(n: int) -> dict[str, str]:
 
 def transfer_load(url: str, threads: int, per_thread: int) -> tuple[float, list[float]]:
     """`threads` clients, each moving 1 between accounts a<t> and b<t> (its
-    own: no conflicts), one call at a time on a kept-alive connection."""
-    latencies: list[list[float]] = [[] for _ in range(threads)]
-    errors: list[BaseException] = []
+    own: no conflicts)."""
 
-    def worker(t: int) -> None:
-        conn = session()
-        try:
-            for i in range(per_thread):
-                pair = (f"a{t}", f"b{t}") if i % 2 == 0 else (f"b{t}", f"a{t}")
-                args = {"source": pair[0], "target": pair[1], "amount": _int64(1)}
-                start = time.perf_counter()
-                r = conn.post(
-                    f"{url}/api/mutation", json={"path": "bank:transfer", "args": args}, timeout=30
-                )
-                latencies[t].append(time.perf_counter() - start)
-                if r.json().get("status") != "success":
-                    raise RuntimeError(r.text)
-        except BaseException as e:  # reported after the run
-            errors.append(e)
+    def transfer(conn: requests.Session, t: int, i: int) -> None:
+        pair = (f"a{t}", f"b{t}") if i % 2 == 0 else (f"b{t}", f"a{t}")
+        call(
+            conn, url, "bank:transfer", {"source": pair[0], "target": pair[1], "amount": _int64(1)}
+        )
 
-    started = time.perf_counter()
-    workers = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    elapsed = time.perf_counter() - started
-    if errors:
-        raise errors[0]
-    flat = [x for per in latencies for x in per]
-    return len(flat) / elapsed, flat
+    return clients(threads, per_thread, transfer)
 
 
 def bench_transfer(tmp: Path, per_thread: int) -> None:
