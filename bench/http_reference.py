@@ -3,7 +3,8 @@
 A Starlette app with one endpoint that reads the request on the event loop
 and does the database work in Starlette's threadpool (as the dev server
 runs a mutation), served by uvicorn with
-the dev server's settings, over one sqlite3 file in WAL mode with
+the dev server's settings (the same event loop and HTTP parser: uvicorn's
+"auto", uvloop and httptools where installed), over one sqlite3 file in WAL mode with
 synchronous=NORMAL (the dev server's settings). It takes the same request
 the dev server takes (`POST /api/mutation`, `{"path": "bank:transfer",
 "args": {"source", "target", "amount"}}`, the amount as convex JSON's

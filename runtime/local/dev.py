@@ -218,6 +218,9 @@ def run_dev(options: DevOptions) -> int:
             }
         )
     )
+    # loop and http left at "auto": uvloop and httptools where installed (the
+    # `local` extra), else asyncio and h11. They take about a quarter of the
+    # server's CPU per request off (bench/functions.py, http_transfer_*).
     config = uvicorn.Config(
         app,
         log_level="warning",
