@@ -605,3 +605,22 @@ API Gateway's 29 s integration timeout."""
 
 CALL_HISTORY_DEFAULT = 100
 """The calls `/api/admin/logs` returns when asked for none after a position."""
+
+# ---- The dev server's HTTP path (runtime/http/inline.py) ---------------------------
+
+INLINE_CALL_SECONDS = 0.002
+"""A query or mutation whose runs take under 2 ms of CPU runs on the dev
+server's event loop, not a worker thread (the hop costs ~0.2 ms of CPU, more
+than many a mutation). Holding the loop 2 ms delays other requests less than
+the GIL already may (its switch interval is 5 ms); a typical mutation takes
+0.2-1 ms."""
+
+INLINE_WALL_SECONDS = 0.02
+"""...and, run on the loop, under 20 ms of wall time: 2 ms of work plus
+waiting for the GIL (other threads hold it up to 5 ms at a time); a run
+sleeping or reading longer than that goes back to the workers."""
+
+INLINE_AFTER_SHORT_RUNS = 8
+"""...after its last 8 runs in a row were that short: a new or reloaded
+function starts in a worker, and one whose runs are sometimes long holds the
+loop at most once per 8 short runs before it goes back to the workers."""

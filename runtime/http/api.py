@@ -25,6 +25,7 @@ mangum, the AWS shell.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from runtime.backend import Backend
-from runtime.functions.executor import CallResult
+from runtime.functions.executor import CallResult, RequestError
 from runtime.functions.registry import Kind
 from runtime.limits import RETURN_VALUE_BYTES
 from runtime.sync.calls import call_async
@@ -48,6 +49,7 @@ from .admin_routes import admin_routes
 from .auth_header import caller_of
 from .consistent import consistent_routes, run_query_at_ts
 from .dashboard_routes import dashboard_routes
+from .inline import InlineCalls
 from .storage_routes import UploadLimit, storage_routes
 from .wire import BadRequest, client_error_handlers, json_bytes, read_json_object
 
@@ -107,11 +109,40 @@ def make_api_app(
     *,
     upload_limit: UploadLimit | None = None,
     static: Path | None = None,
+    inline: InlineCalls | None = None,
 ) -> Starlette:
     """`upload_limit`: the largest upload and its limit's name (default
     FILE_BYTES; the AWS shell passes its Lambda's payload cap). `static`: a
     folder served below every other route (`index.html` for a folder), so a
-    web app and the API share one origin (the dev server's `--static`)."""
+    web app and the API share one origin (the dev server's `--static`).
+    `inline`: short queries and mutations run on the event loop (inline.py;
+    the dev server); None: every call in a worker thread."""
+
+    async def run_call(
+        path: str, args: Any, kind: Kind | None, admin: bool, identity: dict[str, Any] | None
+    ) -> CallResult:
+        executor = backend.executor
+        if inline is not None:
+            try:
+                _, defn = executor.resolve(path, kind=kind, public_only=not admin)
+            except RequestError:  # `call` refuses it again (call_async), reporting it
+                pass
+            else:
+                if defn.kind != "action":
+                    go = functools.partial(
+                        executor.call,
+                        path,
+                        args,
+                        kind=kind,
+                        public_only=not admin,
+                        identity=identity,
+                    )
+                    if inline.on_loop(defn.handler):
+                        return inline.run_on_loop(defn.handler, go)
+                    return await anyio.to_thread.run_sync(inline.run_in_worker, defn.handler, go)
+        return await call_async(  # actions in a pool of their own (runtime/sync/calls.py)
+            executor, path, args, kind=kind, public_only=not admin, identity=identity
+        )
 
     async def call(
         request: Request, path: str | None, kind: Kind | None, *, at_ts: bool = False
@@ -128,9 +159,7 @@ def make_api_app(
                 run_query_at_ts, backend, path, args, payload.get("ts"), identity
             )
         else:
-            result = await call_async(  # actions in a pool of their own (runtime/sync/calls.py)
-                backend.executor, path, args, kind=kind, public_only=not admin, identity=identity
-            )
+            result = await run_call(path, args, kind, admin, identity)
         data = json_bytes(result_body(result, fmt, prod=backend.prod))
         if len(data) > RETURN_VALUE_BYTES:
             data = json_bytes(

@@ -34,6 +34,7 @@ from runtime.cli.env_file import write_env_file
 from runtime.files.local import LocalBlobStore
 from runtime.functions import logs
 from runtime.http.api import make_api_app
+from runtime.http.inline import InlineCalls
 from runtime.http.loopback import LoopbackHostOnly
 from runtime.http.site import make_site_app
 from runtime.limits import SHUTDOWN_GRACE_SECONDS
@@ -213,7 +214,9 @@ def run_dev(options: DevOptions) -> int:
     app = LoopbackHostOnly(
         _ByPort(
             {
-                api_sock.getsockname()[1]: make_api_app(backend, hub, static=static),
+                api_sock.getsockname()[1]: make_api_app(
+                    backend, hub, static=static, inline=InlineCalls()
+                ),
                 site_sock.getsockname()[1]: make_site_app(backend),
             }
         )
