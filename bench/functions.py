@@ -17,7 +17,11 @@ Figures (one run; latencies are medians / 99th percentiles over every call):
   functions/) on the dev server; http_transfer_reference_mps / _p50_ms: the
   same requests, same load generator, against a hand-written Starlette +
   sqlite3 endpoint doing the transfer in a threadpool (bench/http_reference.py);
-  http_transfer_ratio: dev server / reference throughput (goal >= 0.7).
+  http_transfer_ratio: dev server / reference throughput (goal >= 0.7);
+  http_transfer_server_cpu_us / http_transfer_reference_server_cpu_us: the
+  server process's CPU time per request during that load (Linux: from
+  /proc; less noisy than throughput on a shared machine, where the load
+  generator's own CPU bounds both).
 - auth_verify_us: verifying an RS256 bearer token whose key is cached
   (`runtime.auth.Authenticator.verify`, the cost auth adds to a call; goal <= 200 us).
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import os
 import socket
 import statistics
 import struct
@@ -245,7 +250,9 @@ def bench_transfer(tmp: Path, per_thread: int) -> None:
             call(conn, server.url, "bank:open", {"owner": owner})
             call(conn, server.url, "bank:deposit", {"owner": owner, "amount": _int64(10**6)})
         transfer_load(server.url, 16, 5)  # warm-up
+        cpu = process_cpu(server.process.pid)
         dev_mps, dev = transfer_load(server.url, 16, per_thread)
+        dev_cpu = (process_cpu(server.process.pid) - cpu) / len(dev)
     finally:
         server.stop()
     db = tmp / "reference.sqlite3"
@@ -267,7 +274,9 @@ def bench_transfer(tmp: Path, per_thread: int) -> None:
                     raise
                 time.sleep(0.05)
         transfer_load(url, 16, 5)  # warm-up
+        cpu = process_cpu(reference.pid)
         ref_mps, ref = transfer_load(url, 16, per_thread)
+        ref_cpu = (process_cpu(reference.pid) - cpu) / len(ref)
     finally:
         reference.terminate()
         reference.wait(10)
@@ -276,6 +285,19 @@ def bench_transfer(tmp: Path, per_thread: int) -> None:
     figure("http_transfer_reference_mps", ref_mps, "transfers/s")
     figure("http_transfer_reference_p50_ms", statistics.median(ref) * 1e3, "ms")
     figure("http_transfer_ratio", dev_mps / ref_mps, "x")
+    if dev_cpu == dev_cpu:  # not NaN: /proc was there
+        figure("http_transfer_server_cpu_us", dev_cpu * 1e6, "us")
+        figure("http_transfer_reference_server_cpu_us", ref_cpu * 1e6, "us")
+
+
+def process_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) process `pid` has used; NaN without /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return float("nan")
+    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
