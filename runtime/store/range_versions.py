@@ -57,6 +57,3 @@ class RangeVersions:
         while len(held) > self.capacity:
             _, version = held.popitem(last=False)
             self.floor = max(self.floor, version)
-
-    def __len__(self) -> int:
-        return len(self._held)

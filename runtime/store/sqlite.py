@@ -104,6 +104,7 @@ class _Group:
     ts: int
     seq: int
     last_change_ts: int = 0
+    """The timestamp of the last of its transactions that wrote change rows."""
     ranges: dict[Key, int] = field(default_factory=dict)
     range_values: dict[Key, bytes] = field(default_factory=dict)
 
@@ -343,7 +344,7 @@ class SqliteStore:
                     w.error = conflict
             if state.ts != self._ts:
                 self._trim_changes(state)
-                if state.seq == self._seq or state.last_change_ts != state.ts:
+                if state.last_change_ts != state.ts:
                     # The last commit's timestamp is persisted by its change
                     # row when it has one (the log keeps its last row), else here.
                     conn.execute(
