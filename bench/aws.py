@@ -23,12 +23,15 @@ Figures:
   path: a watcher's socket on the harness; a mutation over HTTP; until the
   watcher has the Transition with it (DynamoDB Local's stream, the poller,
   the stream Lambda refreshing the query, the Management API post).
-- socket_push_p50_ms: the same write sent over another client's socket
-  (the WebSocket Lambda refreshes what the mutation touched and pushes at
-  once, without the stream).
+- socket_push_p50_ms: the same write sent over another client's socket (the
+  WebSocket Lambda answers the writer and re-runs only the writer's own
+  queries; the watcher's push comes through the stream).
 - socket_mutation_dynamodb_calls: the DynamoDB requests one such mutation
-  makes (one watcher subscribed), counted in-process on the store-backed
-  sync (median over repeats).
+  makes in the WebSocket Lambda (one watcher subscribed elsewhere), counted
+  in-process on the store-backed sync (median over repeats);
+  stream_write_dynamodb_calls: the requests the stream Lambda's work for
+  that write makes (finding the watcher's query, re-running it, pushing);
+  socket_write_dynamodb_calls: the two together, what the write costs.
 
 Run: `python bench/aws.py [--quick] [--cold-only] [--package DIR]`
 (--package: an already built package, e.g. build/lambda, with its app).
@@ -267,7 +270,8 @@ class _Inbox:
         pass
 
 
-def socket_mutation_calls(endpoint: str, n: int) -> list[int]:
+def socket_mutation_calls(endpoint: str, n: int) -> tuple[list[int], list[int]]:
+    """Per mutation: the WebSocket Lambda's requests, the stream Lambda's."""
     from runtime.database import Database
     from runtime.functions import load_functions
     from runtime.functions.executor import Executor
@@ -278,7 +282,8 @@ def socket_mutation_calls(endpoint: str, n: int) -> list[int]:
     table = f"calls{uuid.uuid4().hex[:8]}"
     _push_schema(endpoint, table)
     client = dynamodb_local_client(endpoint)
-    store = DynamoDBStore(table, client=client)
+    streams = dynamodb_local_client(endpoint, "dynamodbstreams")
+    store = DynamoDBStore(table, client=client, streams_client=streams)
     registry = load_functions(APP, namespace="_bench_calls")
     db = Database(PlatformStore(store))
     db.adopt_schema(registry.schema)
@@ -299,14 +304,20 @@ def socket_mutation_calls(endpoint: str, n: int) -> list[int]:
         json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
                     "modifications": [watch]}),
     )  # fmt: skip
-    out = []
+    position = store.read_changes(None, 1000).position
+    socket, stream = [], []
     for i in range(n):
         mutation = {"type": "Mutation", "requestId": i, "udfPath": "messages:send",
                     "args": [{"channel": "calls", "body": f"c{i}"}]}  # fmt: skip
         calls[0] = 0
         sync.receive("writer", json.dumps(mutation))
-        out.append(calls[0])
-    return out
+        socket.append(calls[0])
+        batch = store.read_changes(position, 1000)  # the stream's own client: not counted
+        position = batch.position
+        calls[0] = 0
+        sync.on_changes(batch.changes)
+        stream.append(calls[0])
+    return socket, stream
 
 
 # ---- write-to-push -----------------------------------------------------------------------
@@ -445,8 +456,11 @@ def main() -> None:
             sockets = socket_pushes(harness.url, n // 2)
             figure("socket_push_p50_ms", statistics.median(sockets), "ms")
             figure("socket_push_p99_ms", percentile(sockets, 0.99), "ms")
-            counted = socket_mutation_calls(endpoint, 10 if options.quick else 30)
-            figure("socket_mutation_dynamodb_calls", statistics.median(counted), "calls")
+            socket, stream = socket_mutation_calls(endpoint, 10 if options.quick else 30)
+            figure("socket_mutation_dynamodb_calls", statistics.median(socket), "calls")
+            figure("stream_write_dynamodb_calls", statistics.median(stream), "calls")
+            total = [a + b for a, b in zip(socket, stream, strict=True)]
+            figure("socket_write_dynamodb_calls", statistics.median(total), "calls")
         finally:
             harness.stop()
             dev.stop()

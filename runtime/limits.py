@@ -266,6 +266,14 @@ MUTATION_RECORD_SWEEP = 4
 """Expired mutation records deleted after each new one (at most): more than
 one per record, so expired records never pile up."""
 
+MUTATION_RECORD_SWEEP_SECONDS = 60.0
+"""On AWS, how often a socket connection's mutations sweep expired records
+when the last sweep found fewer than MUTATION_RECORD_SWEEP (nothing piled
+up): a sweep is a request, and records expire a day after they are made, so
+a minute's delay keeps at most a minute more of them. A sweep that finds a
+full page sweeps again on the next mutation, so a backlog still drains at
+MUTATION_RECORD_SWEEP per mutation."""
+
 ACTION_WORKERS = 16
 """Actions (over HTTP and the socket) running at once in one server process:
 they run in a pool of their own, so slow actions (an action may take 5

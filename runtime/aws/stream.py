@@ -71,20 +71,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failed = _feed_search(
         store, changes[: len(records) if failed is None else failed], sync, failed
     )
-    changed: dict[bytes, int] = {}
+    blame: dict[str, int] = {}
     for owner, i in sorted(first_toucher.items(), key=lambda item: item[1]):
         if failed is not None and i >= failed:
             continue  # re-delivered anyway
         try:
-            if sync.refresh(owner):
-                changed[owner] = i
+            for conn_id in sync.refresh(owner):  # its subscribers, if it changed
+                blame[conn_id] = min(blame.get(conn_id, i), i)
         except Exception:
             logger.exception("query refresh failed", extra={"owner": owner.hex()})
             failed = i if failed is None else min(failed, i)
-    blame: dict[str, int] = {}
-    for owner, i in changed.items():
-        for conn_id in sync.subscribers(owner):
-            blame[conn_id] = min(blame.get(conn_id, i), i)
     for conn_id, i in sorted(blame.items(), key=lambda item: item[1]):
         try:
             sync.push(conn_id)

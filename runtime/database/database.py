@@ -328,17 +328,27 @@ class Database:
         return self.still_valid(tx.reads)
 
     def query(
-        self, fn: Callable[[Transaction], T], *, journal: list[str | None] | None = None
+        self,
+        fn: Callable[[Transaction], T],
+        *,
+        journal: list[str | None] | None = None,
+        validate: bool = True,
     ) -> Outcome[T]:
         """Run `fn` read-only; the result reflects one consistent snapshot.
-        `journal`: the end cursors of an earlier run's paginate calls."""
+        `journal`: the end cursors of an earlier run's paginate calls.
+        `validate=False`: a value is returned without its final check; the
+        caller must show `still_valid(outcome.reads)` before trusting it (the
+        stored sync checks once, after filing the read set, not twice)."""
         for attempt in range(self.max_attempts):
             tx = self._transaction(read_only=True)
             tx.journal_in = journal
             value = self._run(tx, fn)
-            if not isinstance(value, _Stale) and self._reads_current(tx):
-                out = tx.journal_out or None
-                return Outcome(value, None, tx.reads, attempt + 1, None, out)
+            if not isinstance(value, _Stale):
+                if not validate:
+                    tx.record_point_reads()
+                if not validate or self._reads_current(tx):
+                    out = tx.journal_out or None
+                    return Outcome(value, None, tx.reads, attempt + 1, None, out)
             self._note_conflict(attempt)
         raise OccConflictError(
             f"a query's reads kept changing under it for {self.max_attempts} attempts; "

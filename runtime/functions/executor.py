@@ -344,11 +344,19 @@ class Executor:
         request_key: Key | None = None,
         journal: list[str | None] | None = None,
         hooks: _Hooks | None = None,
+        validate: bool = True,
     ) -> CallResult:
         result = CallResult(path, defn.kind)
         with self.observe(result):
             invoked = self._invoke(
-                defn, args, identity, database, request_key, journal, hooks=hooks
+                defn,
+                args,
+                identity,
+                database,
+                request_key,
+                journal,
+                hooks=hooks,
+                validate=validate,
             )
             result.ts, result.reads, result.writes = invoked.ts, invoked.reads, invoked.writes
             result.cost = invoked.cost
@@ -409,18 +417,23 @@ class Executor:
         args: Any,
         identity: dict[str, Any] | None,
         journal: list[str | None] | None = None,
+        *,
+        validate: bool = True,
     ) -> CallResult:
         """Run a public query against `database` (a snapshot view): the
         sync protocol's subscriptions. `journal`: the paginate end cursors of
-        the subscription's previous run. Raises RequestError like `call`
-        (reported to `on_call` first, so the call log shows the refusal)."""
+        the subscription's previous run; `validate`: as `Database.query`'s.
+        Raises RequestError like `call` (reported to `on_call` first, so the
+        call log shows the refusal)."""
         try:
             path, defn = self.resolve(path, kind="query", public_only=True)
             checked = self.check_args(path, defn, args)
         except RequestError as e:
             self._refused(path, "query", e)
             raise
-        return self._execute(path, defn, checked, identity, database, journal=journal)
+        return self._execute(
+            path, defn, checked, identity, database, journal=journal, validate=validate
+        )
 
     def _invoke(
         self,
@@ -433,6 +446,7 @@ class Executor:
         *,
         caller: ActionCall | None = None,
         hooks: _Hooks | None = None,
+        validate: bool = True,
     ) -> _Invoked:
         """Run the function once for the caller (a query or mutation perhaps
         in several attempts: only the last attempt's log lines are kept)."""
@@ -483,7 +497,8 @@ class Executor:
 
         try:
             if defn.kind == "query":
-                outcome = (database or self.database).query(body, journal=journal)
+                view = database or self.database
+                outcome = view.query(body, journal=journal, validate=validate)
             else:
                 outcome = self.database.mutation(body)
                 if removed and self.files is not None:

@@ -28,11 +28,11 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.store.port import Bump, Check, Delete, Key, Put, Store, TransactionConflict
+from runtime.store.port import Bump, Check, Delete, Key, Op, Put, Store, TransactionConflict
 
 __all__ = ["Busy", "Held", "LeaseLost", "Leases"]
 
@@ -129,30 +129,34 @@ class Leases:
         got = self.acquire(key, mark_key, create=create)
         return None if isinstance(got, Busy) else got
 
-    def release(self, held: Held) -> bool:
+    def release(self, held: Held, also: Sequence[Op] = ()) -> bool:
         """Save `held.data` and free the lease: True. False: the mark moved
-        since `acquire` (the data is saved, the lease kept; work again)."""
+        since `acquire` (the data is saved, the lease kept; work again).
+        `also`: a few more writes (unconditional ones) made in the same
+        transaction either way, saving a request."""
         try:
             self.store.transact(
                 [
                     Put(held.key, self._encode(held.data, None), expect=held.version),
                     Check(held.mark_key, held.mark),
+                    *also,
                 ]
             )
             return True
         except TransactionConflict as e:
             if e.keys and held.mark_key not in e.keys:
                 raise LeaseLost(f"{held.key[0]} was taken over") from e
-        self.save(held)
+        self.save(held, also)
         mark = self.store.get([held.mark_key])[0]
         held.mark = mark.version if mark is not None else 0
         return False
 
-    def save(self, held: Held) -> None:
-        """Write `held.data`, keeping the lease (and extending it)."""
+    def save(self, held: Held, also: Sequence[Op] = ()) -> None:
+        """Write `held.data`, keeping the lease (and extending it); `also`
+        as for `release`."""
         try:
             self.store.transact(
-                [Put(held.key, self._encode(held.data, held.token), expect=held.version)]
+                [Put(held.key, self._encode(held.data, held.token), expect=held.version), *also]
             )
         except TransactionConflict as e:
             raise LeaseLost(f"{held.key[0]} was taken over") from e

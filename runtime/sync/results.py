@@ -64,12 +64,15 @@ def run_subscription(
     identity: dict[str, Any] | None,
     journal: list[str | None] | None,
     journals: Journals,
+    *,
+    validate: bool = True,
 ) -> SubscriptionRun:
     """Run a subscribed query against `view`; a call refused before it ran
     (no such function, bad arguments) is a failed result with no reads.
-    The result's journal is signed with `journals`."""
+    The result's journal is signed with `journals`. `validate`: as
+    `Database.query`'s (False: the caller checks the reads)."""
     try:
-        call = executor.query_at(view, path, args, identity, journal)
+        call = executor.query_at(view, path, args, identity, journal, validate=validate)
     except RequestError as e:
         prod = executor.prod
         failed = QueryResult(

@@ -14,13 +14,15 @@ in the store (system partitions, through the storage port):
     s:rd:..., s:ri:...             the read-set filings (`stored_index.py`)
 
 Queries equal in (function, args, identity, client journal) share one
-record, one run and one result, as in the hub. A write (from the change
-feed, or a mutation just run over the socket) touches owners through the
-filings; each touched query is refreshed under its lease (re-run; filings
-updated, then the read set re-validated, so a write that lands while the
-filings were being made re-runs it), and the connections subscribed to a
-query whose result changed get a push: under the connection's lease, the
-next Transitions from its session and the stored results.
+record, one run and one result, as in the hub. A write from the change feed
+touches owners through the filings; each touched query is refreshed under
+its lease (re-run; filings updated, then the read set validated, so a write
+that lands while the filings were being made re-runs it), and the
+connections subscribed to a query whose result changed get a push: under the
+connection's lease, the next Transitions from its session and the stored
+results. A mutation sent over a socket refreshes, before its Transition,
+only that connection's own queries it touched (found from the filings their
+records keep); everyone else's come from the change feed.
 
 Leases (`lease.py`) keep one worker per record; a worker who finds it busy
 leaves a mark and the holder works again before it lets go, so no push or
@@ -46,8 +48,12 @@ from runtime.database import Database
 from runtime.functions import dedupe
 from runtime.functions.executor import Executor
 from runtime.functions.registry import normalize_path
-from runtime.limits import SYNC_REORDER_WAIT_SECONDS
-from runtime.store.port import Bump, Change, Key, Put, Store, scan_all
+from runtime.limits import (
+    MUTATION_RECORD_SWEEP,
+    MUTATION_RECORD_SWEEP_SECONDS,
+    SYNC_REORDER_WAIT_SECONDS,
+)
+from runtime.store.port import Bump, Change, Delete, Key, Op, Put, Store, scan_all
 from runtime.values import decode_json, dumps, encode_json
 
 from .changes import document_change, written_documents
@@ -64,7 +70,7 @@ from .messages import (
 from .read_index import IndexId
 from .results import respond, run_subscription, verified_token
 from .session import Fatal, QueryResult, QuerySetChanged, Reply, RunAction, RunMutation, SyncSession
-from .stored_index import file_reads, filings, touched_owners, unfile
+from .stored_index import file_reads, filed_touched, filings, touched_owners, unfile
 
 __all__ = ["Poster", "StoredSync"]
 
@@ -72,7 +78,12 @@ REORDER_WAIT = SYNC_REORDER_WAIT_SECONDS
 """Seconds a message that overtook an earlier one waits for it."""
 
 _MAX_REFRESHES = 8
-"""Runs of one query in one refresh while its reads keep moving."""
+"""Runs of one query in one refresh while its reads keep moving (the last
+one validated by the query itself, so its result is a snapshot)."""
+
+_UNFILE_WITH_RELEASE = 25
+"""Stale filings deleted in the lease's release transaction (at most; the
+release has two items of its own, DynamoDB's transactions take 100)."""
 
 
 class Poster(Protocol):
@@ -116,6 +127,13 @@ def _ahead(message: ClientMessage | None, session: SyncSession) -> bool:
     if isinstance(message, Authenticate):
         return message.base_version > session.identity
     return False
+
+
+def _filed_values(filed: list[list[str]]) -> list[tuple[str, bytes]]:
+    """A query record's filings as (partition, value). A record written
+    before values were kept ([partition, sort key]) counts each as exact,
+    which can only mistake an untouched query for a touched one."""
+    return [(entry[0], entry[2].encode() if len(entry) > 2 else b"") for entry in filed]
 
 
 def owner_of(path: str, args: Any, identity: str, journal: str | None) -> bytes:
@@ -239,7 +257,7 @@ class StoredSync:
             elif isinstance(command, QuerySetChanged):
                 self._subscribe(conn_id, session, held)
             elif isinstance(command, RunMutation):
-                ts = self._mutation(conn_id, session, command)
+                ts = self._mutation(conn_id, held, session, command)
                 if ts is None:
                     self._drop(conn_id, held)
                     return
@@ -297,41 +315,40 @@ class StoredSync:
         for (owner, record), existing in zip(added, stored, strict=True):
             if existing is not None and existing.value and json.loads(existing.value)["result"]:
                 continue  # shared with another subscriber, and current
-            if self.refresh(owner, create=record):
-                for other in self.subscribers(owner) - {conn_id}:
-                    self.push(other)
-
-    def _has_subscribers(self, owner: bytes) -> bool:
-        return bool(self._store.scan(_subscribers(owner), limit=1))
+            for other in self.refresh(owner, create=record) - {conn_id}:
+                self.push(other)
 
     # ---- shared queries ------------------------------------------------------------
 
     def refresh(
         self, owner: bytes, *, create: dict[str, Any] | None = None, wait: bool = False
-    ) -> bool:
-        """Re-run a shared query under its lease; True if its result changed.
-        A query nobody subscribes to any more is deleted instead. If someone
-        else holds it, leave them a mark, or with `wait` wait for them and
-        run it here (the result then surely includes what was committed
-        before the call)."""
+    ) -> frozenset[str]:
+        """Re-run a shared query under its lease; if its result changed, the
+        connections subscribed to it (to push to), else none. A query nobody
+        subscribes to any more is deleted instead. If someone else holds it,
+        leave them a mark, or with `wait` wait for them and run it here (the
+        result then surely includes what was committed before the call)."""
         key, mark = _query_key(owner), _query_mark(owner)
         if wait:
             held = self._leases.acquire_waiting(key, mark, timeout=self._wait)
         else:
             held = self._leases.acquire_or_mark(key, mark, create=create)
         if held is None:
-            return False
+            return frozenset()
         changed = False
         while True:
             data = held.data
-            filed = {(pk, bytes.fromhex(sk)) for pk, sk in data["filed"]}
-            if not self._has_subscribers(owner):
+            filed = {(pk, bytes.fromhex(sk)) for pk, sk, *_ in data["filed"]}
+            # Scanned each round: a subscriber who joins later bumps the mark.
+            subscribers = self.subscribers(owner)
+            if not subscribers:
                 if self._leases.delete(held):
                     unfile(self._store, filed)
-                    return changed
+                    return frozenset()
                 continue
             before = data["result"]["digest"] if data["result"] else None
-            for _ in range(_MAX_REFRESHES):
+            for attempt in range(1, _MAX_REFRESHES + 1):
+                last = attempt == _MAX_REFRESHES
                 self.runs += 1
                 result, reads, journal = run_subscription(
                     self._executor,
@@ -341,27 +358,39 @@ class StoredSync:
                     data["identity"],
                     data["journal"],
                     self._journals,
+                    validate=last,  # else checked once, below, after filing
                 )
                 wanted = filings(owner, bytes.fromhex(data["gen"]), reads) if reads else {}
                 file_reads(self._store, {k: v for k, v in wanted.items() if k not in filed})
                 # Filed first, validated second: a write that commits after
-                # this check is found through the filings.
-                if reads is None or self._db.still_valid(reads):
+                # this check is found through the filings; one before it
+                # fails the check (the reads moved) and the query runs again.
+                if reads is None or last or self._db.still_valid(reads):
                     break
                 filed |= set(wanted)
-            unfile(self._store, filed - set(wanted))
             data["result"] = result.to_json()
             data["journal"] = journal
-            data["filed"] = [[pk, sk.hex()] for pk, sk in wanted]
+            data["filed"] = [[pk, sk.hex(), v.decode()] for (pk, sk), v in wanted.items()]
             data["at"] = self._clock()
             changed = changed or before != result.digest.hex()
-            if self._leases.release(held):
-                return changed
+            if self._leases.release(held, self._unfiling(filed - set(wanted))):
+                return subscribers if changed else frozenset()
+
+    def _unfiling(self, stale: set[Key]) -> list[Op]:
+        """Deletes of filings no longer wanted, to go with the release's
+        write when there are few (the usual case: a range's bound moved);
+        many are deleted here first, in batches."""
+        if len(stale) > _UNFILE_WITH_RELEASE:
+            unfile(self._store, stale)
+            return []
+        return [Delete(k) for k in stale]
 
     def _results(self, keys: dict[str, str]) -> tuple[dict[int, QueryResult], int]:
         """The stored results of a connection's queries, and the latest
         validation time among them."""
         owners = sorted(set(keys.values()))
+        if not owners:
+            return {}, 0
         records = self._store.get([_query_key(bytes.fromhex(o)) for o in owners])
         by_owner: dict[str, dict[str, Any]] = {}
         at = 0
@@ -396,34 +425,25 @@ class StoredSync:
         ]
         self.on_documents(documents)
 
-    def on_documents(
-        self,
-        documents: list[tuple[str, list[tuple[IndexId, bytes]]]],
-        *,
-        skip: str | None = None,
-        wait: bool = False,
-    ) -> set[bytes]:
+    def on_documents(self, documents: list[tuple[str, list[tuple[IndexId, bytes]]]]) -> None:
         """Refresh every query these writes touch and push to the subscribers
-        of those that changed (but `skip`); the owners that changed. `wait`:
-        refresh each here even if another worker holds it (see `refresh`)."""
-        changed = {o for o in sorted(self.touched(documents)) if self.refresh(o, wait=wait)}
+        of those that changed."""
         connections: set[str] = set()
-        for owner in changed:
-            connections |= self.subscribers(owner)
-        for conn_id in sorted(connections - {skip} if skip else connections):
+        for owner in sorted(self.touched(documents)):
+            connections |= self.refresh(owner)
+        for conn_id in sorted(connections):
             self.push(conn_id)
-        return changed
 
     def touched(self, documents: list[tuple[str, list[tuple[IndexId, bytes]]]]) -> set[bytes]:
         """The shared queries whose read sets these written documents touch."""
         return touched_owners(self._store, documents) if documents else set()
 
-    def subscribers(self, owner: bytes) -> set[str]:
+    def subscribers(self, owner: bytes) -> frozenset[str]:
         """The connections subscribed to a shared query."""
-        return {
+        return frozenset(
             item.key[1].split(b"\0", 1)[0].decode()
             for item in scan_all(self._store, _subscribers(owner))
-        }
+        )
 
     # ---- pushes -----------------------------------------------------------------------
 
@@ -452,10 +472,12 @@ class StoredSync:
 
     # ---- mutations and actions ---------------------------------------------------------
 
-    def _mutation(self, conn_id: str, session: SyncSession, command: RunMutation) -> int | None:
-        """Run a mutation; refresh what it touched; post its response. Its
-        commit timestamp (the next Transition's floor), None if the
-        connection is gone."""
+    def _mutation(
+        self, conn_id: str, held: Held, session: SyncSession, command: RunMutation
+    ) -> int | None:
+        """Run a mutation; refresh the connection's own queries it touched;
+        post its response. Its commit timestamp (the next Transition's
+        floor), None if the connection is gone."""
         session_id = session.session_id
         key = dedupe.request_key(session_id, command.request_id) if session_id else None
         message, call = respond(
@@ -475,16 +497,56 @@ class StoredSync:
             ts = call.ts or self._clock()
             if call.writes is not None:
                 documents = written_documents(call.writes, self._db.table_indexes)
-                # Waiting: the Transition that follows the response claims
-                # its commit, so every query it touched must be re-run
-                # after it (a stream worker may be refreshing one now, from
-                # a read that predates the commit).
-                self.on_documents(documents, skip=conn_id, wait=True)
+                self._refresh_own(conn_id, held.data["keys"], documents)
             message["ts"] = encode_ts(ts)
         posted = self._poster.post(conn_id, message)
         if session_id is not None and call is not None and call.ok and not call.replayed:
-            dedupe.sweep(self._store, session_id)  # trims expired records (after answering)
+            self._sweep(held.data, session_id)  # after answering
         return ts if posted else None
+
+    def _refresh_own(
+        self,
+        conn_id: str,
+        keys: dict[str, str],
+        documents: list[tuple[str, list[tuple[IndexId, bytes]]]],
+    ) -> None:
+        """Re-run this connection's queries a mutation it sent touched, found
+        from their own filings (no lookup), and push to the other subscribers
+        of those whose result changed.
+
+        Waiting for each: the Transition that follows the response claims the
+        commit, so every one of its queries the commit touched must be re-run
+        after it (a stream worker may be refreshing one now, from a read that
+        predates the commit). Other connections' queries are left to the
+        stream Lambda, which the change feed brings this commit to: the
+        writer's answer waits for no one else's refresh, and a touched query
+        is re-run once per write, not by both Lambdas."""
+        owners = sorted(set(keys.values()))
+        if not owners or not documents:
+            return
+        records = self._store.get([_query_key(bytes.fromhex(o)) for o in owners])
+        touched: list[bytes] = []
+        for owner, record in zip(owners, records, strict=True):
+            if record is None or not record.value:
+                continue  # gone, or being made (its run validates after this commit)
+            if filed_touched(_filed_values(json.loads(record.value)["filed"]), documents):
+                touched.append(bytes.fromhex(owner))
+        for owner_id in touched:
+            for other in self.refresh(owner_id, wait=True) - {conn_id}:
+                self.push(other)
+
+    def _sweep(self, data: dict[str, Any], session_id: str) -> None:
+        """Trim expired mutation records (`dedupe.sweep`): after every mutation
+        while sweeps find a full page, else once per
+        MUTATION_RECORD_SWEEP_SECONDS per connection (the time is kept in
+        the connection's record), so a steady writer's socket mutation
+        costs no sweep request most of the time."""
+        now = self._clock()
+        if now < data.get("sweep_at", 0):
+            return
+        swept = dedupe.sweep(self._store, session_id, now=now)
+        full = swept >= MUTATION_RECORD_SWEEP
+        data["sweep_at"] = 0 if full else now + int(MUTATION_RECORD_SWEEP_SECONDS * 1e9)
 
     def _action(self, command: RunAction) -> dict[str, Any]:
         message, _ = respond(

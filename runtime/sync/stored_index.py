@@ -32,7 +32,15 @@ from runtime.values import component_prefixes, prefix_end
 
 from .read_index import IndexId, bucket
 
-__all__ = ["OWNER_BYTES", "file_reads", "filings", "touched_owners", "unfile"]
+__all__ = [
+    "OWNER_BYTES",
+    "Documents",
+    "file_reads",
+    "filed_touched",
+    "filings",
+    "touched_owners",
+    "unfile",
+]
 
 OWNER_BYTES = 16
 _BATCH = 25
@@ -82,32 +90,52 @@ def unfile(store: Store, keys: Iterable[Key]) -> None:
         store.transact(deletes[i : i + _BATCH])
 
 
-def touched_owners(
-    store: Store, documents: Iterable[tuple[str, list[tuple[IndexId, bytes]]]]
-) -> set[bytes]:
-    """The owners whose filed reads cover any of these written documents
-    (each: its id and its old and new keys per index)."""
+Documents = Iterable[tuple[str, list[tuple[IndexId, bytes]]]]
+"""Written documents: each its id and its old and new keys per index."""
+
+
+def _lookups(documents: Documents) -> dict[str, list[bytes]]:
+    """The partitions where filings covering these documents live -> the index
+    keys a bounded filing there must contain to cover one."""
     checks: dict[str, list[bytes]] = {}
-    """partition -> the index keys a bounded filing in it must contain."""
     for doc_id, keys in documents:
         checks.setdefault(_document_partition(doc_id), [])
         for index, key in keys:
             for p in component_prefixes(key):
                 checks.setdefault(_index_partition(index, p), []).append(key)
+    return checks
+
+
+def _covers(value: bytes, keys: list[bytes]) -> bool:
+    """Whether a filing with this value covers one of `keys` (b"": exact)."""
+    if not value:
+        return True
+    lo_hex, hi_hex = json.loads(value)
+    lo, hi = bytes.fromhex(lo_hex), bytes.fromhex(hi_hex) if hi_hex else None
+    return any(lo <= key and (hi is None or key < hi) for key in keys)
+
+
+def filed_touched(filed: Iterable[tuple[str, bytes]], documents: Documents) -> bool:
+    """Whether one query's own filings (partition, value) cover any of these
+    written documents: `touched_owners` for a query whose filings are at
+    hand, with no lookup."""
+    checks = _lookups(documents)
+    return any(
+        partition in checks and _covers(value, checks[partition]) for partition, value in filed
+    )
+
+
+def touched_owners(store: Store, documents: Documents) -> set[bytes]:
+    """The owners whose filed reads cover any of these written documents."""
+    checks = _lookups(documents)
     found: set[bytes] = set()
 
     def scan(partition: str) -> set[bytes]:
-        owners: set[bytes] = set()
-        for item in scan_all(store, partition):
-            owner = item.key[1][:OWNER_BYTES]
-            if not item.value:
-                owners.add(owner)
-                continue
-            lo_hex, hi_hex = json.loads(item.value)
-            lo, hi = bytes.fromhex(lo_hex), bytes.fromhex(hi_hex) if hi_hex else None
-            if any(lo <= key and (hi is None or key < hi) for key in checks[partition]):
-                owners.add(owner)
-        return owners
+        return {
+            item.key[1][:OWNER_BYTES]
+            for item in scan_all(store, partition)
+            if _covers(item.value, checks[partition])
+        }
 
     if len(checks) <= 2:
         for partition in checks:

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from runtime.database import Database
-from runtime.functions import load_functions
+from runtime.functions import dedupe, load_functions
 from runtime.functions.executor import Executor
 from runtime.functions.platform_store import PlatformStore
+from runtime.limits import MUTATION_RECORD_RETENTION_SECONDS
 from runtime.store.port import Store
 from runtime.sync.lease import Leases
 from runtime.sync.stored import StoredSync
@@ -299,3 +300,131 @@ def test_a_message_that_overtook_the_one_before_it_waits_for_it(store: Store, sh
     out = a.take()
     assert not [m for m in out if m["type"] == "FatalError"]
     assert a.version["querySet"] == 2 and a.values == {0: [], 1: []}
+
+
+class CountingStore:
+    """The store under test, counting the requests made through it."""
+
+    def __init__(self, store: Store) -> None:
+        self.inner, self.calls = store, 0
+        self.by_name: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name in {"get", "versions", "scan", "transact"}:
+
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                self.calls += 1
+                self.by_name[name] = self.by_name.get(name, 0) + 1
+                return attr(*args, **kwargs)
+
+            return counted
+        return attr
+
+
+def counted_shell(store: Store, clock: Any = time.time_ns) -> tuple[StoredSync, Any, Any]:
+    counting = CountingStore(store)
+    registry = load_functions(APP, namespace="_stored_chat")
+    db = Database(PlatformStore(counting))
+    db.set_schema(registry.schema)
+    poster = RecordingPoster()
+    sync = StoredSync(db, Executor(db, registry), counting, poster, holder="t", clock=clock)
+    return sync, poster, counting
+
+
+def send(client: Client, request_id: int, channel: str, body: str) -> None:
+    client.send({"type": "Mutation", "requestId": request_id, "udfPath": "messages:send",
+                 "args": [{"channel": channel, "body": body}]})  # fmt: skip
+
+
+def test_a_socket_mutation_leaves_other_connections_to_the_feed(store: Store) -> None:
+    """The writer is answered without re-running anyone else's query: the
+    watcher's refresh and push come from the change feed, once."""
+    sync, poster, counting = counted_shell(store)
+    position = store.read_changes(None, 1000).position
+    watcher = Client(sync, poster, "conn-watch")
+    watcher.add(0, "messages:latest", {"channel": "f", "n": 1.0})
+    watcher.take()
+    writer = Client(sync, poster, "conn-write")
+    send(writer, 1, "f", "warm")  # the first sweep of the session
+    writer.take()
+    position = feed(store, sync, position)
+    watcher.take()
+    runs, counting.calls = sync.runs, 0
+    send(writer, 2, "f", "hello")
+    response, transition = writer.take()
+    assert response["type"] == "MutationResponse" and response["success"] is True
+    assert transition["type"] == "Transition"
+    assert sync.runs == runs and watcher.take() == []
+    # The lease taken and given back, the request record read, the commit.
+    assert counting.calls <= 5
+    feed(store, sync, position)
+    assert sync.runs == runs + 1
+    watcher.take()
+    assert watcher.values[0] == ["hello"]
+
+
+def test_a_socket_mutation_reruns_only_its_own_touched_queries(store: Store) -> None:
+    sync, poster, _ = counted_shell(store)
+    a = Client(sync, poster, "conn-own")
+    a.add(0, "messages:list", {"channel": "mine"})
+    a.add(1, "messages:list", {"channel": "untouched"})
+    a.add(2, "messages:latest", {"channel": "mine", "n": 1.0})  # a bounded range
+    send(a, 9, "untouched-too", "y")
+    a.take()
+    sharer = Client(sync, poster, "conn-sharer")
+    sharer.add(3, "messages:list", {"channel": "mine"})  # shares query 0's run
+    sharer.take()
+    runs = sync.runs
+    send(a, 1, "mine", "x")
+    response, transition = a.take()
+    assert sync.runs == runs + 2  # queries 0 and 2, found from their own filings
+    assert response["success"] is True
+    assert {m["queryId"]: m["value"] for m in transition["modifications"]} == {0: ["x"], 2: ["x"]}
+    sharer.take()
+    assert sharer.values[3] == ["x"]  # the shared result changed: pushed at once
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_socket_mutations_sweep_expired_records_once_a_minute_when_few(store: Store) -> None:
+    offset = [0]
+    sync, poster, _ = counted_shell(store, clock=lambda: time.time_ns() + offset[0])
+    db = Database(PlatformStore(store))
+    retention = int(MUTATION_RECORD_RETENTION_SECONDS * 1e9)
+    a = Client(sync, poster, "conn-sweep")
+    send(a, 1, "s", "first")  # sweeps: nothing expired, so not again for a minute
+
+    def expired(i: int) -> None:
+        key = dedupe.request_key("session-conn-sweep", 100 + i)
+        old = time.time_ns() + offset[0] - retention - 10**9
+        db.mutation(lambda tx: dedupe.record(tx, key, b"f" * 16, 1.0, now=old))
+
+    expired(0)
+    send(a, 2, "s", "second")
+    assert store.get([dedupe.request_key("session-conn-sweep", 100)]) != [None]
+    offset[0] = 61 * 10**9
+    expired(1)
+    send(a, 3, "s", "third")
+    for i in (100, 101):
+        assert store.get([dedupe.request_key("session-conn-sweep", i)]) == [None]
+
+
+def test_a_query_run_for_the_stored_sync_is_validated_once_by_its_caller(store: Store) -> None:
+    """`validate=False` (the refresh validates after filing): the run reads
+    no versions at its end, and its read set still shows a later write."""
+    counting = CountingStore(store)
+    registry = load_functions(APP, namespace="_stored_chat")
+    db = Database(PlatformStore(counting))
+    db.set_schema(registry.schema)
+    executor = Executor(db, registry)
+    executor.call("messages:send", {"channel": "v", "body": "a"})
+    counting.by_name.clear()
+    call = executor.query_at(db, "messages:list", {"channel": "v"}, None, validate=False)
+    assert call.value == ["a"] and call.reads is not None
+    assert counting.by_name.get("versions", 0) == 0
+    assert db.still_valid(call.reads)
+    executor.call("messages:send", {"channel": "v", "body": "b"})
+    assert not db.still_valid(call.reads)
+    counting.by_name.clear()
+    executor.query_at(db, "messages:list", {"channel": "v"}, None)
+    assert counting.by_name.get("versions", 0) == 1  # validated by the query itself
