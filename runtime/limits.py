@@ -249,6 +249,13 @@ SYNC_ID_MAX = 2**53 - 1
 0..2^53-1 (what a JavaScript client can count exactly); anything else (-1,
 2^64, 1e999, NaN) ends the connection with a FatalError."""
 
+SYNC_STORED_WORKERS = 8
+"""On AWS, the refreshes (one per touched query) and the pushes (one per
+connection) a stream batch or a socket mutation runs at once: each is a few
+DynamoDB and Management API requests in sequence, so a write watched by 100
+connections costs the stream Lambda about 100 / 8 push latencies, not 100;
+more threads would mostly queue on the Lambda's one or two vCPUs."""
+
 SYNC_SESSION_ID_CHARS = 128
 """A sync session id (the client's `Connect.sessionId`, a UUID in the official
 clients) is 1..128 printable ASCII characters: it names store records."""

@@ -71,22 +71,22 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failed = _feed_search(
         store, changes[: len(records) if failed is None else failed], sync, failed
     )
+    # Refreshed, then pushed, several at a time (SYNC_STORED_WORKERS); a
+    # failure blames the first record that touched the query or connection.
+    due = [o for o, i in first_toucher.items() if failed is None or i < failed]
     blame: dict[str, int] = {}
-    for owner, i in sorted(first_toucher.items(), key=lambda item: item[1]):
-        if failed is not None and i >= failed:
-            continue  # re-delivered anyway
-        try:
-            for conn_id in sync.refresh(owner):  # its subscribers, if it changed
-                blame[conn_id] = min(blame.get(conn_id, i), i)
-        except Exception:
-            logger.exception("query refresh failed", extra={"owner": owner.hex()})
+    for owner, outcome in sync.refresh_all(due).items():
+        i = first_toucher[owner]
+        if isinstance(outcome, Exception):
+            logger.error("query refresh failed", extra={"owner": owner.hex()}, exc_info=outcome)
             failed = i if failed is None else min(failed, i)
-    for conn_id, i in sorted(blame.items(), key=lambda item: item[1]):
-        try:
-            sync.push(conn_id)
-        except Exception:
-            logger.exception("push failed", extra={"connection_id": conn_id})
-            failed = i if failed is None else min(failed, i)
+            continue
+        for conn_id in outcome:  # its subscribers, if it changed
+            blame[conn_id] = min(blame.get(conn_id, i), i)
+    for conn_id, error in sync.push_all(sorted(blame, key=blame.__getitem__)).items():
+        logger.error("push failed", extra={"connection_id": conn_id}, exc_info=error)
+        i = blame[conn_id]
+        failed = i if failed is None else min(failed, i)
     count("stream_queries_refreshed", len(first_toucher))
     count("stream_pushes", len(blame))
     if failed is None:

@@ -42,7 +42,8 @@ import json
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
 
 from runtime.database import Database
 from runtime.functions import dedupe
@@ -52,6 +53,7 @@ from runtime.limits import (
     MUTATION_RECORD_SWEEP,
     MUTATION_RECORD_SWEEP_SECONDS,
     SYNC_REORDER_WAIT_SECONDS,
+    SYNC_STORED_WORKERS,
 )
 from runtime.store.port import Bump, Change, Delete, Key, Op, Put, Store, scan_all
 from runtime.values import decode_json, dumps, encode_json
@@ -134,6 +136,26 @@ def _filed_values(filed: list[list[str]]) -> list[tuple[str, bytes]]:
     before values were kept ([partition, sort key]) counts each as exact,
     which can only mistake an untouched query for a touched one."""
     return [(entry[0], entry[2].encode() if len(entry) > 2 else b"") for entry in filed]
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _each(fn: Callable[[T], R], items: list[T]) -> dict[T, R | Exception]:
+    """`fn` of each item, on up to SYNC_STORED_WORKERS threads (inline for
+    one): its result, or the exception it raised."""
+
+    def run(item: T) -> R | Exception:
+        try:
+            return fn(item)
+        except Exception as e:
+            return e
+
+    if len(items) <= 1:
+        return {item: run(item) for item in items}
+    with ThreadPoolExecutor(min(SYNC_STORED_WORKERS, len(items))) as pool:
+        return dict(zip(items, pool.map(run, items), strict=True))
 
 
 def owner_of(path: str, args: Any, identity: str, journal: str | None) -> bytes:
@@ -427,12 +449,29 @@ class StoredSync:
 
     def on_documents(self, documents: list[tuple[str, list[tuple[IndexId, bytes]]]]) -> None:
         """Refresh every query these writes touch and push to the subscribers
-        of those that changed."""
+        of those that changed; the first failure is raised after the rest
+        are done."""
         connections: set[str] = set()
-        for owner in sorted(self.touched(documents)):
-            connections |= self.refresh(owner)
-        for conn_id in sorted(connections):
-            self.push(conn_id)
+        failures: list[Exception] = []
+        for outcome in self.refresh_all(sorted(self.touched(documents))).values():
+            if isinstance(outcome, Exception):
+                failures.append(outcome)
+            else:
+                connections |= outcome
+        failures += self.push_all(sorted(connections)).values()
+        if failures:
+            raise failures[0]
+
+    def refresh_all(self, owners: list[bytes]) -> dict[bytes, frozenset[str] | Exception]:
+        """`refresh` each owner, SYNC_STORED_WORKERS at a time: each one's
+        subscribers to push to, or the exception its refresh raised."""
+        return _each(self.refresh, owners)
+
+    def push_all(self, conn_ids: list[str]) -> dict[str, Exception]:
+        """`push` to each connection, SYNC_STORED_WORKERS at a time; the
+        exception of each push that raised one."""
+        done = _each(self.push, conn_ids)
+        return {c: e for c, e in done.items() if isinstance(e, Exception)}
 
     def touched(self, documents: list[tuple[str, list[tuple[IndexId, bytes]]]]) -> set[bytes]:
         """The shared queries whose read sets these written documents touch."""
@@ -531,9 +570,13 @@ class StoredSync:
                 continue  # gone, or being made (its run validates after this commit)
             if filed_touched(_filed_values(json.loads(record.value)["filed"]), documents):
                 touched.append(bytes.fromhex(owner))
-        for owner_id in touched:
-            for other in self.refresh(owner_id, wait=True) - {conn_id}:
-                self.push(other)
+        others: set[str] = set()
+        for outcome in _each(lambda o: self.refresh(o, wait=True), touched).values():
+            if isinstance(outcome, Exception):
+                raise outcome  # the Transition could not claim the commit
+            others |= outcome
+        for error in self.push_all(sorted(others - {conn_id})).values():
+            traceback.print_exception(error)  # another connection's, not this one's
 
     def _sweep(self, data: dict[str, Any], session_id: str) -> None:
         """Trim expired mutation records (`dedupe.sweep`): after every mutation

@@ -428,3 +428,50 @@ def test_a_query_run_for_the_stored_sync_is_validated_once_by_its_caller(store: 
     counting.by_name.clear()
     executor.query_at(db, "messages:list", {"channel": "v"}, None)
     assert counting.by_name.get("versions", 0) == 1  # validated by the query itself
+
+
+class SlowPoster(RecordingPoster):
+    """Posts that take a while (a Management API call), counting how many
+    are in flight at once; posts to `failing` connections raise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = self.most_in_flight = 0
+        self.failing: set[str] = set()
+
+    def post(self, connection_id: str, message: dict[str, Any]) -> bool:
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            time.sleep(0.02)
+            if connection_id in self.failing:
+                raise RuntimeError(f"posting to {connection_id} failed")
+            return super().post(connection_id, message)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "dynamodb_local"])
+def test_pushes_go_out_several_at_once_and_a_failed_one_spares_the_rest(store: Store) -> None:
+    registry = load_functions(APP, namespace="_stored_chat")
+    db = Database(PlatformStore(store))
+    db.set_schema(registry.schema)
+    executor = Executor(db, registry)
+    poster = SlowPoster()
+    sync = StoredSync(db, executor, store, poster, holder="test")
+    position = store.read_changes(None, 1000).position
+    clients = [Client(sync, poster, f"conn-p{i}") for i in range(6)]
+    for c in clients:
+        c.add(0, "messages:list", {"channel": "many"})
+        c.take()
+    poster.most_in_flight = 0
+    poster.failing = {"conn-p3"}
+    executor.call("messages:send", {"channel": "many", "body": "all"})
+    with pytest.raises(RuntimeError, match="conn-p3"):
+        feed(store, sync, position)
+    assert poster.most_in_flight > 1
+    for c in clients:
+        c.take()
+    assert [c.values[0] for c in clients] == [["all"]] * 3 + [[]] + [["all"]] * 2
