@@ -23,6 +23,9 @@ Figures:
   path: a watcher's socket on the harness; a mutation over HTTP; until the
   watcher has the Transition with it (DynamoDB Local's stream, the poller,
   the stream Lambda refreshing the query, the Management API post).
+- stream_fanout_<k>_p50_ms: write-to-push through the stream path as
+  above, with STREAM_FANOUT_CLIENTS sockets watching the query: the time
+  until the last of them has the write (one refresh, k pushes).
 - socket_push_p50_ms: the same write sent over another client's socket (the
   WebSocket Lambda answers the writer and re-runs only the writer's own
   queries; the watcher's push comes through the stream).
@@ -54,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+STREAM_FANOUT_CLIENTS = 32
 sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
@@ -388,6 +392,29 @@ def stream_pushes(url: str, n: int) -> list[float]:
     return times
 
 
+def stream_fanout(url: str, clients: int, n: int) -> list[float]:
+    """One HTTP write watched by `clients` sockets: the time until the last
+    of them has it (the stream Lambda's refresh, then a push to each)."""
+    session = requests.Session()
+    channel = f"fan{uuid.uuid4().hex[:6]}"
+    times = []
+    with contextlib.ExitStack() as stack:
+        watchers = [stack.enter_context(_watch(url, channel)) for _ in range(clients)]
+        for i in range(n):
+            body = f"f{i}"
+            t = time.perf_counter()
+            r = session.post(
+                url + "/api/mutation",
+                json={"path": "messages:send", "args": {"channel": channel, "body": body}},
+                timeout=30,
+            )
+            assert r.json()["status"] == "success"
+            for ws in watchers:
+                _until(ws, _has(body))
+            times.append((time.perf_counter() - t) * 1000)
+    return times
+
+
 def socket_pushes(url: str, n: int) -> list[float]:
     channel = f"sock{uuid.uuid4().hex[:6]}"
     times = []
@@ -453,6 +480,8 @@ def main() -> None:
             pushes = stream_pushes(harness.url, n // 2)
             figure("stream_push_p50_ms", statistics.median(pushes), "ms")
             figure("stream_push_p99_ms", percentile(pushes, 0.99), "ms")
+            fan = stream_fanout(harness.url, STREAM_FANOUT_CLIENTS, n // 4)
+            figure(f"stream_fanout_{STREAM_FANOUT_CLIENTS}_p50_ms", statistics.median(fan), "ms")
             sockets = socket_pushes(harness.url, n // 2)
             figure("socket_push_p50_ms", statistics.median(sockets), "ms")
             figure("socket_push_p99_ms", percentile(sockets, 0.99), "ms")
