@@ -87,12 +87,18 @@ _ONE_WITH_VALUE = "SELECT version, value FROM items WHERE pk = ? AND sk = ?"
 
 @dataclass
 class _Waiting:
-    """One transaction waiting for the committer."""
+    """One transaction waiting for the committer. Its thread sleeps on
+    `wake` (a lock held from the start, released once by whoever wakes it):
+    either its group committed (`done`) or it leads the next one (`group`).
+    Each waiter is woken once, so a commit costs its own group's wake-ups,
+    not one for every thread in the queue."""
 
     ops: Sequence[Op]
     done: bool = False
     result: CommitResult | None = None
     error: BaseException | None = None
+    group: list[_Waiting] | None = None
+    wake: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -138,7 +144,7 @@ class SqliteStore:
         """Guards the range-version map: readers take it, not the commit's lock."""
         self._closed = False
         self._queue: list[_Waiting] = []
-        self._queue_cv = threading.Condition(threading.Lock())
+        self._queue_lock = threading.Lock()
         self._committing = False
         self.group_commits = 0
         """SQLite transactions that committed (tests and benchmarks read it)."""
@@ -285,31 +291,47 @@ class SqliteStore:
                 f"{self.max_transaction_items}"
             )
         me = _Waiting(ops)
-        cv = self._queue_cv
-        with cv:
-            self._queue.append(me)
-        while True:
-            with cv:
-                while self._committing and not me.done:
-                    cv.wait()
-                if me.done:
-                    break
-                # Lead the next group: the transactions waiting longest.
+        me.wake.acquire()
+        with self._queue_lock:
+            if self._committing:
+                self._queue.append(me)
+            else:
                 self._committing = True
-                group = self._queue[:GROUP_COMMIT_TRANSACTIONS]
-                del self._queue[:GROUP_COMMIT_TRANSACTIONS]
-            try:
-                self._commit_group(group)
-            finally:
-                with cv:
-                    self._committing = False
-                    for waiting in group:
-                        waiting.done = True
-                    cv.notify_all()
+                me.group = [me]
+        if me.group is None:
+            me.wake.acquire()  # until done, or handed the lead
+        while not me.done:
+            assert me.group is not None
+            self._lead(me.group)
         if me.error is not None:
             raise me.error
         assert me.result is not None
         return me.result
+
+    def _lead(self, group: list[_Waiting]) -> None:
+        """Commit `group`, then hand the lead to the transaction waiting
+        longest (with the ones queued behind it, up to
+        GROUP_COMMIT_TRANSACTIONS) and wake every member of `group`."""
+        failure: Exception | None = None
+        try:
+            self._commit_group(group)
+        except Exception as e:
+            failure = e
+        finally:
+            with self._queue_lock:
+                nxt = self._queue[:GROUP_COMMIT_TRANSACTIONS]
+                del self._queue[:GROUP_COMMIT_TRANSACTIONS]
+                if nxt:
+                    nxt[0].group = nxt
+                else:
+                    self._committing = False
+            for waiting in group:
+                if waiting.result is None and waiting.error is None:
+                    waiting.error = failure or StoreError("the commit ended without an outcome")
+                waiting.done = True
+                waiting.wake.release()
+            if nxt:
+                nxt[0].wake.release()
 
     def _commit_group(self, group: list[_Waiting]) -> None:
         with self._lock:

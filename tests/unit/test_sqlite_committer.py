@@ -176,3 +176,28 @@ def test_range_versions_are_read_while_a_commit_holds_the_connection(
         store._lock.release()
     item, version = got
     assert isinstance(item, Item) and item.version == version == ts
+
+
+def test_a_group_whose_commit_raises_fails_alone_and_hands_on_the_lead(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leader's group gets the error; the transactions queued behind it
+    are woken to commit as the next group, none left waiting."""
+    real = store._commit_together
+    calls = [0]
+
+    def failing_once(group: list[object], **kwargs: object) -> None:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("the disk went away")
+        real(group, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "_commit_together", failing_once)
+    batches: list[list[Op]] = [[Put(("t", bytes([i])), b"v")] for i in range(5)]
+    out = _in_one_group(store, batches)
+    assert isinstance(out[0], RuntimeError)
+    assert all(isinstance(r, CommitResult) for r in out[1:])
+    assert calls[0] == 2  # the four waiting ones committed together
+    assert [i is not None for i in store.get([("t", bytes([i])) for i in range(5)])] == [
+        False, True, True, True, True
+    ]  # fmt: skip
