@@ -42,7 +42,7 @@ def _check_name(path: str, name: object, top: bool) -> None:
             f"{path}.{name}",
             'top-level field names starting with "_" are reserved for system fields',
         )
-    if not all(" " <= c <= "~" for c in name):
+    if not (name.isascii() and name.isprintable()):  # " " to "~"
         raise _fail(f"{path}.{name!r}", "field names must be printable ASCII")
 
 

@@ -35,8 +35,16 @@ class InvalidTableNameError(PlatformError):
     code = "INVALID_TABLE_NAME"
 
 
+_WELL_FORMED: set[str] = set()
+"""Table names seen to pass the pattern check (every write checks its table's
+name; an app has few). Bounded: past _WELL_FORMED_HELD names, no more are kept."""
+_WELL_FORMED_HELD = 4096
+
+
 def check_table_name(name: str, *, system_ok: bool = False) -> None:
-    if (
+    if type(name) is str and name in _WELL_FORMED:
+        pass
+    elif (
         not isinstance(name, str)
         or not name
         or len(name) > TABLE_NAME_CHARS
@@ -46,7 +54,9 @@ def check_table_name(name: str, *, system_ok: bool = False) -> None:
             f"invalid table name {name!r}: use 1 to {TABLE_NAME_CHARS} characters of "
             "letters, digits and underscores"
         )
-    if name.startswith("_") and not system_ok:
+    elif len(_WELL_FORMED) < _WELL_FORMED_HELD:
+        _WELL_FORMED.add(name)
+    if name[0] == "_" and not system_ok:
         raise InvalidTableNameError(
             f'invalid table name "{name}": names starting with "_" are reserved for system tables'
         )
