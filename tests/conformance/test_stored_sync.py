@@ -475,3 +475,31 @@ def test_pushes_go_out_several_at_once_and_a_failed_one_spares_the_rest(store: S
     for c in clients:
         c.take()
     assert [c.values[0] for c in clients] == [["all"]] * 3 + [[]] + [["all"]] * 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "dynamodb_local"])
+def test_a_socket_mutation_waits_for_a_refresh_whose_filings_are_not_recorded_yet(
+    store: Store, shell: Any
+) -> None:
+    """Another worker is re-running the writer's query and has filed reads
+    its record does not list yet: the writer cannot tell from the record
+    whether the commit touches it, so it waits for the lease and runs it."""
+    sync, poster, _ = shell
+    a = Client(sync, poster, "conn-unlisted")
+    a.add(0, "messages:list", {"channel": "unlisted"})
+    a.take()
+    (owner,) = [item.key[1] for item in store.scan("s:query", limit=10)]
+    other = Leases(store, "stream-worker")
+    held = other.acquire(("s:query", owner), ("s:query-mark", owner))
+    assert held is not None and not isinstance(held, Exception)
+    held.data["filed"] = []  # its new filings are in the store, not yet in the record
+    other.save(held)
+    timer = threading.Timer(0.3, lambda: other.release(held))
+    timer.start()
+    try:
+        send(a, 1, "unlisted", "seen")
+    finally:
+        timer.join()
+    response, transition = a.take()[:2]
+    assert response["type"] == "MutationResponse"
+    assert transition["modifications"][0]["value"] == ["seen"]
