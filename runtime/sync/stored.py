@@ -46,6 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from runtime.database import Database
+from runtime.database.readwrite import ReadSet
 from runtime.functions import dedupe
 from runtime.functions.executor import Executor
 from runtime.functions.registry import normalize_path
@@ -335,10 +336,25 @@ class StoredSync:
             added.append((owner, record))
         stored = self._store.get([_query_key(owner) for owner, _ in added])
         for (owner, record), existing in zip(added, stored, strict=True):
-            if existing is not None and existing.value and json.loads(existing.value)["result"]:
+            if existing is not None and existing.value and self._current(existing.value):
                 continue  # shared with another subscriber, and current
-            for other in self.refresh(owner, create=record) - {conn_id}:
+            # Waiting for a holder: what it saves may predate a write this
+            # client made, and this connection's next Transition sends it.
+            for other in self.refresh(owner, create=record, wait=True) - {conn_id}:
                 self.push(other)
+
+    def _current(self, value: bytes) -> bool:
+        """Whether a stored shared query's result can be handed to a new
+        subscriber as it is: nobody is refreshing it now and no write has
+        moved what its run read since (its read set's versions, checked in
+        one request). A write's refresh comes from the change feed, so a
+        result may lag the latest commits by the stream's delay: a
+        subscriber who just wrote must not get one from before its write."""
+        data = json.loads(value)
+        if not data["result"] or "versions" not in data or "lease" in data:
+            return False
+        versions = {(pk, bytes.fromhex(sk)): v for pk, sk, v in data["versions"]}
+        return self._db.still_valid(ReadSet(versions=versions))
 
     # ---- shared queries ------------------------------------------------------------
 
@@ -352,7 +368,7 @@ class StoredSync:
         result then surely includes what was committed before the call)."""
         key, mark = _query_key(owner), _query_mark(owner)
         if wait:
-            held = self._leases.acquire_waiting(key, mark, timeout=self._wait)
+            held = self._leases.acquire_waiting(key, mark, timeout=self._wait, create=create)
         else:
             held = self._leases.acquire_or_mark(key, mark, create=create)
         if held is None:
@@ -393,6 +409,8 @@ class StoredSync:
             data["result"] = result.to_json()
             data["journal"] = journal
             data["filed"] = [[pk, sk.hex(), v.decode()] for (pk, sk), v in wanted.items()]
+            versions = reads.versions.items() if reads is not None else ()
+            data["versions"] = [[pk, sk.hex(), v] for (pk, sk), v in versions]
             data["at"] = self._clock()
             changed = changed or before != result.digest.hex()
             if self._leases.release(held, self._unfiling(filed - set(wanted))):

@@ -503,3 +503,62 @@ def test_a_socket_mutation_waits_for_a_refresh_whose_filings_are_not_recorded_ye
     response, transition = a.take()[:2]
     assert response["type"] == "MutationResponse"
     assert transition["modifications"][0]["value"] == ["seen"]
+
+
+def test_a_stored_result_older_than_a_write_is_not_handed_to_a_new_subscriber(
+    store: Store, shell: Any
+) -> None:
+    """The shared result waits for the change feed; a subscriber joining
+    before the feed caught up (here: the writer itself, right after its
+    mutation) gets the query run again, not the result from before."""
+    sync, poster, _ = shell
+    a = Client(sync, poster, "conn-old-result")
+    a.add(0, "messages:list", {"channel": "lag"})
+    a.take()
+    a.send({"type": "ModifyQuerySet", "baseVersion": 1, "newVersion": 2,
+            "modifications": [{"type": "Remove", "queryId": 0}]})  # fmt: skip
+    a.query_set = 2
+    a.take()
+    send(a, 1, "lag", "after")  # nobody subscribed: no refresh until the feed
+    a.take()
+    runs = sync.runs
+    a.add(1, "messages:list", {"channel": "lag"})  # the same query, its record kept
+    a.take()
+    assert a.values[1] == ["after"] and sync.runs == runs + 1
+    b = Client(sync, poster, "conn-joins-current")
+    b.add(0, "messages:list", {"channel": "lag"})  # now current: shared, not run
+    b.take()
+    assert b.values[0] == ["after"] and sync.runs == runs + 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "dynamodb_local"])
+def test_a_new_subscriber_waits_for_a_refresh_in_progress(store: Store, shell: Any) -> None:
+    """A stream worker is re-running the query from reads older than the
+    client's own write when the client subscribes to it: the client's first
+    result is not the one that worker saves, but a run after its write."""
+    sync, poster, _ = shell
+    a = Client(sync, poster, "conn-joins-busy")
+    a.add(0, "messages:list", {"channel": "joinbusy"})
+    a.send({"type": "ModifyQuerySet", "baseVersion": 1, "newVersion": 2,
+            "modifications": [{"type": "Remove", "queryId": 0}]})  # fmt: skip
+    a.query_set = 2
+    a.take()
+    (owner,) = [item.key[1] for item in store.scan("s:query", limit=10)]
+    other = Leases(store, "stream-worker")
+    held = other.acquire(("s:query", owner), ("s:query-mark", owner))
+    assert held is not None and not isinstance(held, Exception)
+    send(a, 1, "joinbusy", "mine")
+    a.take()
+
+    def finish() -> None:  # saves its stale result; works again while marked
+        while not other.release(held):
+            pass
+
+    timer = threading.Timer(0.3, finish)
+    timer.start()
+    try:
+        a.add(1, "messages:list", {"channel": "joinbusy"})
+    finally:
+        timer.join()
+    a.take()
+    assert a.values[1] == ["mine"]
