@@ -8,8 +8,9 @@ in the store (system partitions, through the storage port):
     s:conn / <connection id>       the session (`SyncSession.to_json`) and its
                                    query ids -> shared query owners; leased
     s:query / <owner>              a shared query: function, args, journal,
-                                   its latest result, the filings of its read
-                                   set, when it was validated; leased
+                                   its latest result, the filings and the
+                                   versions of its read set, when it was
+                                   validated; leased
     s:qsub:<owner> / <conn>\\0<qid> its subscribers
     s:rd:..., s:ri:...             the read-set filings (`stored_index.py`)
 
