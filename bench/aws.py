@@ -373,28 +373,9 @@ def _has(body: str) -> Any:
     return match
 
 
-def stream_pushes(url: str, n: int) -> list[float]:
-    session = requests.Session()
-    channel = f"push{uuid.uuid4().hex[:6]}"
-    times = []
-    with _watch(url, channel) as ws:
-        for i in range(n):
-            body = f"m{i}"
-            t = time.perf_counter()
-            r = session.post(
-                url + "/api/mutation",
-                json={"path": "messages:send", "args": {"channel": channel, "body": body}},
-                timeout=30,
-            )
-            assert r.json()["status"] == "success"
-            _until(ws, _has(body))
-            times.append((time.perf_counter() - t) * 1000)
-    return times
-
-
-def stream_fanout(url: str, clients: int, n: int) -> list[float]:
-    """One HTTP write watched by `clients` sockets: the time until the last
-    of them has it (the stream Lambda's refresh, then a push to each)."""
+def stream_pushes(url: str, n: int, clients: int = 1) -> list[float]:
+    """HTTP writes watched by `clients` sockets: for each, the time until the
+    last of them has it (the stream Lambda's refresh, then a push to each)."""
     session = requests.Session()
     channel = f"fan{uuid.uuid4().hex[:6]}"
     times = []
@@ -480,7 +461,7 @@ def main() -> None:
             pushes = stream_pushes(harness.url, n // 2)
             figure("stream_push_p50_ms", statistics.median(pushes), "ms")
             figure("stream_push_p99_ms", percentile(pushes, 0.99), "ms")
-            fan = stream_fanout(harness.url, STREAM_FANOUT_CLIENTS, n // 4)
+            fan = stream_pushes(harness.url, n // 4, STREAM_FANOUT_CLIENTS)
             figure(f"stream_fanout_{STREAM_FANOUT_CLIENTS}_p50_ms", statistics.median(fan), "ms")
             sockets = socket_pushes(harness.url, n // 2)
             figure("socket_push_p50_ms", statistics.median(sockets), "ms")
