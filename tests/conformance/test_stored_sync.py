@@ -23,7 +23,7 @@ from runtime.functions.executor import Executor
 from runtime.functions.platform_store import PlatformStore
 from runtime.limits import MUTATION_RECORD_RETENTION_SECONDS
 from runtime.store.port import Store
-from runtime.sync.lease import Leases
+from runtime.sync.lease import Held, Leases
 from runtime.sync.stored import StoredSync
 
 APP = Path(__file__).resolve().parents[1] / "integration" / "apps" / "chat"
@@ -95,6 +95,15 @@ def shell(store: Store) -> tuple[StoredSync, RecordingPoster, Executor]:
     executor = Executor(db, registry)
     poster = RecordingPoster()
     return StoredSync(db, executor, store, poster, holder="test"), poster, executor
+
+
+def stream_worker_holding_the_query(store: Store) -> tuple[Leases, Held]:
+    """Another worker's lease on the one shared query in the store."""
+    (owner,) = [item.key[1] for item in store.scan("s:query", limit=10)]
+    other = Leases(store, "stream-worker")
+    held = other.acquire(("s:query", owner), ("s:query-mark", owner))
+    assert held is not None and not isinstance(held, Exception)
+    return other, held
 
 
 def ts_of(encoded: str) -> int:
@@ -257,10 +266,7 @@ def test_the_transition_after_a_mutation_waits_for_a_busy_refresh(store: Store, 
     a = Client(sync, poster, "conn-busy")
     a.add(0, "messages:list", {"channel": "busy"})
     a.take()
-    (owner,) = [item.key[1] for item in store.scan("s:query", limit=10)]
-    other = Leases(store, "stream-worker")
-    held = other.acquire(("s:query", owner), ("s:query-mark", owner))
-    assert held is not None and not isinstance(held, Exception)
+    other, held = stream_worker_holding_the_query(store)
     timer = threading.Timer(0.3, lambda: other.release(held))  # its stale result kept
     timer.start()
     try:
@@ -488,10 +494,7 @@ def test_a_socket_mutation_waits_for_a_refresh_whose_filings_are_not_recorded_ye
     a = Client(sync, poster, "conn-unlisted")
     a.add(0, "messages:list", {"channel": "unlisted"})
     a.take()
-    (owner,) = [item.key[1] for item in store.scan("s:query", limit=10)]
-    other = Leases(store, "stream-worker")
-    held = other.acquire(("s:query", owner), ("s:query-mark", owner))
-    assert held is not None and not isinstance(held, Exception)
+    other, held = stream_worker_holding_the_query(store)
     filed = held.data["filed"]
     held.data["filed"] = []  # its new filings are in the store, not yet in the record
     other.save(held)
@@ -550,10 +553,7 @@ def test_a_new_subscriber_waits_for_a_refresh_in_progress(store: Store, shell: A
             "modifications": [{"type": "Remove", "queryId": 0}]})  # fmt: skip
     a.query_set = 2
     a.take()
-    (owner,) = [item.key[1] for item in store.scan("s:query", limit=10)]
-    other = Leases(store, "stream-worker")
-    held = other.acquire(("s:query", owner), ("s:query-mark", owner))
-    assert held is not None and not isinstance(held, Exception)
+    other, held = stream_worker_holding_the_query(store)
     send(a, 1, "joinbusy", "mine")
     a.take()
 
