@@ -151,6 +151,17 @@ class Leases:
         held.mark = mark.version if mark is not None else 0
         return False
 
+    def abandon(self, held: Held) -> None:
+        """Free the lease after work that failed: `held.data` is saved as it
+        is and the mark is not checked. What markers asked for meanwhile is
+        done by the next worker, who need not wait for the lease to expire
+        first. A lease already taken over is left alone."""
+        try:
+            self.store.transact([Put(held.key, self._encode(held.data, None), expect=held.version)])
+        except TransactionConflict:
+            return
+        held.version += 1
+
     def save(self, held: Held, also: Sequence[Op] = ()) -> None:
         """Write `held.data`, keeping the lease (and extending it); `also`
         as for `release`."""

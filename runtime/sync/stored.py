@@ -511,7 +511,13 @@ class StoredSync:
         if held is None:
             return
         session = SyncSession.from_json(held.data["session"])
-        self._push_held(conn_id, held, session)
+        try:
+            self._push_held(conn_id, held, session)
+        except Exception:
+            # The session is saved only after its posts, so the next push
+            # starts from what the client surely had.
+            self._leases.abandon(held)
+            raise
 
     def _push_held(
         self, conn_id: str, held: Held, session: SyncSession, *, floor: int = 0, force: bool = False
