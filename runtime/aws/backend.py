@@ -40,18 +40,20 @@ FILES_PREFIX = "api/storage/"
 _lock = threading.Lock()
 _backend: Backend | None = None
 _settings: Settings | None = None
+_client: Any = None
 
 
 def lambda_backend(
     on_call: Callable[[CallResult], None] | None = None,
 ) -> tuple[Backend, Settings]:
-    global _backend, _settings
+    global _backend, _settings, _client
     with _lock:
         if _backend is None or _settings is None:
             settings = Settings.from_env()
             logs.install()
             blobs = _blobs(settings)
-            store = DynamoDBStore(settings.table, client=_dynamodb_client())
+            client = _dynamodb_client()
+            store = DynamoDBStore(settings.table, client=client)
             store.search = engine_for(
                 settings.opensearch_endpoint,
                 settings.search_prefix,
@@ -68,16 +70,24 @@ def lambda_backend(
             )
             report = backend.reload(push_schema=False)
             if not report.ok:
+                backend.close()
+                client.close()
                 raise RuntimeError(f"the app's functions failed to load: {report.message}")
-            _backend, _settings = backend, settings
+            _backend, _settings, _client = backend, settings, client
         _backend.environment.refresh(_settings.env_max_age)
         return _backend, _settings
 
 
 def _dynamodb_client() -> Any:
-    """The store's DynamoDB client, from botocore itself: boto3 adds nothing
-    to a client but its import (s3transfer, multiprocessing: ~15 ms of a cold
-    start). Endpoints, region and credentials follow the same environment."""
+    """The store's DynamoDB client: the lean one (`dynamodb_client.py`: a
+    cold start without botocore's import and client build, ~150 ms) where
+    the environment gives credentials and a region, as Lambda's does; else
+    botocore's own (boto3 adds nothing to a client but its import)."""
+    from .dynamodb_client import DynamoDBClient
+
+    lean = DynamoDBClient.from_env()
+    if lean is not None:
+        return lean
     import botocore.session
 
     return botocore.session.get_session().create_client("dynamodb")
@@ -93,8 +103,10 @@ def _blobs(settings: Settings) -> BlobStore | None:
 
 def reset() -> None:
     """Forget the container's backend (tests that change the settings)."""
-    global _backend, _settings
+    global _backend, _settings, _client
     with _lock:
         if _backend is not None:
             _backend.close()
-        _backend = _settings = None
+        if _client is not None:
+            _client.close()  # its kept-alive connections
+        _backend = _settings = _client = None

@@ -14,6 +14,7 @@ itself does not go through it; `runtime/store/dynamodb.py` says why.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from .port import StoreError
@@ -75,9 +76,7 @@ def create_table(client: Any, table_name: str, *, wait: bool = True, stream: boo
             ) from e
     if not wait:
         return
-    client.get_waiter("table_exists").wait(
-        TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
-    )
+    _wait_active(client, table_name)
     try:
         ttl = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
         if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
@@ -88,6 +87,17 @@ def create_table(client: Any, table_name: str, *, wait: bool = True, stream: boo
     except ClientError as e:  # TTL only collects garbage: never fail on it
         if _code(e) not in ("ValidationException", "UnknownOperationException"):
             raise StoreError(f"cannot enable TTL on DynamoDB table {table_name}: {e}") from e
+
+
+def _wait_active(client: Any, table_name: str, *, seconds: int = 300) -> None:
+    """Until the table is ACTIVE (DescribeTable each second: botocore's
+    table_exists waiter does the same, and the Lambdas' client has none)."""
+    for _ in range(seconds):
+        desc = client.describe_table(TableName=table_name)["Table"]
+        if desc.get("TableStatus") == "ACTIVE":
+            return
+        time.sleep(1)
+    raise StoreError(f"DynamoDB table {table_name} is not ACTIVE after {seconds} s")
 
 
 def item_model(

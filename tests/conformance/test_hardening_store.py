@@ -10,6 +10,7 @@ import pytest
 from runtime.database import Database, Transaction
 from runtime.store.port import Bump, Put, Store
 from tests.conformance.conftest import SCHEMA
+from tests.support.aws import observe_dynamodb_calls
 
 
 def test_versions_are_current_and_zero_for_absent_keys(store: Store) -> None:
@@ -47,13 +48,13 @@ def test_query_validation_rereads_with_transact_get_items(store: Store) -> None:
     ).value
     calls: list[tuple[str, int]] = []
 
-    def hook(model: Any, params: dict[str, Any], **_: Any) -> None:
-        if model.name == "TransactGetItems":
-            calls.append((model.name, len(params["TransactItems"])))
-        elif model.name == "BatchGetItem":
-            calls.append((model.name, sum(len(r["Keys"]) for r in params["RequestItems"].values())))
+    def observe(operation: str, params: dict[str, Any]) -> None:
+        if operation == "TransactGetItems":
+            calls.append((operation, len(params["TransactItems"])))
+        elif operation == "BatchGetItem":
+            calls.append((operation, sum(len(r["Keys"]) for r in params["RequestItems"].values())))
 
-    dstore.client.meta.events.register("provide-client-params.dynamodb.*", hook)
+    observe_dynamodb_calls(dstore.client, observe)
     out = db.query(lambda tx: [tx.get(i)["balance"] for i in ids])
     assert out.value == [0, 1, 2]
     # the run's reads (one by id each), then the validation: 3 versions in one snapshot

@@ -99,13 +99,42 @@ def dynamodb_local_client(endpoint: str, service: str = "dynamodb") -> Any:
     )
 
 
+def lean_dynamodb_local_client(endpoint: str) -> Any:
+    """The Lambdas' own DynamoDB client (runtime/aws/dynamodb_client.py) on
+    DynamoDB Local, with the same fake credentials as dynamodb_local_client."""
+    from runtime.aws.dynamodb_client import DynamoDBClient
+    from runtime.aws.signed_http import SignedHttp, StaticCredentials
+    from runtime.aws.sigv4 import Credentials
+
+    credentials = StaticCredentials(Credentials("local", "local"))
+    return DynamoDBClient(
+        SignedHttp(endpoint, region=REGION, service="dynamodb", credentials=credentials)
+    )
+
+
+def observe_dynamodb_calls(client: Any, observe: Callable[[str, dict[str, Any]], None]) -> None:
+    """Have `observe(operation, params)` called before each call of `client`:
+    the lean client's observers, or botocore's event for its clients."""
+    if hasattr(client, "observers"):
+        client.observers.append(observe)
+        return
+
+    def hook(model: Any, params: dict[str, Any], **_: Any) -> None:
+        observe(model.name, params)
+
+    client.meta.events.register("provide-client-params.dynamodb.*", hook)
+
+
 def dynamodb_local_store(endpoint: str, table_name: str, *, stream: bool = True) -> Iterator[Store]:
-    """A store on a fresh table `table_name` of the DynamoDB Local at `endpoint`.
-    `stream=False`: no change feed (`create_table` says why a test wants that)."""
+    """A store on a fresh table `table_name` of the DynamoDB Local at `endpoint`,
+    through the client the Lambdas use (the lean one: moto's stores cover
+    botocore's). `stream=False`: no change feed (`create_table` says why a
+    test wants that)."""
     from runtime.store.dynamodb import DynamoDBStore, create_table
 
-    client = dynamodb_local_client(endpoint)
-    create_table(client, table_name, stream=stream)
+    admin = dynamodb_local_client(endpoint)
+    create_table(admin, table_name, stream=stream)
+    client = lean_dynamodb_local_client(endpoint)
     store = DynamoDBStore(
         table_name,
         client=client,
@@ -115,7 +144,8 @@ def dynamodb_local_store(endpoint: str, table_name: str, *, stream: bool = True)
         yield store
     finally:
         store.close()
-        client.delete_table(TableName=table_name)
+        client.close()
+        admin.delete_table(TableName=table_name)
 
 
 @contextmanager
