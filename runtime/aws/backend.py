@@ -102,8 +102,12 @@ def _blobs(settings: Settings) -> BlobStore | None:
 
 
 def reset() -> None:
-    """Forget the container's backend (tests that change the settings)."""
+    """Forget the container's backend and its connections (tests that
+    change the settings)."""
     global _backend, _settings, _client
+    from .connections import reset as forget_transports
+
+    forget_transports()
     with _lock:
         if _backend is not None:
             _backend.close()

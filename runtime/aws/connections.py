@@ -1,65 +1,145 @@
 """Pushing to WebSocket clients through API Gateway's Management API
-(`post_to_connection`): the `Poster` of the store-backed sync.
+(`POST /@connections/{id}`): the `Poster` of the store-backed sync.
 
-A post to a connection that is gone answers 410 (`GoneException`): the
-caller forgets the connection. The client is built once per endpoint and
-container; `AWS_ENDPOINT_URL` is not used for it (that points at DynamoDB
-Local or LocalStack), only the endpoint given.
+A post to a connection that is gone answers 410 (GoneException): the
+caller forgets the connection. Requests go through `signed_http` (no
+botocore client: a stream Lambda's cold start that pushes would otherwise
+build one, ~150 ms), one transport per endpoint and container, signed for
+`execute-api` in the Lambda's region. Credentials and region come from the
+environment as Lambda sets it, else from botocore's chain.
+`AWS_ENDPOINT_URL` is not used here (that points at DynamoDB Local or
+LocalStack), only the endpoint given.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import threading
 from typing import Any
+from urllib.parse import quote
 
 from runtime.sync.wire_text import message_text
 
-__all__ = ["ManagementApiPoster"]
+from .signed_http import (
+    THROTTLING_CODES,
+    CredentialSource,
+    HttpResponse,
+    SignedHttp,
+    credentials_from_env,
+    region_from_env,
+)
+from .sigv4 import Credentials
 
-_clients: dict[str, Any] = {}
+__all__ = ["ManagementApiError", "ManagementApiPoster", "reset"]
+
+MAX_ATTEMPTS = 3
+"""A post is tried at most this often (server errors, throttling, a lost connection)."""
+
+_transports: dict[str, SignedHttp] = {}
 _lock = threading.Lock()
 
 
-def _client(endpoint: str) -> Any:
-    with _lock:
-        client = _clients.get(endpoint)
-        if client is None:
-            import boto3
-            from botocore.config import Config
+class ManagementApiError(Exception):
+    """A post or delete the Management API refused (other than 410 Gone)."""
 
-            client = boto3.session.Session().client(
-                "apigatewaymanagementapi",
-                endpoint_url=endpoint,
-                config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"Management API answered {status} {code}: {message}")
+        self.status, self.code = status, code
+
+
+class _BotocoreChain:
+    """Credentials from botocore's default chain (profiles, SSO, instance
+    roles): where the environment names none."""
+
+    def __init__(self) -> None:
+        import botocore.session
+
+        self._session = botocore.session.get_session()
+
+    def get(self) -> Credentials:
+        found = self._session.get_credentials()
+        if found is None:
+            raise ManagementApiError(0, "NoCredentials", "no AWS credentials found to sign with")
+        frozen = found.get_frozen_credentials()
+        return Credentials(str(frozen.access_key), str(frozen.secret_key), frozen.token)
+
+    def region(self) -> str | None:
+        region = self._session.get_config_variable("region")
+        return str(region) if region else None
+
+
+def _transport(endpoint: str) -> SignedHttp:
+    with _lock:
+        transport = _transports.get(endpoint)
+        if transport is None:
+            credentials: CredentialSource | None
+            credentials, region = credentials_from_env(), region_from_env()
+            if credentials is None or region is None:
+                chain = _BotocoreChain()
+                credentials, region = credentials or chain, region or chain.region()
+            if region is None:
+                raise ManagementApiError(
+                    0, "NoRegion", "set AWS_REGION to sign Management API calls"
+                )
+            transport = SignedHttp(
+                endpoint,
+                region=region,
+                service="execute-api",
+                credentials=credentials,
+                max_attempts=MAX_ATTEMPTS,
             )
-            _clients[endpoint] = client
-        return client
+            _transports[endpoint] = transport
+        return transport
+
+
+def reset() -> None:
+    """Close and forget every endpoint's transport (tests; a container keeps them)."""
+    with _lock:
+        transports = list(_transports.values())
+        _transports.clear()
+    for transport in transports:
+        transport.close()
+
+
+def _code(response: HttpResponse) -> tuple[str, str]:
+    kind = response.headers.get("x-amzn-ErrorType") or response.headers.get("X-Amzn-ErrorType")
+    try:
+        body = json.loads(response.body) if response.body else {}
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    code = (kind or str(body.get("__type", "")) or str(response.status)).split(":", 1)[0]
+    return code.rsplit("#", 1)[-1], str(body.get("message") or body.get("Message") or "")
+
+
+def _retry(response: HttpResponse) -> bool:
+    return response.status >= 500 or (
+        response.status in (400, 429) and _code(response)[0] in THROTTLING_CODES
+    )
 
 
 class ManagementApiPoster:
-    def __init__(self, endpoint: str, client: Any = None) -> None:
+    def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
-        self._given = client
         self.posted = 0
         self.gone = 0
 
-    @property
-    def _client(self) -> Any:
-        """The Management API client, made on the first post (a cold start
-        that posts nothing, e.g. `$connect`, makes none: ~50 ms)."""
-        return self._given if self._given is not None else _client(self.endpoint)
+    def _send(self, method: str, connection_id: str, data: bytes) -> bool:
+        """True when done, False when the connection is gone."""
+        path = "/@connections/" + quote(connection_id, safe="-._~")
+        response = _transport(self.endpoint).request(method, path, data, {}, retry=_retry)
+        if response.status == 410:
+            return False
+        if response.status >= 300:
+            raise ManagementApiError(response.status, *_code(response))
+        return True
 
     def post(self, connection_id: str, message: dict[str, Any]) -> bool:
-        data = message_text(message).encode()
-        try:
-            self._client.post_to_connection(ConnectionId=connection_id, Data=data)
-        except self._client.exceptions.GoneException:
+        if not self._send("POST", connection_id, message_text(message).encode()):
             self.gone += 1
             return False
         self.posted += 1
         return True
 
     def close(self, connection_id: str) -> None:
-        with contextlib.suppress(self._client.exceptions.GoneException):
-            self._client.delete_connection(ConnectionId=connection_id)
+        self._send("DELETE", connection_id, b"")

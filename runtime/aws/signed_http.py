@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from .sigv4 import Credentials, sign
@@ -36,6 +36,7 @@ from .sigv4 import Credentials, sign
 __all__ = [
     "THROTTLING_CODES",
     "ContainerCredentials",
+    "CredentialSource",
     "HttpResponse",
     "SignedHttp",
     "StaticCredentials",
@@ -70,6 +71,10 @@ THROTTLING_CODES = frozenset(
     }
 )
 """Error codes botocore retries as throttling (its standard and legacy modes)."""
+
+
+class CredentialSource(Protocol):
+    def get(self) -> Credentials: ...
 
 
 class StaticCredentials:
@@ -215,7 +220,7 @@ class SignedHttp:
         *,
         region: str,
         service: str,
-        credentials: StaticCredentials | ContainerCredentials,
+        credentials: CredentialSource,
         max_attempts: int = 10,
         base_delay: float = 0.05,
         max_delay: float = 2.0,

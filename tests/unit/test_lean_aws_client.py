@@ -128,7 +128,7 @@ def script() -> Iterator[tuple[Script, str]]:
             if s.close_after_each:  # kept alive as far as the client knows
                 self.close_connection = True
 
-        do_GET = do_POST
+        do_GET = do_DELETE = do_POST
 
         def log_message(self, *_: Any) -> None:
             pass
@@ -310,6 +310,35 @@ def test_observers_see_each_call(script: tuple[Script, str]) -> None:
     client.observers.append(lambda op, params: seen.append((op, params)))
     client.query(TableName="t")
     assert seen == [("Query", {"TableName": "t"})]
+
+
+def test_the_management_api_poster_posts_signed_and_knows_gone_connections(
+    script: tuple[Script, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runtime.aws.connections import ManagementApiError, ManagementApiPoster, reset
+
+    s, endpoint = script
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKID")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    poster = ManagementApiPoster(f"{endpoint}/prod/{uuid.uuid4().hex}")  # a transport of its own
+    s.answer(500, b"")  # retried
+    s.answer(200, b"")
+    assert poster.post("L0SM9c=", {"type": "Ping"})
+    path, headers, body = s.seen[-1]
+    assert path.endswith("/@connections/L0SM9c%3D") and path.startswith("/prod/")
+    assert "/eu-west-1/execute-api/aws4_request" in headers["Authorization"]
+    assert json.loads(body) == {"type": "Ping"}
+    s.answer(410, {"message": "Gone"}, **{"x-amzn-ErrorType": "GoneException"})
+    assert not poster.post("gone", {"type": "Ping"})
+    assert (poster.posted, poster.gone, len(s.seen)) == (1, 1, 3)
+    s.answer(403, {"message": "Forbidden"}, **{"x-amzn-ErrorType": "ForbiddenException"})
+    with pytest.raises(ManagementApiError, match="403 ForbiddenException: Forbidden"):
+        poster.post("c", {"type": "Ping"})
+    s.answer(410, b"")
+    poster.close("gone")  # a connection already gone is closed
+    assert s.seen[-1][0].endswith("/@connections/gone")
+    reset()
 
 
 # ---- credentials and endpoints from the environment --------------------------------
