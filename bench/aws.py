@@ -8,11 +8,12 @@ Figures:
   of that Python (`-I -S`: the package, as /var/task, and the standard
   library alone on sys.path) running `bench/aws_cold.py`: importing the
   handler module, its first invocation (building the container's backend:
-  boto3, the client, loading functions/, reading the schema and env vars;
-  then the work), and the two together. http: a mutation; ws: `$connect`;
+  the lean DynamoDB client, loading functions/, reading the schema and env
+  vars; then the work), and the two together. http: a mutation; ws: `$connect`;
   stream: a batch with one mutation's records. Medians over the runs.
-- cold_boto3_client_ms: the floor, in a fresh process too: `import boto3`
-  (the package's) and one DynamoDB client.
+- cold_boto3_client_ms: what botocore's client alone would cost, in a
+  fresh process too: `import boto3` (the package's) and one DynamoDB client
+  (the Lambdas use runtime/aws/dynamodb_client.py instead).
 - http_mutation_aws_p50_ms / http_mutation_dev_p50_ms / ..._ratio: warm
   mutations over HTTP with one kept-alive connection, through the local
   API Gateway harness (HTTP Lambda, DynamoDB Local) and through the dev

@@ -4,8 +4,9 @@ SnapStart): what a snapshot must not carry is reset on each restore.
 A snapshot holds the initialized environment, imports done. Everything
 that must be unique per environment or fresh is made on the first
 invocation, after the restore, never at import: the backend, its AWS
-clients and connections, credentials (botocore reads them when a client is
-made), the admin key (Secrets Manager, read with the backend). What import
+clients and connections, credentials (the lean clients read them from the
+container credentials endpoint on their first call; botocore when a client
+is made), the admin key (Secrets Manager, read with the backend). What import
 does make is the `random` module's global generator, seeded from the OS at
 import: every environment restored from one snapshot would draw the same
 numbers (the DynamoDB retries' jitter would then move in lockstep), so it
