@@ -102,7 +102,7 @@ def reset() -> None:
 
 
 def _code(response: HttpResponse) -> tuple[str, str]:
-    kind = response.headers.get("x-amzn-ErrorType") or response.headers.get("X-Amzn-ErrorType")
+    kind = response.headers.get("x-amzn-errortype")
     try:
         body = json.loads(response.body) if response.body else {}
     except ValueError:

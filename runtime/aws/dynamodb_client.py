@@ -79,7 +79,7 @@ _STATUS_CODES = {500: "InternalServerError", 503: "ServiceUnavailable"}
 
 
 def _crc_ok(response: HttpResponse) -> bool:
-    expected = response.headers.get("x-amz-crc32") or response.headers.get("X-Amz-Crc32")
+    expected = response.headers.get("x-amz-crc32")
     return expected is None or int(expected) == zlib.crc32(response.body)
 
 
@@ -125,7 +125,7 @@ class DynamoDBClient:
             raise EndpointConnectionError(endpoint_url=f"{self._http.endpoint} ({e})") from e
         metadata = {
             "HTTPStatusCode": response.status,
-            "RequestId": response.headers.get("x-amzn-RequestId", ""),
+            "RequestId": response.headers.get("x-amzn-requestid", ""),
             "RetryAttempts": response.attempts - 1,
         }
         if response.status == 200 and _crc_ok(response):

@@ -182,6 +182,7 @@ def endpoint_from_env(service_env: str, host_prefix: str, region: str) -> str:
 class HttpResponse:
     status: int
     headers: Mapping[str, str]
+    """Header names in lower case."""
     body: bytes
     attempts: int
 
@@ -307,7 +308,8 @@ class SignedHttp:
                 conn.close()
             else:
                 self._give_back(conn)
-            return HttpResponse(response.status, dict(response.getheaders()), data, 0)
+            headers = {k.lower(): v for k, v in response.getheaders()}
+            return HttpResponse(response.status, headers, data, 0)
         raise AssertionError("unreachable")
 
     def request(
