@@ -1,9 +1,13 @@
 """AWS clients made on their first use, once per container.
 
 A botocore client costs a cold start 40-70 ms (its service model read and
-parsed). The Lambdas hold clients they often never call on a given
-container (S3 for files, SQS and EventBridge Scheduler for scheduled jobs),
-so those are made when first called, not when the container starts."""
+parsed), its import ~100 ms more. The Lambdas hold clients they often never
+call on a given container (S3 for files, SQS and EventBridge Scheduler for
+scheduled jobs), so those are made when first called, not when the
+container starts; SQS and Scheduler are the lean ones (`json_api.py`,
+`scheduler_client.py`) where the environment allows (`signed_http.py`), so
+the first scheduled job does not import botocore's client machinery either.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,23 @@ from typing import Any
 __all__ = ["LazyClient"]
 
 
+def _lean(service: str) -> Any:
+    """The project's own client of `service` from the environment, or None."""
+    if service == "sqs":
+        from .json_api import sqs_from_env
+
+        return sqs_from_env()
+    if service == "scheduler":
+        from .scheduler_client import SchedulerClient
+
+        return SchedulerClient.from_env()
+    return None
+
+
 class LazyClient:
     """Stands for `boto3.client(service)`: every attribute is the real
-    client's, which is made (once, thread-safely) on the first access."""
+    client's (the lean one where there is one), which is made (once,
+    thread-safely) on the first access."""
 
     def __init__(self, service: str) -> None:
         self.service = service
@@ -32,8 +50,11 @@ class LazyClient:
         if client is None:
             with self._lock:
                 if self._client is None:
-                    import boto3
+                    client = _lean(self.service)
+                    if client is None:
+                        import boto3
 
-                    self._client = boto3.client(self.service)  # type: ignore[call-overload]
+                        client = boto3.client(self.service)  # type: ignore[call-overload]
+                    self._client = client
                 client = self._client
         return getattr(client, name)

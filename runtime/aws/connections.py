@@ -13,7 +13,6 @@ LocalStack), only the endpoint given.
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 from urllib.parse import quote
@@ -21,12 +20,12 @@ from urllib.parse import quote
 from runtime.sync.wire_text import message_text
 
 from .signed_http import (
-    THROTTLING_CODES,
     CredentialSource,
-    HttpResponse,
     SignedHttp,
     credentials_from_env,
+    error_of,
     region_from_env,
+    retry_server_errors,
 )
 from .sigv4 import Credentials
 
@@ -101,23 +100,6 @@ def reset() -> None:
         transport.close()
 
 
-def _code(response: HttpResponse) -> tuple[str, str]:
-    kind = response.headers.get("x-amzn-errortype")
-    try:
-        body = json.loads(response.body) if response.body else {}
-    except ValueError:
-        body = {}
-    body = body if isinstance(body, dict) else {}
-    code = (kind or str(body.get("__type", "")) or str(response.status)).split(":", 1)[0]
-    return code.rsplit("#", 1)[-1], str(body.get("message") or body.get("Message") or "")
-
-
-def _retry(response: HttpResponse) -> bool:
-    return response.status >= 500 or (
-        response.status in (400, 429) and _code(response)[0] in THROTTLING_CODES
-    )
-
-
 class ManagementApiPoster:
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
@@ -127,11 +109,13 @@ class ManagementApiPoster:
     def _send(self, method: str, connection_id: str, data: bytes) -> bool:
         """True when done, False when the connection is gone."""
         path = "/@connections/" + quote(connection_id, safe="-._~")
-        response = _transport(self.endpoint).request(method, path, data, {}, retry=_retry)
+        transport = _transport(self.endpoint)
+        response = transport.request(method, path, data, {}, retry=retry_server_errors)
         if response.status == 410:
             return False
         if response.status >= 300:
-            raise ManagementApiError(response.status, *_code(response))
+            code, message, _ = error_of(response)
+            raise ManagementApiError(response.status, code, message)
         return True
 
     def post(self, connection_id: str, message: dict[str, Any]) -> bool:

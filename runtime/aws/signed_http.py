@@ -40,9 +40,13 @@ __all__ = [
     "HttpResponse",
     "SignedHttp",
     "StaticCredentials",
+    "client_error",
+    "connection_error",
     "credentials_from_env",
     "endpoint_from_env",
+    "error_of",
     "region_from_env",
+    "retry_server_errors",
 ]
 
 TIMEOUT_SECONDS = 60.0
@@ -161,7 +165,8 @@ def credentials_from_env() -> StaticCredentials | ContainerCredentials | None:
 
 
 def region_from_env() -> str | None:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+    """AWS_DEFAULT_REGION, as botocore reads it, else AWS_REGION (Lambda sets both)."""
+    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or None
 
 
 def endpoint_from_env(service_env: str, host_prefix: str, region: str) -> str:
@@ -338,3 +343,68 @@ class SignedHttp:
             ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
             time.sleep(random.uniform(0, ceiling))
         raise AssertionError("unreachable")
+
+
+_STATUS_CODES = {500: "InternalServerError", 503: "ServiceUnavailable"}
+
+
+def error_of(
+    response: HttpResponse, object_hook: Callable[[dict[str, Any]], Any] | None = None
+) -> tuple[str, str, dict[str, Any]]:
+    """(code, message, the body's other fields) of an AWS JSON error (JSON
+    1.0 and REST-JSON alike): the code from the x-amzn-ErrorType header or
+    the body's `__type` (namespace and detail cut off), else the status."""
+    try:
+        body = json.loads(response.body, object_hook=object_hook) if response.body else {}
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    kind = response.headers.get("x-amzn-errortype") or str(body.pop("__type", "") or "")
+    body.pop("__type", None)
+    code = kind.split(":", 1)[0].rsplit("#", 1)[-1]
+    code = code or _STATUS_CODES.get(response.status, str(response.status))
+    message = str(body.get("message") or body.get("Message") or "")
+    return code, message, body
+
+
+def retry_server_errors(response: HttpResponse) -> bool:
+    """Worth another attempt: a server error or throttling."""
+    if response.status >= 500:
+        return True
+    return response.status >= 400 and error_of(response)[0] in THROTTLING_CODES
+
+
+def metadata(response: HttpResponse) -> dict[str, Any]:
+    """botocore's ResponseMetadata for `response`."""
+    return {
+        "HTTPStatusCode": response.status,
+        "RequestId": response.headers.get("x-amzn-requestid", ""),
+        "RetryAttempts": response.attempts - 1,
+    }
+
+
+def client_error(
+    operation: str,
+    response: HttpResponse,
+    error: tuple[str, str, dict[str, Any]] | None = None,
+) -> Exception:
+    """botocore's ClientError for a refused call, shaped as botocore shapes
+    it: the modeled error's fields (Message, CancellationReasons, Item)
+    beside Error and ResponseMetadata."""
+    from botocore.exceptions import ClientError
+
+    code, message, rest = error if error is not None else error_of(response)
+    shaped = {
+        **rest,
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": metadata(response),
+    }
+    return ClientError(shaped, operation)  # type: ignore[arg-type]
+
+
+def connection_error(endpoint: str, e: OSError) -> Exception:
+    """botocore's EndpointConnectionError: the request never got an answer."""
+    from botocore.exceptions import EndpointConnectionError
+
+    return EndpointConnectionError(endpoint_url=f"{endpoint} ({e})")

@@ -336,10 +336,11 @@ def test_a_batch_reports_only_its_failed_messages(scheduler_lambda: Lambda) -> N
 # ---- the stream function dispatches -------------------------------------------------------
 
 
-def _stream_records(table: str) -> tuple[list[dict[str, Any]], str]:
-    client = boto3.client("dynamodb")
+def _stream_records(table: str, endpoint: str) -> tuple[list[dict[str, Any]], str]:
+    client = dynamodb_local_client(endpoint)
     arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    return stream_records(client, boto3.client("dynamodbstreams"), table), arn
+    streams = dynamodb_local_client(endpoint, "dynamodbstreams")
+    return stream_records(client, streams, table), arn
 
 
 def test_the_stream_function_dispatches_new_queue_records(
@@ -360,7 +361,9 @@ def test_the_stream_function_dispatches_new_queue_records(
     near = QueueRecord(("s:jobq:1", (now + 5000).to_bytes(8, "big") + os.urandom(16)), "near-job")
     far = QueueRecord(("s:jobq:2", (now + 3_600_000).to_bytes(8, "big") + os.urandom(16)), "far-job")  # fmt: skip
     lam.backend.store.transact([Put(near.key, b"near-job"), Put(far.key, b"far-job")])
-    records, arn = _stream_records(os.environ["PYCONVEX_TABLE"])
+    records, arn = _stream_records(
+        os.environ["PYCONVEX_TABLE"], os.environ["AWS_ENDPOINT_URL_DYNAMODB"]
+    )
     event = stream_event(records, arn)
     assert stream_handler(event, LambdaContext()) == {"batchItemFailures": []}
     assert [parse_body(b) for b in lam.queued()] == [near]

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from runtime.aws.dynamodb_client import DynamoDBClient, operation_name
+from runtime.aws.dynamodb_client import DynamoDBClient
+from runtime.aws.json_api import operation_name
 from runtime.aws.signed_http import (
     ContainerCredentials,
     SignedHttp,
@@ -345,6 +346,57 @@ def test_the_management_api_poster_posts_signed_and_knows_gone_connections(
     poster.close("gone")  # a connection already gone is closed
     assert s.seen[-1][0].endswith("/@connections/gone")
     reset()
+
+
+def test_sqs_and_scheduler_calls_are_botocores(
+    script: tuple[Script, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two calls a Lambda makes for scheduled jobs, through the clients
+    LazyClient picks from the environment (no botocore client)."""
+    from runtime.aws.clients import LazyClient
+    from runtime.aws.json_api import JsonApiClient
+    from runtime.aws.scheduler_client import SchedulerClient
+
+    s, endpoint = script
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "AKID",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL_SQS": endpoint,
+        "AWS_ENDPOINT_URL_SCHEDULER": endpoint,
+    }.items():
+        monkeypatch.setenv(name, value)
+    sqs, scheduler = LazyClient("sqs"), LazyClient("scheduler")
+    s.answer(200, {"MessageId": "m1", "MD5OfMessageBody": "x"})
+    assert sqs.send_message(QueueUrl="q", MessageBody="b", DelaySeconds=3)["MessageId"] == "m1"
+    assert isinstance(sqs._client, JsonApiClient)
+    _, headers, body = s.seen[-1]
+    assert headers["X-Amz-Target"] == "AmazonSQS.SendMessage"
+    assert "/eu-west-1/sqs/aws4_request" in headers["Authorization"]
+    assert json.loads(body) == {"QueueUrl": "q", "MessageBody": "b", "DelaySeconds": 3}
+    s.answer(
+        400,
+        {"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": "no queue"},
+        **{"x-amzn-query-error": "AWS.SimpleQueueService.NonExistentQueue;Sender"},
+    )
+    with pytest.raises(ClientError) as raised:
+        sqs.send_message_batch(QueueUrl="q", Entries=[])
+    assert raised.value.response["Error"] == {"Code": "QueueDoesNotExist", "Message": "no queue"}
+
+    s.answer(200, {"ScheduleArn": "arn:aws:scheduler:eu-west-1:1:schedule/g/job-1"})
+    made = scheduler.create_schedule(Name="job 1", GroupName="g", ScheduleExpression="at(x)")
+    assert made["ScheduleArn"].endswith("job-1") and isinstance(scheduler._client, SchedulerClient)
+    path, headers, body = s.seen[-1]
+    assert path == "/schedules/job%201"
+    assert "/eu-west-1/scheduler/aws4_request" in headers["Authorization"]
+    sent = json.loads(body)
+    assert sent["GroupName"] == "g" and uuid.UUID(sent["ClientToken"])
+    s.answer(409, {"Message": "exists"}, **{"x-amzn-ErrorType": "ConflictException:http://x"})
+    with pytest.raises(ClientError) as raised:
+        scheduler.create_schedule(Name="job-1", GroupName="g")
+    assert raised.value.response["Error"] == {"Code": "ConflictException", "Message": "exists"}
+    sqs.close()
+    scheduler.close()
 
 
 # ---- credentials and endpoints from the environment --------------------------------
