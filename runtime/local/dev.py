@@ -224,11 +224,16 @@ def run_dev(options: DevOptions) -> int:
     # loop and http left at "auto": uvloop and httptools where installed (the
     # `local` extra), else asyncio and h11. They take about a quarter of the
     # server's CPU per request off (bench/functions.py, http_transfer_*).
+    # No permessage-deflate: on loopback it saves nothing, and it costs a
+    # compression per socket per message, so a result shared by a thousand
+    # watchers would be compressed a thousand times (bench/reactivity.py's
+    # fan-out to 1,000 `websockets` clients, which offer it: 52 -> 47 ms).
     config = uvicorn.Config(
         app,
         log_level="warning",
         lifespan="off",
         access_log=False,
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     server = uvicorn.Server(config)

@@ -101,6 +101,17 @@ BAD = [
 ]
 
 
+def test_the_dev_server_declines_per_message_compression(prod_server: DevServer) -> None:
+    """A client offering permessage-deflate (the `websockets` client and
+    browsers do) gets plain frames: every socket gets a shared result's one
+    text as it is, not compressed once per socket."""
+    with socket(prod_server.url) as ws:
+        assert ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        ws.send(add(0, "notes:listed", {"topic": "plain"}))
+        assert receive_until(ws, "Transition")[-1]["modifications"][0]["value"] == []
+
+
 def test_bad_input_gets_a_fatal_error_and_the_server_serves_others(prod_server: DevServer) -> None:
     with socket(prod_server.url) as bystander:
         bystander.send(add(0, "notes:listed", {"topic": "by"}))
