@@ -12,6 +12,12 @@ Figures (one run):
 - fanout_1000_raw_clients_ms: the same with clients that cost next to
   nothing (raw sockets, no frame or JSON parsing: bench/fanout_client.py),
   so the figure is the server's fan-out, not the bench's 1,000 parsers.
+- hub_push_1000_us: the hub's step for one write watched by 1,000
+  connections (one query each, the same args), in-process, each send only
+  taking the message's text: the hub's share of the fan-out.
+- send_floor_1000_ms: 1,000 plain `send` calls of a Transition-sized frame
+  from one Python thread to 1,000 loopback sockets, until another thread
+  has read them all: the floor of any design that writes each socket.
 - invalidation_100_us / invalidation_10000_us / invalidation_ratio: the
   hub's work per write (a step: read the feed, look up touched queries)
   when 100 or 10,000 subscriptions exist that the write does not touch,
@@ -25,9 +31,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import selectors
+import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +51,7 @@ from runtime.functions import load_functions
 from runtime.functions.executor import Executor
 from runtime.store.sqlite import SqliteStore
 from runtime.sync.hub import SyncHub
+from runtime.sync.wire_text import message_text
 from tests.support.devserver import start_dev_server
 
 APP = Path(__file__).resolve().parent.parent / "tests" / "integration" / "apps" / "chat"
@@ -98,6 +108,84 @@ def invalidation_us(subscriptions: int, writes: int, tmp: Path) -> float:
     assert hub.runs == runs, "a write nobody reads re-ran queries"
     store.close()
     return statistics.median(samples) * 1e6
+
+
+def hub_push_us(connections: int, writes: int, tmp: Path) -> float:
+    store = SqliteStore(str(tmp / f"push{connections}.sqlite3"))
+    registry = load_functions(APP, namespace=f"_bench_push{connections}")
+    db = Database(store)
+    db.set_schema(registry.schema)
+    executor = Executor(db, registry)
+    hub = SyncHub(db, executor, store.snapshot)
+    with store.snapshot() as snap:
+        hub._position, hub._ts = snap.position, snap.ts  # no loop thread: steps by hand
+    sent: list[str] = []
+    for c in range(connections):
+        conn = hub.connect(lambda m: sent.append(message_text(m)), lambda r: None)
+        hub.receive(
+            conn, json.dumps({"type": "Connect", "sessionId": f"p{c}", "connectionCount": 0})
+        )
+        add = {
+            "type": "Add",
+            "queryId": 0,
+            "udfPath": "messages:list",
+            "args": [{"channel": "fan"}],
+        }
+        hub.receive(conn, json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
+                                      "modifications": [add]}))  # fmt: skip
+    hub.step()
+    samples = []
+    for i in range(writes):
+        executor.call("messages:send", {"channel": "fan", "body": str(i)})
+        sent.clear()
+        start = time.perf_counter()
+        hub.step()
+        samples.append(time.perf_counter() - start)
+        assert len(sent) == connections, "every watcher gets the write"
+    store.close()
+    return statistics.median(samples) * 1e6
+
+
+def send_floor_ms(sockets: int, repeats: int) -> float:
+    frame = b"\x81\x7e\x00\xc8" + b"x" * 200  # a 200-byte text frame, as the server sends
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        pairs = []
+        for _ in range(sockets):
+            client = socket.create_connection(server.getsockname())
+            accepted, _ = server.accept()
+            accepted.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client.setblocking(False)
+            pairs.append((client, accepted))
+        selector = selectors.DefaultSelector()
+        for client, _ in pairs:
+            selector.register(client, selectors.EVENT_READ)
+        samples = []
+        try:
+            for _ in range(repeats):
+                done: list[float] = []
+
+                def read_all(done: list[float] = done) -> None:
+                    got = 0
+                    while got < sockets:
+                        for key, _ in selector.select(5):
+                            key.fileobj.recv(65536)  # type: ignore[union-attr]
+                            got += 1
+                    done.append(time.perf_counter())
+
+                reader = threading.Thread(target=read_all)
+                reader.start()
+                time.sleep(0.02)
+                start = time.perf_counter()
+                for _, accepted in pairs:
+                    accepted.send(frame)
+                reader.join(30)
+                samples.append(done[0] - start)
+        finally:
+            selector.close()
+            for client, accepted in pairs:
+                client.close()
+                accepted.close()
+    return statistics.median(samples) * 1e3
 
 
 # ---- over WebSockets -------------------------------------------------------------------
@@ -256,6 +344,8 @@ def main() -> None:
         figure("invalidation_100_us", small, "us")
         figure("invalidation_10000_us", large, "us")
         figure("invalidation_ratio", large / small, "x")
+        figure("hub_push_1000_us", hub_push_us(1000, 10 if opts.quick else 30, tmp), "us")
+        figure("send_floor_1000_ms", send_floor_ms(1000, 10 if opts.quick else 30), "ms")
         server = start_dev_server(APP, tmp / "data")
         try:
             url = server.url.replace("http://", "ws://") + "/api/sync"

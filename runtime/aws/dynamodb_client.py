@@ -14,14 +14,7 @@ import zlib
 from typing import Any
 
 from .json_api import JsonApiClient
-from .signed_http import (
-    HttpResponse,
-    SignedHttp,
-    credentials_from_env,
-    endpoint_from_env,
-    region_from_env,
-    retry_server_errors,
-)
+from .signed_http import HttpResponse, SignedHttp, retry_server_errors
 
 __all__ = ["DynamoDBClient"]
 
@@ -62,8 +55,5 @@ class DynamoDBClient(JsonApiClient):
     @classmethod
     def from_env(cls) -> DynamoDBClient | None:
         """The client the environment describes, or None (botocore's case)."""
-        credentials, region = credentials_from_env(), region_from_env()
-        if credentials is None or region is None:
-            return None
-        endpoint = endpoint_from_env("DYNAMODB", "dynamodb", region)
-        return cls(SignedHttp(endpoint, region=region, service="dynamodb", credentials=credentials))
+        http = SignedHttp.from_env("dynamodb", "DYNAMODB", "dynamodb")
+        return None if http is None else cls(http)

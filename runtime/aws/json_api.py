@@ -19,11 +19,8 @@ from .signed_http import (
     SignedHttp,
     client_error,
     connection_error,
-    credentials_from_env,
-    endpoint_from_env,
     error_of,
     metadata,
-    region_from_env,
     retry_server_errors,
 )
 
@@ -114,9 +111,5 @@ class JsonApiClient:
 def sqs_from_env() -> JsonApiClient | None:
     """SQS's client as the environment describes it (AWS_ENDPOINT_URL_SQS,
     ...), or None where botocore's is needed (`signed_http.py`)."""
-    credentials, region = credentials_from_env(), region_from_env()
-    if credentials is None or region is None:
-        return None
-    endpoint = endpoint_from_env("SQS", "sqs", region)
-    http = SignedHttp(endpoint, region=region, service="sqs", credentials=credentials)
-    return JsonApiClient(http, "AmazonSQS.")
+    http = SignedHttp.from_env("sqs", "SQS", "sqs")
+    return None if http is None else JsonApiClient(http, "AmazonSQS.")

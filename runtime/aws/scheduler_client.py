@@ -15,10 +15,7 @@ from .signed_http import (
     SignedHttp,
     client_error,
     connection_error,
-    credentials_from_env,
-    endpoint_from_env,
     metadata,
-    region_from_env,
     retry_server_errors,
 )
 
@@ -33,13 +30,8 @@ class SchedulerClient:
     def from_env(cls) -> SchedulerClient | None:
         """The client the environment describes (AWS_ENDPOINT_URL_SCHEDULER,
         ...), or None where botocore's is needed (`signed_http.py`)."""
-        credentials, region = credentials_from_env(), region_from_env()
-        if credentials is None or region is None:
-            return None
-        endpoint = endpoint_from_env("SCHEDULER", "scheduler", region)
-        return cls(
-            SignedHttp(endpoint, region=region, service="scheduler", credentials=credentials)
-        )
+        http = SignedHttp.from_env("scheduler", "SCHEDULER", "scheduler")
+        return None if http is None else cls(http)
 
     def create_schedule(self, *, Name: str, **params: Any) -> dict[str, Any]:
         """botocore's `create_schedule`: the other members go in the body,

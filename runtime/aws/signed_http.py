@@ -1,6 +1,7 @@
 """Signed HTTP requests to one AWS endpoint: credentials from the
 environment, kept-alive connections, retries. The transport of the
-Lambdas' lean clients (`dynamodb_client.py`, `connections.py`).
+Lambdas' lean clients (`json_api.py`, `dynamodb_client.py`,
+`scheduler_client.py`, `connections.py`).
 
 Why not botocore: importing it and building one client (service model,
 endpoint rule set, event hooks) was ~150 ms of every cold start, more than
@@ -9,10 +10,10 @@ credentials the runtime puts in the environment (the access key variables,
 or, with SnapStart, the container credentials endpoint), the region it
 names, the endpoint AWS_ENDPOINT_URL* name or the regional default. Where
 the environment asks for more (a profile, FIPS or dual-stack endpoints, no
-region), `from_env` answers None and the caller uses botocore, as before.
+region), `SignedHttp.from_env` answers None and the caller uses botocore.
 
 Retries follow botocore's for these services: connection errors, 5xx,
-throttling and a response whose CRC-32 does not match are retried with
+throttling (and, for DynamoDB, a body whose CRC-32 does not match) are retried with
 jittered exponential backoff; a kept-alive connection the server closed
 is replaced at once, without counting as an attempt.
 """
@@ -26,7 +27,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -252,6 +253,17 @@ class SignedHttp:
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_env(cls, service: str, endpoint_name: str, host_prefix: str) -> SignedHttp | None:
+        """The transport to `service` the environment describes (credentials,
+        region, AWS_ENDPOINT_URL_<endpoint_name> or the regional endpoint),
+        or None where botocore's client is needed."""
+        credentials, region = credentials_from_env(), region_from_env()
+        if credentials is None or region is None:
+            return None
+        endpoint = endpoint_from_env(endpoint_name, host_prefix, region)
+        return cls(endpoint, region=region, service=service, credentials=credentials)
+
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
         """(a connection, whether it was kept alive from an earlier request)."""
         with self._lock:
@@ -337,7 +349,7 @@ class SignedHttp:
                 if attempt == self.max_attempts:
                     raise
             else:
-                response = HttpResponse(response.status, response.headers, response.body, attempt)
+                response = replace(response, attempts=attempt)
                 if attempt == self.max_attempts or not retry(response):
                     return response
             ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
@@ -360,8 +372,8 @@ def error_of(
         body = {}
     if not isinstance(body, dict):
         body = {}
-    kind = response.headers.get("x-amzn-errortype") or str(body.pop("__type", "") or "")
-    body.pop("__type", None)
+    typed = str(body.pop("__type", "") or "")
+    kind = response.headers.get("x-amzn-errortype") or typed
     code = kind.split(":", 1)[0].rsplit("#", 1)[-1]
     code = code or _STATUS_CODES.get(response.status, str(response.status))
     message = str(body.get("message") or body.get("Message") or "")
