@@ -8,6 +8,12 @@ consumer: the hub forgets it at once and the socket is closed (code 1008)
 rather than buffered without bound. A `Ping` goes out after PING_AFTER
 seconds without traffic. Past the hub's connection cap a new socket gets a
 FatalError and is closed (code 1013, try again later).
+
+A server that offers the `pyconvex.write_text` ASGI extension (the dev
+server's, `runtime/local/ws_frames.py`) takes a message straight to the
+socket when nothing is queued ahead of it: no task step and no ASGI message
+per socket, which is most of a large fan-out's Python. Anything it refuses
+goes through the queue and ASGI as above.
 """
 
 from __future__ import annotations
@@ -29,7 +35,11 @@ from runtime.limits import SYNC_PING_SECONDS, SYNC_UNSENT_MESSAGES
 from runtime.sync.hub import SyncHub, TooManyConnections
 from runtime.sync.wire_text import message_text
 
-__all__ = ["OUTBOX_LIMIT", "PING_AFTER", "sync_routes"]
+__all__ = ["DIRECT_TEXT", "OUTBOX_LIMIT", "PING_AFTER", "sync_routes"]
+
+DIRECT_TEXT = "pyconvex.write_text"
+"""The scope extension a server may offer: a function that writes UTF-8
+text as one frame at once and returns True, or returns False if it cannot."""
 
 PING_AFTER = float(os.environ.get("PYCONVEX_PING_SECONDS", SYNC_PING_SECONDS))
 """Seconds of silence before a Ping (PYCONVEX_PING_SECONDS overrides it)."""
@@ -86,6 +96,7 @@ def sync_routes(hub: SyncHub) -> list[WebSocketRoute]:
 
     async def endpoint(ws: WebSocket) -> None:
         await ws.accept()
+        direct: Callable[[bytes], bool] | None = ws.scope.get("extensions", {}).get(DIRECT_TEXT)
         loop = asyncio.get_running_loop()
         mailbox = mailboxes.get(loop)
         if mailbox is None:
@@ -95,14 +106,23 @@ def sync_routes(hub: SyncHub) -> list[WebSocketRoute]:
         unsent = 0
         """Bytes queued and not yet handed to the socket."""
         slow: asyncio.Event = asyncio.Event()
+        last_sent = loop.time()
 
         def put(item: str | _Close) -> None:
-            nonlocal closing, unsent
+            nonlocal closing, unsent, last_sent
             if closing:
                 return
             if isinstance(item, _Close):
                 closing = True
                 outbox.put_nowait(item)
+                return
+            if (
+                not unsent  # nothing queued ahead of it
+                and direct is not None
+                and len(item) <= max_unsent_bytes  # what the queue would refuse, too
+                and direct(item.encode())
+            ):
+                last_sent = loop.time()
                 return
             unsent += len(item)
             if unsent > max_unsent_bytes or outbox.qsize() >= OUTBOX_LIMIT:
@@ -118,8 +138,6 @@ def sync_routes(hub: SyncHub) -> list[WebSocketRoute]:
 
         def close(reason: str) -> None:
             mailbox.post(put, _Close(reason[:120], 1000))
-
-        last_sent = loop.time()
 
         async def writer() -> None:
             nonlocal unsent, last_sent

@@ -38,6 +38,7 @@ from runtime.http.inline import InlineCalls
 from runtime.http.loopback import LoopbackHostOnly
 from runtime.http.site import make_site_app
 from runtime.limits import SHUTDOWN_GRACE_SECONDS
+from runtime.local.ws_frames import DirectTextProtocol
 from runtime.store.sqlite import SqliteStore
 from runtime.sync.hub import SyncHub
 
@@ -234,6 +235,7 @@ def run_dev(options: DevOptions) -> int:
         lifespan="off",
         access_log=False,
         ws_per_message_deflate=False,
+        ws=DirectTextProtocol,  # direct writes for the sync socket (ws_frames.py)
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     server = uvicorn.Server(config)

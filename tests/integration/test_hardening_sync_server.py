@@ -22,6 +22,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from runtime.backend import Backend
 from runtime.http.api import make_api_app
+from runtime.local.ws_frames import DirectTextProtocol
 from runtime.store.sqlite import SqliteStore
 from runtime.sync.hub import SyncHub
 from tests.support.devserver import DevServer, free_port, start_dev_server
@@ -190,12 +191,40 @@ def _wait_while_sleeping(
 
 
 class Served:
-    def __init__(self, url: str, hub: SyncHub) -> None:
-        self.url, self.hub = url, hub
+    def __init__(self, url: str, hub: SyncHub, direct: bool) -> None:
+        self.url, self.hub, self.direct = url, hub, direct
 
 
-@pytest.fixture
-def small(tmp_path: Path) -> Iterator[Served]:
+class CountingProtocol(DirectTextProtocol):
+    """The dev server's protocol, counting the writes it took directly."""
+
+    taken = 0
+    refused = 0
+
+    def write_text(self, data: bytes) -> bool:
+        took: bool = super().write_text(data)
+        CountingProtocol.taken += took
+        CountingProtocol.refused += not took
+        return took
+
+
+class RefusingProtocol(CountingProtocol):
+    """Refuses every third direct write, as the real one does when the
+    socket's buffer is full: those messages go through the queue and ASGI
+    while later ones may be offered directly."""
+
+    offered = 0
+
+    def write_text(self, data: bytes) -> bool:
+        RefusingProtocol.offered += 1
+        if RefusingProtocol.offered % 3 == 0:
+            CountingProtocol.refused += 1
+            return False
+        return super().write_text(data)
+
+
+@contextlib.contextmanager
+def serve(tmp_path: Path, protocol: str, max_unsent_bytes: int) -> Iterator[Served]:
     store = SqliteStore(str(tmp_path / "db.sqlite3"))
     backend = Backend(store, APP, admin_key=secrets.token_hex(32))
     assert backend.reload().ok
@@ -204,14 +233,15 @@ def small(tmp_path: Path) -> Iterator[Served]:
         backend.executor,
         store.snapshot,
         max_connections=3,
-        max_unsent_bytes=256 * 1024,
+        max_unsent_bytes=max_unsent_bytes,
     )
     backend.add_listener(hub.notice)
     hub.start()
     port = free_port()
     config = uvicorn.Config(
         make_api_app(backend, hub), host="127.0.0.1", port=port, log_level="warning",
-        lifespan="off", ws_max_size=16 << 20,
+        lifespan="off", ws_max_size=16 << 20, ws_per_message_deflate=False,
+        ws={"direct": CountingProtocol, "refusing": RefusingProtocol}.get(protocol, "auto"),
     )  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -220,11 +250,22 @@ def small(tmp_path: Path) -> Iterator[Served]:
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
         time.sleep(0.02)
-    yield Served(f"http://127.0.0.1:{port}", hub)
-    server.should_exit = True
-    thread.join(30)
-    hub.stop()
-    backend.close()
+    try:
+        yield Served(f"http://127.0.0.1:{port}", hub, protocol != "asgi")
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        hub.stop()
+        backend.close()
+
+
+@pytest.fixture(params=["asgi", "direct"])
+def small(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
+    """The sync socket with small caps behind plain uvicorn (every message
+    through ASGI) and behind the dev server's protocol (direct writes where
+    they can go)."""
+    with serve(tmp_path, request.param, 256 * 1024) as served:
+        yield served
 
 
 def test_the_connection_cap_over_real_sockets(small: Served) -> None:
@@ -273,3 +314,59 @@ def test_a_client_that_does_not_read_is_closed_as_a_slow_consumer(small: Served)
     with socket(small.url) as ws:  # the server serves others
         ws.send(add(0, "notes:listed", {"topic": "after"}))
         assert receive_until(ws, "Transition")[-1]["modifications"][0]["value"] == []
+
+
+@pytest.mark.parametrize("protocol", ["asgi", "direct", "refusing"])
+def test_results_of_every_frame_size_arrive_whole_and_in_order(
+    tmp_path: Path, protocol: str
+) -> None:
+    """Results around each frame-length boundary (125/126 bytes, 64 KiB)
+    change again and again while the client reads slowly. Messages go
+    straight to the socket where the protocol takes them and through the
+    queue where it refuses; every Transition still follows the one before."""
+    taken, refused = CountingProtocol.taken, CountingProtocol.refused
+    sizes = [0, 40, 60, 65_400, 65_600, 70_000]
+    rounds = 8
+    with (
+        serve(tmp_path, protocol, 64 << 20) as served,
+        socket(served.url, max_queue=1, max_size=None) as ws,
+    ):
+        queries = [{"type": "Add", "queryId": i, "udfPath": "notes:big",
+                    "args": [{"topic": f"s{i}", "size": float(n)}]}
+                   for i, n in enumerate(sizes)]  # fmt: skip
+        ws.send(json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
+                            "modifications": queries}))  # fmt: skip
+        values: dict[int, str] = {}
+        version: dict[str, Any] | None = None
+        answered = 0
+
+        def take() -> None:
+            nonlocal version, answered
+            message = json.loads(ws.recv(timeout=30))
+            if message["type"] == "MutationResponse":
+                assert message["success"] is True
+                answered += 1
+            if message["type"] != "Transition":
+                return
+            if version is not None:
+                assert message["startVersion"] == version, "a Transition was lost or reordered"
+            version = message["endVersion"]
+            for mod in message["modifications"]:
+                values[mod["queryId"]] = mod["value"]
+
+        for r in range(rounds):
+            for i in range(len(sizes)):
+                ws.send(json.dumps({"type": "Mutation", "requestId": r * len(sizes) + i,
+                                    "udfPath": "notes:add",
+                                    "args": [{"topic": f"s{i}", "body": "b"}]}))  # fmt: skip
+            take()  # reads lag behind the writes
+        while answered < rounds * len(sizes) or any(
+            not values.get(i, "").startswith(str(rounds)) for i in range(len(sizes))
+        ):
+            take()
+        for i, n in enumerate(sizes):
+            assert values[i] == str(rounds) + "x" * n
+    if protocol != "asgi":
+        assert CountingProtocol.taken > taken, "no message took the direct write"
+    if protocol == "refusing":
+        assert CountingProtocol.refused > refused
