@@ -242,7 +242,8 @@ overrides it on the dev server."""
 SYNC_REORDER_WAIT_SECONDS = 5.0
 """On AWS one connection's messages may run in concurrent Lambdas: a
 ModifyQuerySet or Authenticate that overtook the one before it waits up to
-this long for it, then the connection ends with a FatalError."""
+this long for it, then the connection ends with a FatalError; a Mutation or
+Action that overtook an earlier request waits as long, then runs."""
 
 SYNC_ID_MAX = 2**53 - 1
 """Request ids, query ids and version numbers in sync messages are integers in

@@ -18,7 +18,8 @@ One loop thread does the reactive work, a step at a time:
 A step runs when something happened (a commit, a subscription, a reload) or
 every `poll` seconds (writes from elsewhere, such as another process).
 
-Mutations sent over the socket run on the hub's worker pool, actions on
+Mutations sent over the socket run on the hub's worker pool, one at a
+time per connection in the order sent (as Convex runs them), actions on
 the backend's action pool (`calls.py`), so slow actions never delay
 mutations. A client's message that breaks anything ends only its own
 connection, with a FatalError.
@@ -32,6 +33,7 @@ import json
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -105,12 +107,18 @@ class _Connection:
     send: Callable[[dict[str, Any]], None]
     close: Callable[[str], None]
     keys: dict[int, QueryKey] = field(default_factory=dict)
-    pending: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    """Successful mutation responses waiting for a snapshot at their commit ts."""
+    pending: list[tuple[int, dict[str, Any], bool]] = field(default_factory=list)
+    """Mutation responses waiting for a snapshot at their commit ts: (ts,
+    message, whether it carries that ts). A failure's response waits behind
+    the successes before it, so responses go out in request order."""
     running: int = 0
-    """Mutations of this connection in flight: its Transitions wait for their
-    responses, so a response always comes before the Transition that shows
-    its effects (the order the clients expect)."""
+    """1 while one of this connection's mutations runs: its Transitions wait
+    for its response, so a response always comes before the Transition that
+    shows its effects (the order the clients expect)."""
+    queued: deque[tuple[str | None, RunMutation]] = field(default_factory=deque)
+    """Mutations received while one runs, with the session id each arrived
+    under. A connection's mutations run one at a time, in the order sent, as
+    Convex runs them: a client never sees two of its writes land out of order."""
     closed: bool = False
 
 
@@ -282,8 +290,11 @@ class SyncHub:
                 # the time the mutation runs, and its record must still
                 # be keyed by it.
                 session_id = conn.session.session_id
-                conn.running += 1
-                self._pool.submit(self._mutation, conn_id, session_id, command)
+                if conn.running:
+                    conn.queued.append((session_id, command))
+                else:
+                    conn.running = 1
+                    self._pool.submit(self._mutation, conn_id, session_id, command)
             elif isinstance(command, RunAction):
                 self._actions.submit(functools.partial(self._action, conn_id, command))
 
@@ -350,13 +361,18 @@ class SyncHub:
             with self._lock:
                 conn = self._connections.get(conn_id)
                 if conn is not None:
-                    conn.running -= 1
+                    conn.running = 0
                     if call is not None and call.ok:
                         # sent once a snapshot includes the commit
-                        conn.pending.append((call.ts or 0, message))
+                        conn.pending.append((call.ts or 0, message, True))
+                    elif message and conn.pending:
+                        conn.pending.append((conn.pending[-1][0], message, False))
                     elif message:
                         conn.send(message)
                     self._waiting.add(conn_id)  # held Transitions go out now
+                    if conn.queued:
+                        conn.running = 1
+                        self._pool.submit(self._mutation, conn_id, *conn.queued.popleft())
             self._wake.set()
         if call is None or not call.ok:
             return
@@ -501,12 +517,12 @@ class SyncHub:
         return run_subscription(self._executor, view, path, args, identity, journal, self._journals)
 
     def _push(self, conn: _Connection, ts: int) -> None:
-        ready = [(t, m) for t, m in conn.pending if t <= ts]
-        conn.pending = [(t, m) for t, m in conn.pending if t > ts]
+        ready = [p for p in conn.pending if p[0] <= ts]
+        conn.pending = [p for p in conn.pending if p[0] > ts]
         if conn.pending:
             self._waiting.add(conn.id)
-        for commit_ts, message in ready:
-            conn.send({**message, "ts": encode_ts(commit_ts or ts)})
+        for commit_ts, message, stamped in ready:
+            conn.send({**message, "ts": encode_ts(commit_ts or ts)} if stamped else message)
         results = {}
         for query_id, key in conn.keys.items():
             shared = self._shared.get(key)

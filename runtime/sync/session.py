@@ -191,6 +191,10 @@ class SyncSession:
     """The endVersion of the last Transition sent."""
     removed: list[tuple[int, int]] = field(default_factory=list)
     """(query id, version) removed and not yet acknowledged."""
+    last_request: int | None = None
+    """The highest Mutation or Action requestId received (None: none yet).
+    The official clients number both from one counter, so a request past
+    the next one overtook an earlier one (`runtime/sync/stored.py` waits)."""
     max_queries: int = field(default=SYNC_QUERIES_PER_CONNECTION, compare=False, repr=False)
     """Subscriptions allowed at once (SYNC_QUERIES_PER_CONNECTION); not state."""
     _single: tuple[QueryResult, tuple[Version, Version, int]] | None = field(
@@ -261,6 +265,7 @@ class SyncSession:
                 "ts": self.sent.ts,
             },
             "removed": [list(r) for r in self.removed],
+            "lastRequest": self.last_request,
             "queries": {
                 str(qid): {
                     "udfPath": q.udf_path,
@@ -293,6 +298,7 @@ class SyncSession:
             user=data.get("user"),
             sent=Version(sent["querySet"], sent["identity"], sent["ts"]),
             removed=[(int(a), int(b)) for a, b in data["removed"]],
+            last_request=data.get("lastRequest"),
         )
 
     def receive(
@@ -311,10 +317,16 @@ class SyncSession:
         if isinstance(message, ModifyQuerySet):
             return self._modify(message)
         if isinstance(message, Mutation):
+            self._requested(message.request_id)
             return [RunMutation(message.request_id, message.udf_path, message.args, self.user)]
         if isinstance(message, Action):
+            self._requested(message.request_id)
             return [RunAction(message.request_id, message.udf_path, message.args, self.user)]
         raise ProtocolError(f"unexpected message {type(message).__name__}")
+
+    def _requested(self, request_id: int) -> None:
+        if self.last_request is None or request_id > self.last_request:
+            self.last_request = request_id
 
     def _authenticate(
         self, message: Authenticate, verify: Callable[[str], dict[str, Any]] | None

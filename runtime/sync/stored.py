@@ -64,9 +64,11 @@ from .changes import document_change, written_documents
 from .journal import Journals, journals_for
 from .lease import Held, Leases
 from .messages import (
+    Action,
     Authenticate,
     ClientMessage,
     ModifyQuerySet,
+    Mutation,
     ProtocolError,
     encode_ts,
     parse_client_message,
@@ -125,11 +127,15 @@ def _subscriber_key(owner: bytes, conn_id: str, query_id: int) -> Key:
 
 
 def _ahead(message: ClientMessage | None, session: SyncSession) -> bool:
-    """Whether a versioned message is based on a version not reached yet."""
+    """Whether a versioned message is based on a version not reached yet, or
+    a request skips a requestId this connection has not sent yet."""
     if isinstance(message, ModifyQuerySet):
         return message.base_version > session.query_set
     if isinstance(message, Authenticate):
         return message.base_version > session.identity
+    if isinstance(message, (Mutation, Action)):
+        last = session.last_request
+        return last is not None and message.request_id > last + 1
     return False
 
 
@@ -229,7 +235,9 @@ class StoredSync:
         API Gateway may run a connection's messages in concurrent Lambdas,
         so one can overtake another: a ModifyQuerySet or Authenticate whose
         base version is ahead of the session waits (up to REORDER_WAIT
-        seconds) for the ones before it."""
+        seconds) for the ones before it, and so does a Mutation or Action
+        whose requestId skips one, so a connection's mutations run in the
+        order sent (after the wait it runs anyway)."""
         try:
             message: ClientMessage | None = parse_client_message(text)
             refused = ""

@@ -308,6 +308,31 @@ def test_a_message_that_overtook_the_one_before_it_waits_for_it(store: Store, sh
     assert a.version["querySet"] == 2 and a.values == {0: [], 1: []}
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "dynamodb_local"])
+def test_a_mutation_that_overtook_an_earlier_request_waits_for_it(store: Store, shell: Any) -> None:
+    """Requests 1 and 2 handled before request 0 (concurrent Lambdas): they
+    wait, and the writes land in the order the client sent them."""
+    sync, poster, _ = shell
+    a = Client(sync, poster, "conn-requests")
+    a.add(0, "messages:list", {"channel": "seq"})
+
+    def mutation(request_id: int) -> dict[str, Any]:
+        return {"type": "Mutation", "requestId": request_id, "udfPath": "messages:send",
+                "args": [{"channel": "seq", "body": f"m{request_id}"}]}  # fmt: skip
+
+    a.send(mutation(0))
+    later = [threading.Thread(target=a.send, args=(mutation(i),)) for i in (3, 2)]
+    for t in later:
+        t.start()
+        time.sleep(0.2)
+    a.send(mutation(1))
+    for t in later:
+        t.join(10)
+    responses = [m for m in a.take() if m["type"] == "MutationResponse"]
+    assert [r["requestId"] for r in responses] == [0, 1, 2, 3]
+    assert a.values[0] == ["m0", "m1", "m2", "m3"]
+
+
 class CountingStore:
     """The store under test, counting the requests made through it."""
 

@@ -5,6 +5,7 @@ bytes)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import secrets
@@ -111,6 +112,34 @@ def test_the_dev_server_declines_per_message_compression(prod_server: DevServer)
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
         ws.send(add(0, "notes:listed", {"topic": "plain"}))
         assert receive_until(ws, "Transition")[-1]["modifications"][0]["value"] == []
+
+
+def test_a_connections_mutations_run_one_at_a_time_in_the_order_sent(
+    prod_server: DevServer,
+) -> None:
+    """Forty mutations sent at once over one socket, every fifth one failing
+    its argument validation: the writes land in the order sent and the
+    responses come back in request order, failures included (as Convex
+    runs a connection's mutations: one at a time, in order)."""
+    with socket(prod_server.url) as ws:
+        for i in range(40):
+            args = {"topic": "in-order", "body": str(i)} if i % 5 else {"topic": "in-order"}
+            ws.send(json.dumps({"type": "Mutation", "requestId": i, "udfPath": "notes:add",
+                                "args": [args]}))  # fmt: skip
+        responses = []
+        while len(responses) < 40:
+            message = json.loads(ws.recv(timeout=30))
+            if message["type"] == "MutationResponse":
+                responses.append(message)
+        assert [r["requestId"] for r in responses] == list(range(40))
+        assert [r["success"] for r in responses] == [bool(i % 5) for i in range(40)]
+        ts = [
+            int.from_bytes(base64.b64decode(r["ts"]), "little") for r in responses if r["success"]
+        ]
+        assert ts == sorted(ts) and len(set(ts)) == len(ts)
+        assert all("ts" not in r for r in responses if not r["success"])
+    bodies = post(prod_server.url, "notes:listed", {"topic": "in-order"}, "query")["value"]
+    assert bodies == [str(i) for i in range(40) if i % 5]
 
 
 def test_bad_input_gets_a_fatal_error_and_the_server_serves_others(prod_server: DevServer) -> None:
@@ -345,6 +374,7 @@ def test_results_of_every_frame_size_arrive_whole_and_in_order(
             message = json.loads(ws.recv(timeout=30))
             if message["type"] == "MutationResponse":
                 assert message["success"] is True
+                assert message["requestId"] == answered, "a response was lost or reordered"
                 answered += 1
             if message["type"] != "Transition":
                 return
