@@ -372,7 +372,11 @@ class SyncHub:
                     self._waiting.add(conn_id)  # held Transitions go out now
                     if conn.queued:
                         conn.running = 1
-                        self._pool.submit(self._mutation, conn_id, *conn.queued.popleft())
+                        try:
+                            self._pool.submit(self._mutation, conn_id, *conn.queued.popleft())
+                        except RuntimeError:  # the hub is stopping: the client re-sends
+                            conn.running = 0
+                            conn.queued.clear()
             self._wake.set()
         if call is None or not call.ok:
             return
