@@ -103,3 +103,23 @@ def test_js_client_converges_when_its_socket_is_cut_mid_stream(chat: Backend) ->
     assert sorted(final) == sorted(f"m{i}" for i in range(count))  # each applied exactly once
     stored = ConvexHttpClient(chat.url).query("messages:list", {"channel": "cut-channel"})
     assert sorted(stored) == sorted(final)
+
+
+def test_a_burst_of_mutations_from_one_js_client_lands_in_the_order_sent(
+    chat: Backend,
+) -> None:
+    """Thirty `client.mutation` calls made at once (none awaited before the
+    next): Convex runs one client's mutations one at a time in the order
+    called, so the writes land, and the promises resolve, in that order."""
+    done = subprocess.run(
+        ["node", "ordered.mjs", chat.url, "js-burst", "30"],
+        cwd=JS,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = [str(i) for i in range(30)]
+    assert result["landed"] == expected
+    assert result["resolved"] == expected
