@@ -12,6 +12,9 @@ Figures (medians over repeats, ratios from the same run):
   is how many share one) vs 16 threads each committing one raw insert at a
   time on a shared connection; the `_full` variants with synchronous=FULL
   (an fsync per commit) on both sides.
+- sqlite_insert_sql_us / sqlite_insert_python_us: of the core's insert, the
+  median time inside sqlite3's `execute` / `executemany` (the store's
+  connection timed through a proxy) and the rest (the core's Python).
 - ddb_* : the same on DynamoDB Local (raw = one TransactWriteItems with a
   conditional Put of the document and a Put of its index entry; a Query of 100
   items plus a BatchGetItem of them for the range).
@@ -81,6 +84,45 @@ def median_us(fn: Callable[[], Any], n: int, warmup: int = 20) -> float:
 
 
 # ---- SQLite --------------------------------------------------------------------
+
+
+class _TimedConnection:
+    """The store's sqlite3 connection, adding up the time of its statements."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn, self.spent = conn, 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+    def execute(self, *args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.conn.execute(*args)
+        finally:
+            self.spent += time.perf_counter() - start
+
+    def executemany(self, *args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.conn.executemany(*args)
+        finally:
+            self.spent += time.perf_counter() - start
+
+
+def sql_us(store: SqliteStore, fn: Callable[[], Any], n: int) -> float:
+    """Median time per call of `fn` spent in the store's SQLite statements."""
+    timed = _TimedConnection(store._conn)
+    store._conn = timed  # type: ignore[assignment]
+    samples = []
+    try:
+        for _ in range(n):
+            timed.spent = 0.0
+            fn()
+            samples.append(timed.spent * 1e6)
+    finally:
+        store._conn = timed.conn
+    return statistics.median(samples)
 
 
 def sqlite_raw(path: str) -> sqlite3.Connection:
@@ -206,6 +248,9 @@ def bench_sqlite(n: int) -> None:
         figure("sqlite_insert_ratio", core / base, "x")
         figure("sqlite_insert_raw_same_indexes_us", base_same, "us")
         figure("sqlite_insert_ratio_same_indexes", core / base_same, "x")
+        sql = sql_us(store, core_insert, n)
+        figure("sqlite_insert_sql_us", sql, "us")
+        figure("sqlite_insert_python_us", core - sql, "us")
 
         def core_query() -> None:
             db.query(

@@ -69,15 +69,22 @@ def percentile(values: list[float], q: float) -> float:
 # ---- in-process: invalidation cost ------------------------------------------------
 
 
-def invalidation_us(subscriptions: int, writes: int, tmp: Path) -> float:
-    store = SqliteStore(str(tmp / f"inv{subscriptions}.sqlite3"))
-    registry = load_functions(APP, namespace=f"_bench_inv{subscriptions}")
+def stepped_hub(name: str, tmp: Path) -> tuple[SqliteStore, Executor, SyncHub]:
+    """The chat app on a fresh SQLite file and a hub with no loop thread:
+    the bench steps it by hand."""
+    store = SqliteStore(str(tmp / f"{name}.sqlite3"))
+    registry = load_functions(APP, namespace=f"_bench_{name}")
     db = Database(store)
     db.set_schema(registry.schema)
     executor = Executor(db, registry)
     hub = SyncHub(db, executor, store.snapshot)
     with store.snapshot() as snap:
-        hub._position, hub._ts = snap.position, snap.ts  # no loop thread: steps by hand
+        hub._position, hub._ts = snap.position, snap.ts
+    return store, executor, hub
+
+
+def invalidation_us(subscriptions: int, writes: int, tmp: Path) -> float:
+    store, executor, hub = stepped_hub(f"inv{subscriptions}", tmp)
     per_conn = 1000
     for c in range(0, subscriptions, per_conn):
         conn = hub.connect(lambda m: None, lambda r: None)
@@ -111,14 +118,7 @@ def invalidation_us(subscriptions: int, writes: int, tmp: Path) -> float:
 
 
 def hub_push_us(connections: int, writes: int, tmp: Path) -> float:
-    store = SqliteStore(str(tmp / f"push{connections}.sqlite3"))
-    registry = load_functions(APP, namespace=f"_bench_push{connections}")
-    db = Database(store)
-    db.set_schema(registry.schema)
-    executor = Executor(db, registry)
-    hub = SyncHub(db, executor, store.snapshot)
-    with store.snapshot() as snap:
-        hub._position, hub._ts = snap.position, snap.ts  # no loop thread: steps by hand
+    store, executor, hub = stepped_hub(f"push{connections}", tmp)
     sent: list[str] = []
     for c in range(connections):
         conn = hub.connect(lambda m: sent.append(message_text(m)), lambda r: None)

@@ -96,7 +96,7 @@ def sync_routes(hub: SyncHub) -> list[WebSocketRoute]:
 
     async def endpoint(ws: WebSocket) -> None:
         await ws.accept()
-        direct: Callable[[bytes], bool] | None = ws.scope.get("extensions", {}).get(DIRECT_TEXT)
+        direct: Callable[[bytes], bool] | None = (ws.scope.get("extensions") or {}).get(DIRECT_TEXT)
         loop = asyncio.get_running_loop()
         mailbox = mailboxes.get(loop)
         if mailbox is None:

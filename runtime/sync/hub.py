@@ -111,8 +111,8 @@ class _Connection:
     """Mutation responses waiting for a snapshot at their commit ts: (ts,
     message, whether it carries that ts). A failure's response waits behind
     the successes before it, so responses go out in request order."""
-    running: int = 0
-    """1 while one of this connection's mutations runs: its Transitions wait
+    running: bool = False
+    """True while one of this connection's mutations runs: its Transitions wait
     for its response, so a response always comes before the Transition that
     shows its effects (the order the clients expect)."""
     queued: deque[tuple[str | None, RunMutation]] = field(default_factory=deque)
@@ -293,7 +293,7 @@ class SyncHub:
                 if conn.running:
                     conn.queued.append((session_id, command))
                 else:
-                    conn.running = 1
+                    conn.running = True
                     self._pool.submit(self._mutation, conn_id, session_id, command)
             elif isinstance(command, RunAction):
                 self._actions.submit(functools.partial(self._action, conn_id, command))
@@ -361,7 +361,7 @@ class SyncHub:
             with self._lock:
                 conn = self._connections.get(conn_id)
                 if conn is not None:
-                    conn.running = 0
+                    conn.running = False
                     if call is not None and call.ok:
                         # sent once a snapshot includes the commit
                         conn.pending.append((call.ts or 0, message, True))
@@ -371,11 +371,11 @@ class SyncHub:
                         conn.send(message)
                     self._waiting.add(conn_id)  # held Transitions go out now
                     if conn.queued:
-                        conn.running = 1
+                        conn.running = True
                         try:
                             self._pool.submit(self._mutation, conn_id, *conn.queued.popleft())
                         except RuntimeError:  # the hub is stopping: the client re-sends
-                            conn.running = 0
+                            conn.running = False
                             conn.queued.clear()
             self._wake.set()
         if call is None or not call.ok:
