@@ -99,4 +99,6 @@ def check_document(doc: object, path: str = "document") -> None:
         )
     for k, item in doc.items():
         _check_name(path, k, top=True)
-        _walk(item, f"{path}.{k}", 1)
+        t = type(item)
+        if t is not float and t is not bool and item is not None:  # those need no walk
+            _walk(item, f"{path}.{k}", 1)

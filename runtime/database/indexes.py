@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.database.errors import InvalidDocumentError
 from runtime.limits import INDEX_KEY_BYTES
 from runtime.schema import SchemaDefinition, index_fields
 from runtime.store.port import Key
-from runtime.values import encode_key
+from runtime.values import UNDEFINED, encode_key
 
 from .fields import field_value
 from .layout import index_partition, index_set_value
@@ -28,22 +27,28 @@ class IndexSpec:
     name: str
     fields: tuple[str, ...]
     """Full key fields: the user's fields then `_creationTime` (`_id` is implicit, last)."""
+    partition: str = field(init=False, compare=False, repr=False)
+    _plain: bool = field(init=False, compare=False, repr=False)
+    """No field is a dotted path: each value is one dict lookup."""
 
-    @property
-    def partition(self) -> str:
-        return index_partition(self.table, self.name)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "partition", index_partition(self.table, self.name))
+        object.__setattr__(self, "_plain", not any("." in f for f in self.fields))
 
     @property
     def is_user_index(self) -> bool:
         return self.name != "by_creation_time"
 
     def values(self, doc: dict[str, Any]) -> list[Any]:
+        if self._plain:
+            return [doc.get(f, UNDEFINED) for f in self.fields] + [doc[ID]]
         return [field_value(doc, f) for f in self.fields] + [doc[ID]]
 
     def key(self, doc: dict[str, Any]) -> Key:
+        """The document's entry in this index (every write computes it: keep it lean)."""
         values = self.values(doc)
         for f, value in zip(self.fields, values, strict=False):
-            if isinstance(value, float) and math.isnan(value):
+            if isinstance(value, float) and value != value:  # NaN
                 raise InvalidDocumentError(
                     f"document.{f}: NaN cannot be stored in an indexed field "
                     f"(index {self.table}.{self.name}); NaN equals nothing, so no "

@@ -181,8 +181,9 @@ class SchemaDefinition:
         tdef = self.tables.get(table)
         if tdef is None:
             return
-        user = {k: x for k, x in doc.items() if k not in ("_id", "_creationTime")}
-        tdef.validator.validate(user, "document")
+        if "_id" in doc or "_creationTime" in doc:
+            doc = {k: x for k, x in doc.items() if k not in ("_id", "_creationTime")}
+        tdef.validator.validate(doc, "document")
 
     def query_value(self, table: str, path: str, value: Any) -> Any:
         """A value compared with field `path` in an index range (`q.eq`,

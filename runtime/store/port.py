@@ -252,6 +252,8 @@ def without_search_writes(ops: Sequence[Op]) -> list[Op]:
 
 def ensure_one_op_per_key(ops: Sequence[Op]) -> None:
     """Adapters call this first: the port allows one op per key per transaction."""
+    if len({op.key for op in ops}) == len(ops):
+        return
     seen: set[Key] = set()
     for op in ops:
         if op.key in seen:

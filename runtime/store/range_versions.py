@@ -21,7 +21,7 @@ Why versions stay sound:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from .port import RANGE_VERSION_PARTITIONS, Key
 
@@ -48,10 +48,10 @@ class RangeVersions:
         held, floor = self._held, self.floor
         return [held.get(k, floor) for k in keys]
 
-    def write(self, keys: Iterable[Key], ts: int) -> None:
-        """Every key in `keys` was written by the commit at `ts`."""
+    def write(self, versions: Mapping[Key, int]) -> None:
+        """Each key was written by the commit at its timestamp (in commit order)."""
         held = self._held
-        for key in keys:
+        for key, ts in versions.items():
             held[key] = ts
             held.move_to_end(key)
         while len(held) > self.capacity:

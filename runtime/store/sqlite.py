@@ -38,6 +38,7 @@ from runtime.limits import CHANGE_LOG_ENTRIES, GROUP_COMMIT_TRANSACTIONS, RANGE_
 from runtime.search.port import SearchEntry
 
 from .port import (
+    RANGE_VERSION_PARTITIONS,
     Bump,
     Change,
     ChangeBatch,
@@ -396,8 +397,7 @@ class SqliteStore:
         self._ts, self._seq = state.ts, state.seq
         self._range_values.update(state.range_values)
         with self._ranges_lock:
-            for key, ts in state.ranges.items():
-                self._ranges.write((key,), ts)
+            self._ranges.write(state.ranges)
 
     def _apply(self, all_ops: Sequence[Op], state: _Group, check_inserts: bool) -> CommitResult:
         """Validate one transaction against the group's state, then write it.
@@ -407,9 +407,9 @@ class SqliteStore:
         ranged: list[Check | Put | Delete | Bump] = []
         rows: list[Check | Put | Delete | Bump] = []
         for op in all_ops:
-            if isinstance(op, SearchWrite):
+            if type(op) is SearchWrite:
                 entries.append(op.entry)
-            elif is_range_key(op.key):
+            elif op.key[0].startswith(RANGE_VERSION_PARTITIONS):  # is_range_key, inlined
                 ranged.append(op)
             else:
                 rows.append(op)
@@ -427,17 +427,21 @@ class SqliteStore:
                 ):
                     failed.append(op.key)
         read = [op.key for op in rows if _needs_row(op, check_inserts)]
-        values_needed = any(isinstance(op, Put | Delete) and op.feed for op in rows) or any(
-            isinstance(op, Bump) and op.value is not None for op in rows
-        )
-        current = _versions(conn, read, with_values=values_needed) if read else {}
-        for op in rows:
-            expect = op.version if isinstance(op, Check) else op.expect
-            version, value = current.get(op.key, (0, b""))
-            if (expect is not None and version != expect) or (
-                isinstance(op, Bump) and op.value is not None and bytes(value) != op.value
-            ):
-                failed.append(op.key)
+        current: dict[Key, tuple[int, bytes]] = {}
+        if read:
+            values_needed = any(isinstance(op, Put | Delete) and op.feed for op in rows) or any(
+                isinstance(op, Bump) and op.value is not None for op in rows
+            )
+            current = _versions(conn, read, with_values=values_needed)
+            for op in rows:
+                expect = op.version if isinstance(op, Check) else op.expect
+                version, value = current.get(op.key, (0, b""))
+                if (expect is not None and version != expect) or (
+                    isinstance(op, Bump) and op.value is not None and bytes(value) != op.value
+                ):
+                    failed.append(op.key)
+        # (Nothing read: every op expects absence or nothing, and an insert
+        # over an existing row fails in SQLite, raising _InsertCollision.)
         if failed:
             raise TransactionConflict(failed, "expected versions changed")
         ts = state.ts = max(self._clock(), state.ts + 1)

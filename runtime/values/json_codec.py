@@ -49,9 +49,16 @@ def encode_json(value: Value) -> Any:
                 raise InvalidValueError(f"object keys must be strings, got {k!r}")
             if k.startswith("$"):
                 raise InvalidValueError(f'object key "{k}" starts with "$" (reserved)')
-            out[k] = encode_json(x)
+            tx = type(x)
+            if tx is str or x is None or tx is bool or (tx is float and x and _finite(x)):
+                out[k] = x  # plain JSON as it is (a document's usual fields)
+            else:
+                out[k] = encode_json(x)
         return out
     raise InvalidValueError(f"{t.__name__} is not a Convex value")
+
+
+_finite = math.isfinite
 
 
 _SAFE_INTEGER = 2**53
@@ -126,9 +133,10 @@ def decode_json(obj: Any) -> Value:
 
 def dumps(value: Value) -> bytes:
     """Compact convex_encoded_json text (how documents are stored)."""
-    return json.dumps(
-        encode_json(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _ENCODER.encode(encode_json(value)).encode("utf-8")
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def object_hook(obj: dict[str, Any]) -> Any:
