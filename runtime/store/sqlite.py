@@ -407,7 +407,7 @@ class SqliteStore:
         ranged: list[Check | Put | Delete | Bump] = []
         rows: list[Check | Put | Delete | Bump] = []
         for op in all_ops:
-            if type(op) is SearchWrite:
+            if isinstance(op, SearchWrite):
                 entries.append(op.entry)
             elif op.key[0].startswith(RANGE_VERSION_PARTITIONS):  # is_range_key, inlined
                 ranged.append(op)
