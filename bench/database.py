@@ -15,6 +15,10 @@ Figures (medians over repeats, ratios from the same run):
 - sqlite_insert_sql_us / sqlite_insert_python_us: of the core's insert, the
   median time inside sqlite3's `execute` / `executemany` (the store's
   connection timed through a proxy) and the rest (the core's Python).
+- sqlite_insert_layout_us / sqlite_insert_layout_ratio: the SQLite work of
+  the core's insert written by hand (the store's tables and statements,
+  the same rows, keys made beforehand) vs the raw insert with the same
+  indexes: the ratio the key-value layout costs with no Python at all.
 - sqlite_insert16_sql_us (and `_full`): the same time inside sqlite3's calls
   during the 16-thread run, per mutation. A call releases the GIL and must
   take it back from the threads running their mutations' Python, so this
@@ -59,9 +63,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runtime.database import Database, OccConflictError, Transaction
 from runtime.schema import define_schema, define_table
+from runtime.store import sqlite as sqlite_store
 from runtime.store.port import Store
 from runtime.store.sqlite import SqliteStore
-from runtime.values import v
+from runtime.values import dumps, encode_key, make_id, v
 
 SCHEMA = define_schema(
     {
@@ -174,6 +179,44 @@ def raw_inserter(conn: sqlite3.Connection) -> Callable[[], None]:
     return insert
 
 
+def layout_inserter(path: str, count: int) -> Callable[[], None]:
+    """What the core's insert asks of SQLite, written by hand: the store's
+    own tables and statements, the rows one insert writes (the document,
+    its `by_creation_time` and `by_list` entries, its change-log row), for
+    up to `count` inserts whose keys and values are made beforehand. The
+    floor of the key-value layout, with none of the core's Python."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(sqlite_store._SCHEMA)
+    prepared = []
+    for i in range(1, count + 1):
+        doc_id = make_id("items", os.urandom(16))
+        created = time.time() * 1000 + i * 0.001
+        doc = {"_id": doc_id, "_creationTime": created, "list": 1.0, "name": "x"}
+        value = b"items\n" + dumps(doc)
+        entries = [
+            ("i:items:by_creation_time", encode_key([created, doc_id]), doc_id.encode(), 1),
+            ("i:items:by_list", encode_key([1.0, created, doc_id]), doc_id.encode(), 1),
+        ]
+        change = (i, f"d:{doc_id}", b"", None, value)
+        prepared.append(([(f"d:{doc_id}", b"", value, 1)], entries, [change]))
+    rows = iter(prepared)
+
+    def insert() -> None:
+        document, entries, change = next(rows)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(sqlite_store._INSERT, document)
+        conn.executemany(sqlite_store._UPSERT, entries)
+        conn.executemany(
+            "INSERT INTO changes (ts, pk, sk, old_value, new_value) VALUES (?, ?, ?, ?, ?)",
+            change,
+        )
+        conn.execute("COMMIT")
+
+    return insert
+
+
 def threads_rate(fn: Callable[[], Any], threads: int, per_thread: int) -> float:
     """Calls per second of `fn` from `threads` threads, `per_thread` each."""
 
@@ -252,6 +295,7 @@ def bench_sqlite(n: int) -> None:
                 raw.execute("COMMIT")
 
         same = raw_inserter(sqlite_raw_same_indexes(os.path.join(d, "same.db")))
+        layout = layout_inserter(os.path.join(d, "layout.db"), n + 20)
         core = median_us(core_insert, n)
         base = median_us(raw_insert, n)
         base_same = median_us(same, n)
@@ -263,6 +307,9 @@ def bench_sqlite(n: int) -> None:
         sql = sql_us(store, core_insert, n)
         figure("sqlite_insert_sql_us", sql, "us")
         figure("sqlite_insert_python_us", core - sql, "us")
+        floor = median_us(layout, n)
+        figure("sqlite_insert_layout_us", floor, "us")
+        figure("sqlite_insert_layout_ratio", floor / base_same, "x")
 
         def core_query() -> None:
             db.query(
