@@ -339,10 +339,10 @@ def bench_sqlite(n: int) -> None:
 
 def bench_items() -> None:
     db = Database(SqliteStore(":memory:"), SCHEMA)
-    out = db.mutation(lambda tx: tx.insert("two", {"a": "x", "b": "y"}))
-    assert out.plan is not None
-    figure("items_insert_two_indexes", out.plan.items, "items")
-    doc_id = out.value
+    inserted = db.mutation(lambda tx: tx.insert("two", {"a": "x", "b": "y"}))
+    assert inserted.plan is not None
+    figure("items_insert_two_indexes", inserted.plan.items, "items")
+    doc_id = inserted.value
     out = db.mutation(lambda tx: tx.patch(doc_id, {}))
     assert out.plan is not None
     figure("items_patch_keeping_keys", out.plan.items, "items")
@@ -385,7 +385,9 @@ def throughput(db: Database, threads: int, per_thread: int, hot: int | None) -> 
             target = ids[(t * 7 + i) % count] if hot is not None else ids[t]
 
             def inc(tx: Transaction, target: str = target) -> None:
-                tx.patch(target, {"n": tx.get(target)["n"] + 1})
+                doc = tx.get(target)
+                assert doc is not None
+                tx.patch(target, {"n": doc["n"] + 1})
 
             try:
                 db.mutation(inc)
@@ -401,7 +403,12 @@ def throughput(db: Database, threads: int, per_thread: int, hot: int | None) -> 
         t.join()
     elapsed = time.perf_counter() - start
     done = threads * per_thread - gave_up
-    total = sum(db.query(lambda tx: [tx.get(i)["n"] for i in ids]).value)
+
+    def counters(tx: Transaction) -> list[float]:
+        docs = [tx.get(i) for i in ids]
+        return [doc["n"] for doc in docs if doc is not None]
+
+    total = sum(db.query(counters).value)
     assert total == done, f"lost updates: {total} != {done}"
     return done / elapsed, (db.conflicts - before) / max(done, 1)
 
@@ -461,11 +468,13 @@ def bench_large_delete(client: Any, repeats: int = 3) -> None:
                 ).value
             started = time.perf_counter()
             if case == "one":
-                out = db.mutation(lambda tx, ids=ids: [tx.delete(i) for i in ids])
+                out = db.mutation(lambda tx, ids=ids: [tx.delete(i) for i in ids])  # type: ignore[misc]
                 items = out.plan.items if out.plan is not None else 0
             else:
                 for k in range(0, 1000, 100):
-                    db.mutation(lambda tx, k=k, ids=ids: [tx.delete(i) for i in ids[k : k + 100]])
+                    db.mutation(
+                        lambda tx, k=k, ids=ids: [tx.delete(i) for i in ids[k : k + 100]]  # type: ignore[misc]
+                    )
             (one if case == "one" else ten).append((time.perf_counter() - started) * 1000)
             left = db.query(lambda tx: tx.query("items").take(1)).value
             assert left == [], "the delete left documents behind"
