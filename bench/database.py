@@ -106,40 +106,53 @@ class _TimedConnection:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.conn, name)
 
-    def execute(self, *args: Any) -> Any:
+    def _timed(self, call: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         start = time.perf_counter()
         try:
-            return self.conn.execute(*args)
+            return call(*args)
         finally:
             self.spent += time.perf_counter() - start
 
+    def execute(self, *args: Any) -> Any:
+        return self._timed(self.conn.execute, args)
+
     def executemany(self, *args: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return self.conn.executemany(*args)
-        finally:
-            self.spent += time.perf_counter() - start
+        return self._timed(self.conn.executemany, args)
+
+
+@contextlib.contextmanager
+def timed_statements(store: SqliteStore) -> Iterator[_TimedConnection]:
+    """The store's statements timed while inside (only its committer, under
+    the store's lock, runs them, so one sum serves every thread)."""
+    timed = _TimedConnection(store._conn)
+    store._conn = timed  # type: ignore[assignment]
+    try:
+        yield timed
+    finally:
+        store._conn = timed.conn
 
 
 def sql_us(store: SqliteStore, fn: Callable[[], Any], n: int) -> float:
     """Median time per call of `fn` spent in the store's SQLite statements."""
-    timed = _TimedConnection(store._conn)
-    store._conn = timed  # type: ignore[assignment]
     samples = []
-    try:
+    with timed_statements(store) as timed:
         for _ in range(n):
             timed.spent = 0.0
             fn()
             samples.append(timed.spent * 1e6)
-    finally:
-        store._conn = timed.conn
     return statistics.median(samples)
 
 
-def sqlite_raw(path: str) -> sqlite3.Connection:
+def _connect(path: str, synchronous: str = "NORMAL") -> sqlite3.Connection:
+    """A WAL-mode connection as the store opens its own (the raw baselines')."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    return conn
+
+
+def sqlite_raw(path: str) -> sqlite3.Connection:
+    conn = _connect(path)
     conn.execute(
         "CREATE TABLE items(id TEXT PRIMARY KEY, creation REAL, list INTEGER, name TEXT, body TEXT)"
     )
@@ -150,9 +163,7 @@ def sqlite_raw(path: str) -> sqlite3.Connection:
 def sqlite_raw_same_indexes(path: str, synchronous: str = "NORMAL") -> sqlite3.Connection:
     """A hand-written table with the core's indexes on `items`: by id (the
     primary key), by_creation_time and by_list."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn = _connect(path, synchronous)
     conn.execute(
         "CREATE TABLE items(id TEXT PRIMARY KEY, creation REAL, list INTEGER, name TEXT, body TEXT)"
     )
@@ -185,9 +196,7 @@ def layout_inserter(path: str, count: int) -> Callable[[], None]:
     its `by_creation_time` and `by_list` entries, its change-log row), for
     up to `count` inserts whose keys and values are made beforehand. The
     floor of the key-value layout, with none of the core's Python."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn = _connect(path)
     conn.executescript(sqlite_store._SCHEMA)
     prepared = []
     for i in range(1, count + 1):
@@ -208,10 +217,7 @@ def layout_inserter(path: str, count: int) -> Callable[[], None]:
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(sqlite_store._INSERT, document)
         conn.executemany(sqlite_store._UPSERT, entries)
-        conn.executemany(
-            "INSERT INTO changes (ts, pk, sk, old_value, new_value) VALUES (?, ?, ?, ?, ?)",
-            change,
-        )
+        conn.executemany(sqlite_store._LOG_CHANGE, change)
         conn.execute("COMMIT")
 
     return insert
@@ -255,12 +261,8 @@ def bench_sqlite_committer(n: int, per_thread: int) -> None:
                 figure("sqlite_insert_full_raw_same_indexes_us", base, "us")
                 figure("sqlite_insert_ratio_same_indexes_full", core / base, "x")
             before = store.group_commits
-            timed = _TimedConnection(store._conn)
-            store._conn = timed  # type: ignore[assignment]
-            try:  # only the committer (under the store's lock) runs statements
+            with timed_statements(store) as timed:
                 core_rate = threads_rate(core_insert, 16, per_thread)
-            finally:
-                store._conn = timed.conn
             per_group = 16 * per_thread / max(1, store.group_commits - before)
             raw_rate = threads_rate(raw_insert, 16, per_thread)
             figure(f"sqlite_insert16{suffix}_core_mps", core_rate, "mutations/s")

@@ -85,7 +85,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from runtime.limits import TRANSACTION_BYTES, TRANSACTION_ITEMS, VALUE_CHUNK_BYTES
-from runtime.store.port import Bump, Check, Delete, Key, Op, Put, search_write
+from runtime.store.port import Bump, Check, Delete, Key, Op, Put, SearchWrite, search_write
 
 from . import layout
 from .errors import TransactionTooLargeError
@@ -133,14 +133,13 @@ def plan_commit(
     TransactionTooLargeError that says how to split it."""
     ops: dict[Key, Op] = {}
     counts = {"documents": 0, "index_entries": 0, "range_versions": 0, "read_checks": 0}
-    size = 0  # bytes of the items' keys and values (search writes are no items)
+    size = 0  # bytes of the items' values here, their keys at the end (search writes are no items)
     extra_chunks = 0
     search = 0
     for doc_id, w in writes.writes.items():
         if w.old is None and w.new is None:
             continue  # inserted and deleted in one transaction
         dkey = layout.doc_key(doc_id)
-        size += len(dkey[0])
         if w.new_bytes is not None:
             recreate = w.recreate and w.old_version == 0
             ops[dkey] = Put(dkey, w.new_bytes, expect=w.old_version, feed=True, recreate=recreate)
@@ -159,11 +158,10 @@ def plan_commit(
             if old_key is not None:
                 ops[old_key] = Delete(old_key)
                 counts["index_entries"] += 1
-                size += len(old_key[0]) + len(old_key[1])
             if new_key is not None:
                 ops[new_key] = Put(new_key, id_bytes)
                 counts["index_entries"] += 1
-                size += len(new_key[0]) + 2 * len(new_key[1]) + len(id_bytes)
+                size += len(new_key[1]) + len(id_bytes)
         if tix.search_specs:
             for entry in search_changes(tix.search_specs, doc_id, w.old, w.new, 0):
                 sw = search_write(entry)
@@ -175,7 +173,6 @@ def plan_commit(
         if shard not in ops:
             ops[shard] = Bump(shard, value=tix.shard_value)
             counts["range_versions"] += 1
-            size += len(shard[0]) + len(shard[1])
         for f in tix.first_fields:
             for doc in (w.old, w.new):
                 if doc is not None:
@@ -183,9 +180,7 @@ def plan_commit(
                     if b not in ops:
                         ops[b] = Bump(b)
                         counts["range_versions"] += 1
-                        size += len(b[0]) + len(b[1])
     for key, value in writes.system.items():
-        size += len(key[0]) + len(key[1])
         if value is None:
             ops[key] = Delete(key)
         else:
@@ -197,7 +192,6 @@ def plan_commit(
         if op is None:
             ops[key] = Check(key, version)
             counts["read_checks"] += 1
-            size += len(key[0]) + len(key[1])
         elif isinstance(op, Bump):
             ops[key] = Bump(key, expect=version, value=op.value)
         elif isinstance(op, Put | Delete) and op.expect != version:
@@ -218,6 +212,10 @@ def plan_commit(
     if search:
         counts["search_entries"] = search
     items = len(ops) - search + extra_chunks
+    if search:
+        size += sum(len(k[0]) + len(k[1]) for k, op in ops.items() if type(op) is not SearchWrite)
+    else:
+        size += sum(len(pk) + len(sk) for pk, sk in ops)
     plan = CommitPlan(list(ops.values()), items, size, counts)
     if max_items is not None and (items > max_items or size > TRANSACTION_BYTES):
         raise TransactionTooLargeError(

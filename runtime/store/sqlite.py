@@ -77,6 +77,7 @@ _UPSERT = (
     "ON CONFLICT (pk, sk) DO UPDATE SET value = excluded.value, version = version + 1"
 )
 _INSERT = "INSERT INTO items (pk, sk, value, version) VALUES (?, ?, ?, ?)"
+_LOG_CHANGE = "INSERT INTO changes (ts, pk, sk, old_value, new_value) VALUES (?, ?, ?, ?, ?)"
 _BUMP = (
     "INSERT INTO items (pk, sk, value, version) VALUES (?, ?, ?, 1) "
     "ON CONFLICT (pk, sk) DO UPDATE SET version = version + 1"
@@ -490,10 +491,7 @@ class SqliteStore:
         if deletes:
             conn.executemany("DELETE FROM items WHERE pk = ? AND sk = ?", deletes)
         if changes:
-            conn.executemany(
-                "INSERT INTO changes (ts, pk, sk, old_value, new_value) VALUES (?, ?, ?, ?, ?)",
-                changes,
-            )
+            conn.executemany(_LOG_CHANGE, changes)
             state.seq += len(changes)
             state.last_change_ts = ts
         if entries:
