@@ -14,6 +14,12 @@ Figures:
 - cold_boto3_client_ms: what botocore's client alone would cost, in a
   fresh process too: `import boto3` (the package's) and one DynamoDB client
   (the Lambdas use runtime/aws/dynamodb_client.py instead).
+- cold_file_put_ms / cold_file_put_boto3_ms / cold_file_put_ratio: what a
+  container's first file adds to its call, in a fresh process of the
+  package with the handlers' modules imported: making the S3 client and
+  the file store's first put (PutObject of a 5-byte blob to moto's S3
+  server on loopback), through the Lambdas' S3 client
+  (runtime/aws/s3_client.py) and through botocore's; medians.
 - http_mutation_aws_p50_ms / http_mutation_dev_p50_ms / ..._ratio: warm
   mutations over HTTP with one kept-alive connection, through the local
   API Gateway harness (HTTP Lambda, DynamoDB Local) and through the dev
@@ -188,6 +194,7 @@ def cold_starts(endpoint: str, runs: int, tmp: Path, code: tuple[str, Path]) -> 
         )
         floor.append(float(done.stdout.strip()))
     figure("cold_boto3_client_ms", statistics.median(floor), "ms")
+    cold_file_puts(env, runs, code)
     for kind, kind_events in events.items():
         path = tmp / f"{kind}.json"
         path.write_text(json.dumps(kind_events))
@@ -214,6 +221,62 @@ def cold_starts(endpoint: str, runs: int, tmp: Path, code: tuple[str, Path]) -> 
             statistics.median([a + b for a, b in zip(imports, firsts, strict=True)]),
             "ms",
         )
+
+
+def cold_file_puts(env: dict[str, str], runs: int, code: tuple[str, Path]) -> None:
+    """A container's first file: the file store's first put (a 5-byte blob) in
+    a fresh process of the package, through the Lambdas' S3 client and
+    through botocore's, against moto's S3 server on loopback."""
+    import boto3
+
+    from runtime.emulator.s3 import running_s3
+
+    python, task_root = code
+    with running_s3(localstack=False) as s3:
+        bucket = f"cold{uuid.uuid4().hex[:8]}"
+        boto3.client(
+            "s3",
+            endpoint_url=s3,
+            region_name=env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        ).create_bucket(Bucket=bucket)
+        times: dict[str, list[float]] = {"lean": [], "boto3": []}
+        for _ in range(runs):
+            for client, spent in times.items():
+                done = subprocess.run(
+                    [python, "-I", "-S", "-c", _FIRST_PUT, str(task_root), client, bucket],
+                    capture_output=True,
+                    text=True,
+                    env={**env, "AWS_ENDPOINT_URL_S3": s3},
+                    check=False,
+                )
+                if done.returncode != 0:
+                    raise RuntimeError(f"the first put ({client}) failed:\n{done.stderr}")
+                spent.append(float(done.stdout.strip()))
+    lean, botocore = statistics.median(times["lean"]), statistics.median(times["boto3"])
+    figure("cold_file_put_ms", lean, "ms")
+    figure("cold_file_put_boto3_ms", botocore, "ms")
+    figure("cold_file_put_ratio", lean / botocore, "x")
+
+
+_FIRST_PUT = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import runtime.aws.backend  # imported by every handler before any call
+from runtime.aws.clients import LazyClient
+from runtime.files.port import new_key
+from runtime.files.s3 import S3BlobStore
+t = time.perf_counter()
+if sys.argv[2] == "lean":
+    client = LazyClient("s3")
+else:
+    import boto3
+    client = boto3.session.Session().client("s3")
+S3BlobStore(client, sys.argv[3], prefix="api/storage/").put(new_key(), [b"hello"], "text/plain")
+assert (sys.argv[2] == "lean") == (type(getattr(client, "_client", None)).__name__ == "S3Client")
+print((time.perf_counter() - t) * 1000)
+"""
 
 
 _BOTO3_FLOOR = """

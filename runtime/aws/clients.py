@@ -4,9 +4,10 @@ A botocore client costs a cold start 40-70 ms (its service model read and
 parsed), its import ~100 ms more. The Lambdas hold clients they often never
 call on a given container (S3 for files, SQS and EventBridge Scheduler for
 scheduled jobs), so those are made when first called, not when the
-container starts; SQS and Scheduler are the lean ones (`json_api.py`,
-`scheduler_client.py`) where the environment allows (`signed_http.py`), so
-the first scheduled job does not import botocore's client machinery either.
+container starts; S3, SQS and Scheduler are the lean ones (`s3_client.py`,
+`json_api.py`, `scheduler_client.py`) where the environment allows
+(`signed_http.py`), so a container's first file or scheduled job does not
+import botocore's client machinery either.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ def _lean(service: str) -> Any:
         from .scheduler_client import SchedulerClient
 
         return SchedulerClient.from_env()
+    if service == "s3":
+        from .s3_client import S3Client
+
+        return S3Client.from_env()
     return None
 
 

@@ -21,6 +21,7 @@ is replaced at once, without counting as an attempt.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import random
@@ -41,6 +42,7 @@ __all__ = [
     "HttpResponse",
     "SignedHttp",
     "StaticCredentials",
+    "StreamedBody",
     "client_error",
     "connection_error",
     "credentials_from_env",
@@ -191,6 +193,46 @@ class HttpResponse:
     """Header names in lower case."""
     body: bytes
     attempts: int
+    stream: StreamedBody | None = None
+    """The body still unread (a 2xx answer to `request(..., stream=True)`,
+    `body` then empty): read it, then close it."""
+
+
+class StreamedBody(io.RawIOBase):
+    """A response's body read from its connection as the reader asks; closing
+    it gives the connection back for another request if the body was read
+    to its end (else the connection is closed: its unread rest is garbage)."""
+
+    def __init__(
+        self,
+        response: http.client.HTTPResponse,
+        conn: http.client.HTTPConnection,
+        give_back: Callable[[http.client.HTTPConnection], None],
+    ) -> None:
+        super().__init__()
+        self._response = response
+        self._conn: http.client.HTTPConnection | None = conn
+        self._give_back = give_back
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._response.readinto(buffer)
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self._response.read()
+        return self._response.read(size)
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            if self._response.isclosed() and not self._response.will_close:
+                self._give_back(conn)  # read to its end: the connection is clean
+            else:
+                conn.close()
+        super().close()
 
 
 _ssl_context: Any = None
@@ -290,7 +332,16 @@ class SignedHttp:
         for conn in idle:
             conn.close()
 
-    def _once(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> HttpResponse:
+    def _once(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: dict[str, str],
+        query: str,
+        payload_hash: str | None,
+        stream: bool,
+    ) -> HttpResponse:
         """One request; a kept-alive connection the server had closed is
         replaced once (not an attempt). OSError: the request failed."""
         for _ in range(2):
@@ -306,11 +357,19 @@ class SignedHttp:
                 region=self.region,
                 service=self.service,
                 amz_date=stamp,
+                query=query,
+                payload_hash=payload_hash,
             )
             signed["User-Agent"] = self.user_agent
             try:
-                conn.request(method, path, body=body, headers=signed)
+                conn.request(
+                    method, f"{path}?{query}" if query else path, body=body, headers=signed
+                )
                 response = conn.getresponse()
+                if stream and 200 <= response.status < 300:
+                    got = {k.lower(): v for k, v in response.getheaders()}
+                    body_stream = StreamedBody(response, conn, self._give_back)
+                    return HttpResponse(response.status, got, b"", 0, body_stream)
                 data = response.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 conn.close()
@@ -337,20 +396,25 @@ class SignedHttp:
         headers: dict[str, str],
         *,
         retry: Callable[[HttpResponse], bool],
+        query: str = "",
+        payload_hash: str | None = None,
+        stream: bool = False,
     ) -> HttpResponse:
         """The response of the first attempt that `retry` does not want
         again (up to max_attempts); OSError when the last attempt's
-        connection failed. `path` is relative to the endpoint's own path."""
+        connection failed. `path` is relative to the endpoint's own path;
+        `query` and `payload_hash` are `sign`'s. With `stream`, a 2xx
+        answer's body is left unread (`HttpResponse.stream`, never retried)."""
         full = self.base_path + path
         for attempt in range(1, self.max_attempts + 1):
             try:
-                response = self._once(method, full, body, headers)
+                response = self._once(method, full, body, headers, query, payload_hash, stream)
             except OSError:  # timeouts too
                 if attempt == self.max_attempts:
                     raise
             else:
                 response = replace(response, attempts=attempt)
-                if attempt == self.max_attempts or not retry(response):
+                if response.stream or attempt == self.max_attempts or not retry(response):
                     return response
             ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
             time.sleep(random.uniform(0, ceiling))

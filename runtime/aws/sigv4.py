@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote
 
-__all__ = ["Credentials", "sign"]
+__all__ = ["Credentials", "canonical_query", "sign"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 
@@ -39,6 +39,15 @@ def _signing_key(secret_key: str, day: str, region: str, service: str) -> bytes:
     return key
 
 
+def canonical_query(params: dict[str, str]) -> str:
+    """`params` as SigV4's canonical query string, which is also a valid one
+    to send: names and values percent-encoded (all but A-Z a-z 0-9 - _ . ~),
+    sorted, a name without a value written `name=`."""
+    return "&".join(
+        sorted(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in params.items())
+    )
+
+
 def sign(
     *,
     method: str,
@@ -50,13 +59,22 @@ def sign(
     region: str,
     service: str,
     amz_date: str,
+    query: str = "",
+    payload_hash: str | None = None,
 ) -> dict[str, str]:
     """`headers` plus Host, X-Amz-Date, X-Amz-Security-Token (with a session
     token) and Authorization, for the request as given: `path` as sent on
-    the wire (already percent-encoded; no query string: none of these calls
-    has one), `amz_date` as
-    YYYYMMDD'T'HHMMSS'Z' (UTC). Every header given is signed."""
+    the wire (already percent-encoded), `query` as `canonical_query` makes
+    it, `amz_date` as YYYYMMDD'T'HHMMSS'Z' (UTC). Every header given is
+    signed. S3 differs from the other services in two ways: its path is
+    signed as sent, not encoded a second time, and the payload's hash
+    (`payload_hash`, else computed from `body`) travels in
+    X-Amz-Content-Sha256, added here."""
+    s3 = service == "s3"
+    digest = payload_hash if payload_hash is not None else hashlib.sha256(body).hexdigest()
     out = {**headers, "Host": host, "X-Amz-Date": amz_date}
+    if s3:
+        out["X-Amz-Content-Sha256"] = digest
     if credentials.token:
         out["X-Amz-Security-Token"] = credentials.token
     canonical = sorted((k.lower(), " ".join(v.split())) for k, v in out.items())
@@ -64,11 +82,11 @@ def sign(
     request = "\n".join(
         (
             method,
-            quote(path or "/", safe="/~"),
-            "",
+            (path or "/") if s3 else quote(path or "/", safe="/~"),
+            query,
             "".join(f"{k}:{v}\n" for k, v in canonical),
             signed_headers,
-            hashlib.sha256(body).hexdigest(),
+            digest,
         )
     )
     day = amz_date[:8]

@@ -1,4 +1,5 @@
-"""The S3 blob adapter (AWS shell), on an injected boto3 S3 client.
+"""The S3 blob adapter (AWS shell), on an injected S3 client: botocore's, or
+the Lambdas' lean one (`runtime/aws/s3_client.py`), called the same way.
 
 Puts are streamed: a blob up to one part is a single PutObject; a larger one is a
 multipart upload, one part buffered at a time, aborted on any failure so no half blob
@@ -118,10 +119,11 @@ class S3BlobStore:
         self._s3.delete_object(Bucket=self._bucket, Key=self._name(key))
 
     def keys(self, written_before: float) -> Iterator[str]:
-        pages = self._s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self._bucket, Prefix=self._prefix
-        )
-        for page in pages:
+        page: dict[str, Any] = {"IsTruncated": True}
+        while page.get("IsTruncated"):
+            token = page.get("NextContinuationToken")
+            more = {"ContinuationToken": token} if token else {}
+            page = self._s3.list_objects_v2(Bucket=self._bucket, Prefix=self._prefix, **more)
             for obj in page.get("Contents", []):
                 key = str(obj["Key"])[len(self._prefix) :]
                 if is_key(key) and obj["LastModified"].timestamp() < written_before:

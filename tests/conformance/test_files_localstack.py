@@ -16,6 +16,9 @@ from typing import Any
 import boto3
 import pytest
 
+from runtime.aws.s3_client import S3Client
+from runtime.aws.signed_http import StaticCredentials
+from runtime.aws.sigv4 import Credentials
 from runtime.files.port import new_key
 from runtime.files.s3 import S3BlobStore
 from tests.support import localstack
@@ -40,9 +43,25 @@ def client(localstack_endpoint: str) -> Any:  # noqa: F811
     return c
 
 
-@pytest.fixture
-def store(client: Any) -> S3BlobStore:
-    return S3BlobStore(client, BUCKET, prefix=PREFIX, part_size=PART)
+@pytest.fixture(scope="module")
+def lean(localstack_endpoint: str) -> Iterator[S3Client]:  # noqa: F811
+    c = S3Client(
+        region=AWS_ENV["AWS_DEFAULT_REGION"],
+        credentials=StaticCredentials(
+            Credentials(AWS_ENV["AWS_ACCESS_KEY_ID"], AWS_ENV["AWS_SECRET_ACCESS_KEY"])
+        ),
+        endpoint=localstack_endpoint,
+    )
+    yield c
+    c.close()
+
+
+@pytest.fixture(params=["botocore", "lean"])
+def store(request: pytest.FixtureRequest, client: Any) -> S3BlobStore:
+    """The adapter on botocore's client and on the Lambdas' lean one
+    (`runtime/aws/s3_client.py`); what it wrote is checked through botocore's."""
+    used = client if request.param == "botocore" else request.getfixturevalue("lean")
+    return S3BlobStore(used, BUCKET, prefix=PREFIX, part_size=PART)
 
 
 def _read(store: S3BlobStore, key: str, start: int = 0, end: int | None = None) -> bytes | None:

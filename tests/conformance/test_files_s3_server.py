@@ -1,5 +1,7 @@
 """The S3 blob adapter over real HTTP: moto's S3 server in its own process on
-127.0.0.1 (what the local AWS harness runs), through boto3 as on Lambda.
+127.0.0.1 (what the local AWS harness runs), through each client it runs on:
+botocore's and the Lambdas' lean one (`runtime/aws/s3_client.py`). What the
+store wrote is checked through botocore's client.
 
 tests/conformance/test_blob_store.py runs the contract in-process; this one
 checks what only a wire shows: streamed bodies, ranged GETs, multipart
@@ -19,7 +21,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
+from runtime.aws.s3_client import S3Client
+from runtime.aws.signed_http import StaticCredentials
+from runtime.aws.sigv4 import Credentials
 from runtime.files.port import new_key
 from runtime.files.s3 import S3BlobStore
 from tests.support.awslocal import AWS_ENV
@@ -74,9 +80,23 @@ def client(s3_endpoint: str) -> Any:
     return c
 
 
-@pytest.fixture
-def store(client: Any) -> S3BlobStore:
-    return S3BlobStore(client, BUCKET, prefix=PREFIX, part_size=PART)
+@pytest.fixture(scope="module")
+def lean(s3_endpoint: str) -> Iterator[S3Client]:
+    c = S3Client(
+        region=AWS_ENV["AWS_DEFAULT_REGION"],
+        credentials=StaticCredentials(
+            Credentials(AWS_ENV["AWS_ACCESS_KEY_ID"], AWS_ENV["AWS_SECRET_ACCESS_KEY"])
+        ),
+        endpoint=s3_endpoint,
+    )
+    yield c
+    c.close()
+
+
+@pytest.fixture(params=["botocore", "lean"])
+def store(request: pytest.FixtureRequest, client: Any) -> S3BlobStore:
+    used = client if request.param == "botocore" else request.getfixturevalue("lean")
+    return S3BlobStore(used, BUCKET, prefix=PREFIX, part_size=PART)
 
 
 def _read(store: S3BlobStore, key: str, start: int = 0, end: int | None = None) -> bytes | None:
@@ -137,3 +157,62 @@ def test_a_failed_multipart_upload_leaves_nothing(store: S3BlobStore, client: An
         store.put(key, chunks())
     assert store.open(key) is None
     assert _uploads(client) == []  # aborted, no orphan parts
+
+
+# ---- the lean client against botocore's, call by call -------------------------------
+
+
+def _code(call: Any) -> str:
+    with pytest.raises(ClientError) as caught:
+        call()
+    return str(caught.value.response["Error"]["Code"])
+
+
+def test_the_lean_client_refuses_as_botocore_does(client: Any, lean: S3Client) -> None:
+    key = PREFIX + new_key()
+    for c in (client, lean):
+        assert _code(lambda c=c: c.head_object(Bucket=BUCKET, Key=key)) == "404"
+        assert _code(lambda c=c: c.get_object(Bucket=BUCKET, Key=key)) == "NoSuchKey"
+        assert _code(lambda c=c: c.get_object(Bucket="no-such-bucket", Key=key)) == ("NoSuchBucket")
+    client.put_object(Bucket=BUCKET, Key=key, Body=b"abc")
+    for c in (client, lean):
+        assert _code(lambda c=c: c.get_object(Bucket=BUCKET, Key=key, Range="bytes=5-9")) == (
+            "InvalidRange"
+        )
+        c.delete_object(Bucket=BUCKET, Key=PREFIX + new_key())  # nothing there: no error
+
+
+def test_any_key_travels_and_is_signed_as_botocore_reads_it(client: Any, lean: S3Client) -> None:
+    for name in ("a b/c+d%20e.txt", "ünï/cödé ☃", "x~y!z*(1)'&$@=;:,?#[]"):
+        key = PREFIX + name
+        lean.put_object(Bucket=BUCKET, Key=key, Body=name.encode(), ContentType="text/plain")
+        got = client.get_object(Bucket=BUCKET, Key=key)
+        assert got["Body"].read() == name.encode() and got["ContentType"] == "text/plain"
+        body = lean.get_object(Bucket=BUCKET, Key=key)["Body"]
+        with body:
+            assert body.read() == name.encode()
+        assert lean.head_object(Bucket=BUCKET, Key=key)["ContentLength"] == len(name.encode())
+        lean.delete_object(Bucket=BUCKET, Key=key)
+        assert _code(lambda key=key: client.head_object(Bucket=BUCKET, Key=key)) == "404"
+
+
+def test_listing_pages_as_botocore_does(client: Any, lean: S3Client) -> None:
+    prefix = f"list-{new_key()}/"
+    names = sorted(f"{prefix}{i:02d} {new_key()}" for i in range(5))
+    for name in names:
+        client.put_object(Bucket=BUCKET, Key=name, Body=b"x")
+    for c in (client, lean):
+        seen, token, pages = [], None, 0
+        while True:
+            more = {"ContinuationToken": token} if token else {}
+            page = c.list_objects_v2(Bucket=BUCKET, Prefix=prefix, MaxKeys=2, **more)
+            pages += 1
+            seen += [
+                (o["Key"], o["Size"], o["LastModified"].tzinfo is not None)
+                for o in page["Contents"]
+            ]
+            if not page["IsTruncated"]:
+                break
+            token = page["NextContinuationToken"]
+        assert (pages, seen) == (3, [(n, 1, True) for n in names])
+    assert "Contents" not in lean.list_objects_v2(Bucket=BUCKET, Prefix=f"none-{new_key()}/")

@@ -10,13 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
 import time
 import uuid
-import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -34,6 +31,7 @@ from runtime.aws.signed_http import (
 from runtime.aws.sigv4 import Credentials, sign
 from runtime.store.dynamodb_calls import call
 from runtime.store.port import StoreError
+from tests.support.scripted_http import Script, scripted_server
 
 # ---- signatures --------------------------------------------------------------------
 
@@ -92,58 +90,10 @@ def test_operation_names() -> None:
 # ---- a scripted server ---------------------------------------------------------------
 
 
-class Script:
-    """Canned answers (status, body, headers) served in order; the requests seen."""
-
-    def __init__(self) -> None:
-        self.answers: list[tuple[int, bytes, dict[str, str]]] = []
-        self.seen: list[tuple[str, dict[str, str], bytes]] = []
-        self.ports: list[int] = []
-        self.close_after_each = False
-
-    def answer(self, status: int, body: Any, **headers: str) -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.answers.append((status, data, headers))
-
-
 @pytest.fixture
 def script() -> Iterator[tuple[Script, str]]:
-    s = Script()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            n = int(self.headers.get("Content-Length", "0"))
-            s.seen.append((self.path, dict(self.headers), self.rfile.read(n)))
-            s.ports.append(self.client_address[1])
-            status, data, headers = s.answers.pop(0) if s.answers else (200, b"{}", {})
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            if not any(k.lower() == "x-amz-crc32" for k in headers):
-                headers["x-amz-crc32"] = str(zlib.crc32(data))
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-            self.wfile.flush()
-            if s.close_after_each:  # kept alive as far as the client knows
-                self.close_connection = True
-
-        do_GET = do_DELETE = do_POST
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield s, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with scripted_server() as served:
+        yield served
 
 
 _made: list[DynamoDBClient] = []
