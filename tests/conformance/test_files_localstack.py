@@ -17,11 +17,10 @@ import boto3
 import pytest
 
 from runtime.aws.s3_client import S3Client
-from runtime.aws.signed_http import StaticCredentials
-from runtime.aws.sigv4 import Credentials
 from runtime.files.port import new_key
 from runtime.files.s3 import S3BlobStore
 from tests.support import localstack
+from tests.support.aws import lean_s3_client
 from tests.support.awslocal import AWS_ENV
 from tests.support.localstack import localstack_endpoint  # noqa: F401 - the fixture
 
@@ -45,13 +44,7 @@ def client(localstack_endpoint: str) -> Any:  # noqa: F811
 
 @pytest.fixture(scope="module")
 def lean(localstack_endpoint: str) -> Iterator[S3Client]:  # noqa: F811
-    c = S3Client(
-        region=AWS_ENV["AWS_DEFAULT_REGION"],
-        credentials=StaticCredentials(
-            Credentials(AWS_ENV["AWS_ACCESS_KEY_ID"], AWS_ENV["AWS_SECRET_ACCESS_KEY"])
-        ),
-        endpoint=localstack_endpoint,
-    )
+    c = lean_s3_client(localstack_endpoint)
     yield c
     c.close()
 

@@ -24,10 +24,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from runtime.aws.s3_client import S3Client
-from runtime.aws.signed_http import StaticCredentials
-from runtime.aws.sigv4 import Credentials
 from runtime.files.port import new_key
 from runtime.files.s3 import S3BlobStore
+from tests.support.aws import lean_s3_client
 from tests.support.awslocal import AWS_ENV
 from tests.support.devserver import free_port
 
@@ -82,13 +81,7 @@ def client(s3_endpoint: str) -> Any:
 
 @pytest.fixture(scope="module")
 def lean(s3_endpoint: str) -> Iterator[S3Client]:
-    c = S3Client(
-        region=AWS_ENV["AWS_DEFAULT_REGION"],
-        credentials=StaticCredentials(
-            Credentials(AWS_ENV["AWS_ACCESS_KEY_ID"], AWS_ENV["AWS_SECRET_ACCESS_KEY"])
-        ),
-        endpoint=s3_endpoint,
-    )
+    c = lean_s3_client(s3_endpoint)
     yield c
     c.close()
 

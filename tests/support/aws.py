@@ -112,6 +112,22 @@ def lean_dynamodb_local_client(endpoint: str) -> Any:
     )
 
 
+def lean_s3_client(endpoint: str) -> Any:
+    """The Lambdas' own S3 client (runtime/aws/s3_client.py) at `endpoint`
+    (moto's server, LocalStack), path-style, with the harness's credentials."""
+    from runtime.aws.s3_client import S3Client
+    from runtime.aws.signed_http import StaticCredentials
+    from runtime.aws.sigv4 import Credentials
+    from tests.support.awslocal import AWS_ENV
+
+    credentials = Credentials(AWS_ENV["AWS_ACCESS_KEY_ID"], AWS_ENV["AWS_SECRET_ACCESS_KEY"])
+    return S3Client(
+        region=AWS_ENV["AWS_DEFAULT_REGION"],
+        credentials=StaticCredentials(credentials),
+        endpoint=endpoint,
+    )
+
+
 def observe_dynamodb_calls(client: Any, observe: Callable[[str, dict[str, Any]], None]) -> None:
     """Have `observe(operation, params)` called before each call of `client`:
     the lean client's observers, or botocore's event for its clients."""
