@@ -195,9 +195,10 @@ def test_listing_pages_as_botocore_does(client: Any, lean: S3Client) -> None:
     for name in names:
         client.put_object(Bucket=BUCKET, Key=name, Body=b"x")
     for c in (client, lean):
-        seen, token, pages = [], None, 0
+        seen: list[tuple[str, int, bool]] = []
+        token, pages = None, 0
         while True:
-            more = {"ContinuationToken": token} if token else {}
+            more: dict[str, str] = {"ContinuationToken": token} if token else {}
             page = c.list_objects_v2(Bucket=BUCKET, Prefix=prefix, MaxKeys=2, **more)
             pages += 1
             seen += [
