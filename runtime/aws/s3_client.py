@@ -8,11 +8,12 @@ Why not botocore: a container's first file call built botocore's S3 client
 (import, service model, endpoint rules), about 200 ms of a cold start
 (`cold_boto3_client_ms`); this one costs what its first request costs.
 
-Addressing is botocore's default: an endpoint the environment configures
-(AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL: LocalStack, moto) is used
-path-style (`<endpoint>/<bucket>/<key>`); on AWS a bucket whose name is a
-DNS label gets its virtual host (`<bucket>.s3.<region>.amazonaws.com`),
-any other the regional endpoint, path-style. Every body is signed by its
+Addressing: an endpoint the environment configures (AWS_ENDPOINT_URL_S3,
+AWS_ENDPOINT_URL: LocalStack, moto) is used path-style
+(`<endpoint>/<bucket>/<key>`), which every S3 emulator takes; on AWS a
+bucket whose name is a DNS label gets its virtual host
+(`<bucket>.s3.<region>.amazonaws.com`), any other the regional endpoint,
+path-style. Every body is signed by its
 SHA-256, which S3 checks (botocore skips that only over HTTPS with another
 checksum header, which these calls do not send).
 """
@@ -110,7 +111,7 @@ class S3Client:
         self._credentials = credentials
         self._configured = endpoint.rstrip("/") if endpoint else None
         self._max_attempts = max_attempts
-        self._https: dict[str, SignedHttp] = {}
+        self._transports: dict[str, SignedHttp] = {}
         self._lock = threading.Lock()
         self.meta = SimpleNamespace(
             endpoint_url=self._configured or self._aws_endpoint(""), region_name=region
@@ -150,9 +151,9 @@ class S3Client:
         """The transport for `bucket` and the request's path for `key`."""
         endpoint, path = self.address(bucket, key)
         with self._lock:
-            http = self._https.get(endpoint)
+            http = self._transports.get(endpoint)
             if http is None:
-                http = self._https[endpoint] = SignedHttp(
+                http = self._transports[endpoint] = SignedHttp(
                     endpoint,
                     region=self.region,
                     service="s3",
@@ -321,8 +322,8 @@ class S3Client:
 
     def close(self) -> None:
         with self._lock:
-            https, self._https = list(self._https.values()), {}
-        for http in https:
+            transports, self._transports = list(self._transports.values()), {}
+        for http in transports:
             http.close()
 
 

@@ -101,7 +101,7 @@ def setup_bucket(client: Any, bucket: str) -> None:
 
 def files_env(endpoint: str, bucket: str) -> dict[str, str]:
     """The Lambdas' environment for files: the bucket, where its files are read
-    (path-style), and the S3 endpoint their boto3 clients reach."""
+    (path-style), and the S3 endpoint their S3 clients reach."""
     endpoint = endpoint.rstrip("/")
     return {
         "PYCONVEX_FILES_BUCKET": bucket,

@@ -2,7 +2,7 @@
 (HTTP API, payload 2.0): binary bodies arrive base64-encoded
 (`isBase64Encoded`), binary answers leave base64-encoded, uploads past the
 Lambda's payload cap answer 413 naming FILE_UPLOAD_LAMBDA_BYTES. Documents
-on DynamoDB Local, bytes in S3 under moto (in-process)."""
+on DynamoDB Local, bytes in moto's S3 server on loopback."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import pytest
 from runtime.aws.backend import FILES_PREFIX
 from runtime.aws.settings import record_deployment_urls
 from runtime.backend import Backend
+from runtime.emulator.s3 import running_s3
 from runtime.limits import FILE_UPLOAD_LAMBDA_BYTES
 from runtime.store.dynamodb import DynamoDBStore, create_table
 from tests.aws.events import LambdaContext, http_event
@@ -34,25 +35,39 @@ IMAGE = bytes(range(256)) * 40 + b"\x00\xff\x89PNG"  # not UTF-8
 pytestmark = pytest.mark.dynamodb_local
 
 
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on loopback, with the bucket: the Lambda's S3 client
+    speaks HTTP."""
+    with running_s3(localstack=False) as endpoint:
+        _client(endpoint).create_bucket(Bucket=BUCKET)
+        yield endpoint
+
+
 @pytest.fixture
-def s3() -> Iterator[Any]:
-    """S3 under moto; requests to DynamoDB Local's endpoint pass through."""
+def s3(s3_endpoint: str) -> Any:
+    """A botocore client on the bucket, emptied: what the Lambda stores is
+    checked through it."""
+    client = _client(s3_endpoint)
+    for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    return client
+
+
+def _client(endpoint: str) -> Any:
     import boto3
-    from moto import mock_aws
 
-    with mock_aws(config={"core": {"mock_credentials": False}}):
-        client = boto3.client(
-            "s3",
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
 
 
 @pytest.fixture
-def handler(dynamodb_local_endpoint: str, s3: Any) -> Iterator[Any]:
+def handler(dynamodb_local_endpoint: str, s3_endpoint: str, s3: Any) -> Iterator[Any]:
     table = f"f{uuid.uuid4().hex[:12]}"
     client = dynamodb_local_client(dynamodb_local_endpoint)
     create_table(client, table)
@@ -65,6 +80,7 @@ def handler(dynamodb_local_endpoint: str, s3: Any) -> Iterator[Any]:
         table,
         ROOT / "functions",
         PYCONVEX_FILES_BUCKET=BUCKET,
+        AWS_ENDPOINT_URL_S3=s3_endpoint,
     ) as handler:
         yield handler
     client.delete_table(TableName=table)
