@@ -123,7 +123,7 @@ def build_index(
             for doc_id, item in zip(ids, store.get(keys), strict=True):
                 if item is None:
                     continue  # deleted since the scan: nothing to index
-                doc = layout.decode_document(item.value).doc
+                doc = layout.decode_document_body(item.value)
                 ops.append(Check(layout.doc_key(doc_id), item.version))
                 ops.append(Put(spec.key(doc), doc_id.encode()))
             try:

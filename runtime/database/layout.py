@@ -35,6 +35,7 @@ __all__ = [
     "FIELD_VERSION_KEY_BYTES",
     "StoredDocument",
     "decode_document",
+    "decode_document_body",
     "doc_key",
     "encode_document",
     "field_version_key",
@@ -131,6 +132,16 @@ def encode_document(table: str, doc: dict[str, Any]) -> bytes:
 
 def decode_document(data: bytes) -> StoredDocument:
     table, _, body = data.partition(b"\n")
+    return StoredDocument(table.decode(), _document(body))
+
+
+def decode_document_body(data: bytes) -> dict[str, Any]:
+    """The document alone of a stored form (`decode_document(data).doc`,
+    without the table's name: what a scan needs per document)."""
+    return _document(data.partition(b"\n")[2])
+
+
+def _document(body: bytes) -> dict[str, Any]:
     doc = loads(body)
     assert isinstance(doc, dict)
-    return StoredDocument(table.decode(), doc)
+    return doc

@@ -41,7 +41,7 @@ def find_violations(
                 if item is None:
                     continue
                 try:
-                    schema.validate_document(table, layout.decode_document(item.value).doc)
+                    schema.validate_document(table, layout.decode_document_body(item.value))
                 except ValidationError as e:
                     found.append(SchemaViolation(table, doc_id, str(e)))
                     if len(found) >= limit:

@@ -113,7 +113,7 @@ def build_search_index(
             for doc_id, item in zip(ids, items, strict=True):
                 if item is None:
                     continue  # deleted since the scan
-                doc = layout.decode_document(item.value).doc
+                doc = layout.decode_document_body(item.value)
                 entry = spec.entry(doc_id, doc, 1)
                 if entry.text is None:
                     continue

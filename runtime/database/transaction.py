@@ -314,8 +314,11 @@ class Transaction:
         its new position if that is still ahead of the cursor (an insert
         ahead is yielded, a delete ahead is not), and no document is yielded
         twice by one scan (a patch that moves one ahead of the cursor does
-        not bring it back)."""
+        not bring it back). A read-only transaction has no writes to merge
+        (`_scan_stored`)."""
         self._record_range_version(spec, rng)
+        if self.read_only:
+            return (yield from self._scan_stored(spec, rng, reverse, page_hint))
         lo, hi = rng.lo, rng.hi
         last: bytes | None = None
         yielded: set[str] = set()
@@ -362,15 +365,51 @@ class Transaction:
                     yielded.add(doc_id)
                     yield key, self._fresh(value)
         finally:
-            if exhausted or last is None:
-                r_lo, r_hi = lo, hi
-                if not exhausted:  # closed before reading anything
-                    r_lo, r_hi = lo, lo
-            elif reverse:
-                r_lo, r_hi = last, hi
-            else:
-                r_lo, r_hi = lo, successor(last)
-            self.reads.ranges.append(IndexRange(spec.table, spec.name, r_lo, r_hi))
+            self._record_consumed(spec, rng, last, exhausted, reverse)
+
+    def _scan_stored(
+        self, spec: IndexSpec, rng: KeyRange, reverse: bool, page_hint: int
+    ) -> Generator[tuple[bytes, dict[str, Any]], None, None]:
+        """`scan` for a transaction that cannot write: the stored entries alone,
+        in the store's order (an index holds one entry per document)."""
+        last: bytes | None = None
+        exhausted = False
+        limit = DOCUMENTS_SCANNED_PER_FUNCTION
+        try:
+            for key, _, value in self._stored_entries(
+                spec.partition, rng.lo, rng.hi, reverse, page_hint
+            ):
+                self.documents_scanned += 1
+                if self.documents_scanned > limit:
+                    check_limit(
+                        "DOCUMENTS_SCANNED",
+                        self.documents_scanned,
+                        limit,
+                        "Use with_index with a narrower range, or paginate.",
+                    )
+                last = key
+                if value is not None:
+                    yield key, self._fresh(value)
+            exhausted = True
+        finally:
+            self._record_consumed(spec, rng, last, exhausted, reverse)
+
+    def _record_consumed(
+        self, spec: IndexSpec, rng: KeyRange, last: bytes | None, exhausted: bool, reverse: bool
+    ) -> None:
+        """Add to the read set the part of `rng` a scan consumed: all of it
+        when it ran out, up to and including `last` when its consumer
+        stopped, nothing when it stopped before the first entry."""
+        lo, hi = rng.lo, rng.hi
+        if exhausted or last is None:
+            r_lo, r_hi = lo, hi
+            if not exhausted:  # closed before reading anything
+                r_lo, r_hi = lo, lo
+        elif reverse:
+            r_lo, r_hi = last, hi
+        else:
+            r_lo, r_hi = lo, successor(last)
+        self.reads.ranges.append(IndexRange(spec.table, spec.name, r_lo, r_hi))
 
     def _next_pending(
         self,
@@ -630,7 +669,7 @@ class Transaction:
 
     def _fresh(self, value: bytes) -> dict[str, Any]:
         # A new object on every read: callers may mutate what they get.
-        return layout.decode_document(value).doc
+        return layout.decode_document_body(value)
 
     def _existing(
         self, doc_id: str, op: str, *, system: bool = False
