@@ -366,8 +366,8 @@ class SignedHttp:
                     method, f"{path}?{query}" if query else path, body=body, headers=signed
                 )
                 response = conn.getresponse()
+                got = {k.lower(): v for k, v in response.getheaders()}
                 if stream and 200 <= response.status < 300:
-                    got = {k.lower(): v for k, v in response.getheaders()}
                     body_stream = StreamedBody(response, conn, self._give_back)
                     return HttpResponse(response.status, got, b"", 0, body_stream)
                 data = response.read()
@@ -384,8 +384,7 @@ class SignedHttp:
                 conn.close()
             else:
                 self._give_back(conn)
-            headers = {k.lower(): v for k, v in response.getheaders()}
-            return HttpResponse(response.status, headers, data, 0)
+            return HttpResponse(response.status, got, data, 0)
         raise AssertionError("unreachable")
 
     def request(

@@ -343,13 +343,7 @@ class Transaction:
                 take_pending = nxt is None or (
                     p is not None and ((p[0] > nxt[0]) if reverse else (p[0] < nxt[0]))
                 )
-                self.documents_scanned += 1
-                check_limit(
-                    "DOCUMENTS_SCANNED",
-                    self.documents_scanned,
-                    DOCUMENTS_SCANNED_PER_FUNCTION,
-                    "Use with_index with a narrower range, or paginate.",
-                )
+                self._count_scanned()
                 if take_pending:
                     assert p is not None
                     key, doc_id = p
@@ -374,25 +368,27 @@ class Transaction:
         in the store's order (an index holds one entry per document)."""
         last: bytes | None = None
         exhausted = False
-        limit = DOCUMENTS_SCANNED_PER_FUNCTION
         try:
             for key, _, value in self._stored_entries(
                 spec.partition, rng.lo, rng.hi, reverse, page_hint
             ):
-                self.documents_scanned += 1
-                if self.documents_scanned > limit:
-                    check_limit(
-                        "DOCUMENTS_SCANNED",
-                        self.documents_scanned,
-                        limit,
-                        "Use with_index with a narrower range, or paginate.",
-                    )
+                self._count_scanned()
                 last = key
                 if value is not None:
                     yield key, self._fresh(value)
             exhausted = True
         finally:
             self._record_consumed(spec, rng, last, exhausted, reverse)
+
+    def _count_scanned(self) -> None:
+        """One more index entry met by a scan (DOCUMENTS_SCANNED)."""
+        self.documents_scanned += 1
+        check_limit(
+            "DOCUMENTS_SCANNED",
+            self.documents_scanned,
+            DOCUMENTS_SCANNED_PER_FUNCTION,
+            "Use with_index with a narrower range, or paginate.",
+        )
 
     def _record_consumed(
         self, spec: IndexSpec, rng: KeyRange, last: bytes | None, exhausted: bool, reverse: bool

@@ -119,15 +119,16 @@ class S3BlobStore:
         self._s3.delete_object(Bucket=self._bucket, Key=self._name(key))
 
     def keys(self, written_before: float) -> Iterator[str]:
-        page: dict[str, Any] = {"IsTruncated": True}
-        while page.get("IsTruncated"):
-            token = page.get("NextContinuationToken")
-            more = {"ContinuationToken": token} if token else {}
+        more: dict[str, str] = {}
+        while True:
             page = self._s3.list_objects_v2(Bucket=self._bucket, Prefix=self._prefix, **more)
             for obj in page.get("Contents", []):
                 key = str(obj["Key"])[len(self._prefix) :]
                 if is_key(key) and obj["LastModified"].timestamp() < written_before:
                     yield key
+            if not page.get("IsTruncated"):
+                return
+            more = {"ContinuationToken": page["NextContinuationToken"]}
 
     def close(self) -> None:
         """The injected client belongs to the caller."""

@@ -206,6 +206,8 @@ def test_the_environment_decides_the_client_and_its_addressing(
         "/files/k",
     )
     lazy = LazyClient("s3")
-    assert isinstance(lazy.meta, object) and isinstance(lazy._client, S3Client)
+    assert not lazy.made
+    assert lazy.meta.endpoint_url == "http://127.0.0.1:4566"  # made on this first use
+    assert isinstance(lazy._client, S3Client)
     monkeypatch.setenv("AWS_PROFILE", "dev")  # only botocore reads profiles
     assert S3Client.from_env() is None
