@@ -24,7 +24,7 @@ import json
 import os
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio.to_thread
@@ -77,6 +77,18 @@ class _Mailbox:
             self._calls.append((fn, arg))
             if self._scheduled:
                 return
+            held: set[_Mailbox] | None = getattr(_holding, "mailboxes", None)
+            if held is not None:
+                held.add(self)  # woken when the hold ends (`held_posts`)
+                return
+            self._scheduled = True
+        self._loop.call_soon_threadsafe(self._run)
+
+    def wake(self) -> None:
+        """Run what is queued, if it is not due to run already."""
+        with self._lock:
+            if self._scheduled or not self._calls:
+                return
             self._scheduled = True
         self._loop.call_soon_threadsafe(self._run)
 
@@ -88,7 +100,36 @@ class _Mailbox:
             fn(arg)
 
 
+_holding = threading.local()
+
+
+@contextlib.contextmanager
+def held_posts() -> Iterator[None]:
+    """Within it, this thread's posts queue without waking their loops;
+    each loop posted to is woken once, on the way out (the hub's
+    `hold_sends`, around a step's pushes).
+
+    Why: a loop woken mid-step takes the GIL from the pushing thread, and
+    the two then trade it badly. Each socket write releases the GIL; the
+    pushing thread, which never blocks, takes it and keeps it for the
+    interpreter's switch interval (5 ms), so the loop writes one message
+    per interval. Held, the loop gets the whole step's messages at once
+    and writes them back to back."""
+    if getattr(_holding, "mailboxes", None) is not None:
+        yield  # nested: the outer hold wakes them
+        return
+    held: set[_Mailbox] = set()
+    _holding.mailboxes = held
+    try:
+        yield
+    finally:
+        _holding.mailboxes = None
+        for mailbox in held:
+            mailbox.wake()
+
+
 def sync_routes(hub: SyncHub) -> list[WebSocketRoute]:
+    hub.hold_sends = held_posts
     max_unsent_bytes = hub.max_unsent_bytes
     mailboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Mailbox] = (
         weakref.WeakKeyDictionary()

@@ -27,6 +27,7 @@ connection, with a FatalError.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
@@ -174,6 +175,10 @@ class SyncHub:
         self._thread = threading.Thread(target=self._run, name="sync-hub", daemon=True)
         self.runs = 0
         """Query runs made by the hub (tests and benchmarks read it)."""
+        self.hold_sends: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
+        """Wraps a step's pushes: the socket layer may hold their sends and
+        hand them over together when the step is done
+        (`runtime/http/sync_ws.py: held_posts`)."""
 
     # ---- lifecycle -------------------------------------------------------------
 
@@ -481,7 +486,7 @@ class SyncHub:
                     self._stale |= {run[0] for run in runs}
                 raise
             ts = max(self._ts, snap.ts)
-        with self._lock:
+        with self._lock, self.hold_sends():
             affected = set(self._dirty)
             self._dirty.clear()
             for key, (result, reads, journal) in results.items():
@@ -521,10 +526,12 @@ class SyncHub:
         return run_subscription(self._executor, view, path, args, identity, journal, self._journals)
 
     def _push(self, conn: _Connection, ts: int) -> None:
-        ready = [p for p in conn.pending if p[0] <= ts]
-        conn.pending = [p for p in conn.pending if p[0] > ts]
-        if conn.pending:
-            self._waiting.add(conn.id)
+        ready = []
+        if conn.pending:  # (most pushes hold no mutation response)
+            ready = [p for p in conn.pending if p[0] <= ts]
+            conn.pending = [p for p in conn.pending if p[0] > ts]
+            if conn.pending:
+                self._waiting.add(conn.id)
         for commit_ts, message, stamped in ready:
             conn.send({**message, "ts": encode_ts(commit_ts or ts)} if stamped else message)
         results = {}

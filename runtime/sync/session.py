@@ -71,12 +71,13 @@ class QueryResult:
     """Identifies the result: equal digests, equal results."""
     journal: str | None = None
     """The query's journal (its paginate end cursors), opaque to clients."""
-    texts: dict[tuple[Version, Version, int], str] = field(
+    texts: dict[tuple[int, ...], tuple[dict[str, Any], Version]] = field(
         default_factory=dict, compare=False, repr=False
     )
-    """Transitions carrying only this result, as text, by (start, end, query
-    id): a thousand sockets watching one query mostly stand at the same
-    versions, so their identical Transition is written once (fan-out)."""
+    """Transitions carrying only this result, with their end version, by
+    `_text_key` (start, end and query id): a thousand sockets watching one
+    query mostly stand at the same versions, so their identical Transition
+    is built and written once, and sent to each (fan-out)."""
 
     def to_json(self) -> dict[str, Any]:
         """The result as JSON (the AWS shell keeps shared results in the store)."""
@@ -197,11 +198,12 @@ class SyncSession:
     the next one overtook an earlier one (`runtime/sync/stored.py` waits)."""
     max_queries: int = field(default=SYNC_QUERIES_PER_CONNECTION, compare=False, repr=False)
     """Subscriptions allowed at once (SYNC_QUERIES_PER_CONNECTION); not state."""
-    _single: tuple[QueryResult, tuple[Version, Version, int]] | None = field(
+    _single: tuple[QueryResult, tuple[int, ...], Version] | None = field(
         default=None, compare=False, repr=False
     )
     """Set by `transition` when its one modification is one result's update:
-    where `messages` may find or keep its text."""
+    the result, the key under which `messages` may find or keep its
+    Transition (`QueryResult.texts`), and its end version."""
     _tail: int = field(default=0, compare=False, repr=False)
     """How many modifications at the end of the last Transition must arrive
     with its end version (results of newly acknowledged queries, removals)."""
@@ -220,17 +222,23 @@ class SyncSession:
         acknowledged and no timestamp moves until the last, which carries the
         results of newly acknowledged queries and the end version. A single
         modification over the limit still goes out whole."""
+        if not force and not self.removed and len(self.queries) == 1:
+            same = self._known_transition(results, ts, limit)
+            if same is not None:
+                return [same]
         message = self.transition(results, ts, force=force)
         if message is None:
             return []
         shared, self._single = self._single, None
-        text = shared[0].texts.get(shared[1]) if shared is not None else None
-        if text is None:
-            text = message_text(message)
-            if shared is not None and len(shared[0].texts) < _TEXTS_KEPT:
-                shared[0].texts[shared[1]] = text
+        known = shared[0].texts.get(shared[1]) if shared is not None else None
+        if known is not None and len(message_text(known[0])) <= limit:
+            return [known[0]]  # the same Transition, built by another session
+        text = message_text(message)
         if len(text) <= limit:
-            return [with_text(message, text)]  # encoded once, here
+            sent = with_text(message, text)  # encoded once, here
+            if shared is not None and len(shared[0].texts) < _TEXTS_KEPT:
+                shared[0].texts[shared[1]] = (sent, shared[2])
+            return [sent]
         start, end = message["startVersion"], message["endVersion"]
         mods = message["modifications"]
         cut = len(mods) - self._tail
@@ -251,6 +259,29 @@ class SyncSession:
             batch = []
         out.append(_transition(start, end, batch + tail))
         return out
+
+    def _known_transition(
+        self, results: dict[int, QueryResult], ts: int, limit: int
+    ) -> dict[str, Any] | None:
+        """The Transition `transition` would build when this session's one
+        query has a new result, if another session at the same versions
+        built it already (`QueryResult.texts`: the key holds both versions
+        and the query, which fix the message); None otherwise. The fan-out's
+        common case, at a dict lookup a socket."""
+        ((query_id, sub),) = self.queries.items()
+        result = results.get(query_id)
+        sent = self.sent
+        if result is None or sub.sent == result.digest:
+            return None
+        ack = max(self.query_set, sent.query_set)
+        known = result.texts.get(_text_key(sent, ack, self.identity, max(ts, sent.ts), query_id))
+        if known is None or len(message_text(known[0])) > limit:
+            return None
+        sub.sent = result.digest
+        self.sent = known[1]
+        self._single = None
+        self._tail = 0
+        return known[0]
 
     def to_json(self) -> dict[str, Any]:
         """The whole state as JSON (the AWS shell keeps it in DynamoDB)."""
@@ -434,9 +465,18 @@ class SyncSession:
             "modifications": mods,
         }
         if only is not None and len(mods) == 1:
-            self._single = (only[0], (self.sent, end, only[1]))
+            key = _text_key(self.sent, end.query_set, end.identity, end.ts, only[1])
+            self._single = (only[0], key, end)
         self.sent = end
         return message
+
+
+def _text_key(
+    start: Version, query_set: int, identity: int, ts: int, query_id: int
+) -> tuple[int, ...]:
+    """Where `QueryResult.texts` keeps a Transition: its start and end
+    versions and its one query (plain ints: cheaper to hash than Versions)."""
+    return (start.query_set, start.identity, start.ts, query_set, identity, ts, query_id)
 
 
 def _size(obj: dict[str, Any]) -> int:

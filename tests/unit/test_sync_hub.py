@@ -4,6 +4,7 @@ what each connection is sent, and in what order."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import struct
 import time
@@ -361,3 +362,40 @@ def test_with_nobody_watching_a_step_takes_no_snapshot(tmp_path: Path) -> None:
         assert taken[0] == 2
     finally:
         store.close()
+
+
+def test_a_steps_pushes_are_sent_inside_one_hold(setup: tuple[SyncHub, Executor]) -> None:
+    """Every message a step pushes goes out inside the step's `hold_sends`
+    (the socket layer hands the batch to its loop when the hold ends)."""
+    hub, executor = setup
+    hub.stop()  # steps by hand only: the holds counted below are this test's
+    holding = False
+    holds = 0
+    sent: list[tuple[bool, dict[str, Any]]] = []
+
+    @contextlib.contextmanager
+    def hold() -> Iterator[None]:
+        nonlocal holding, holds
+        holding, holds = True, holds + 1
+        try:
+            yield
+        finally:
+            holding = False
+
+    hub.hold_sends = hold
+    add = {"type": "Add", "queryId": 0, "udfPath": "messages:list", "args": [{"channel": "held"}]}
+    for c in range(3):
+        conn = hub.connect(lambda m: sent.append((holding, m)), lambda reason: None)
+        hub.receive(
+            conn, json.dumps({"type": "Connect", "sessionId": f"h{c}", "connectionCount": 0})
+        )
+        hub.receive(conn, json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
+                                      "modifications": [add]}))  # fmt: skip
+    hub.step()
+    executor.call("messages:send", {"channel": "held", "body": "hi"})
+    sent.clear()
+    before = holds
+    hub.step()
+    assert holds == before + 1
+    assert len(sent) == 3 and all(held for held, _ in sent)
+    assert all(values([m])[0] == ["hi"] for _, m in sent)
