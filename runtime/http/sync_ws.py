@@ -109,12 +109,12 @@ def held_posts() -> Iterator[None]:
     each loop posted to is woken once, on the way out (the hub's
     `hold_sends`, around a step's pushes).
 
-    Why: a loop woken mid-step takes the GIL from the pushing thread, and
-    the two then trade it badly. Each socket write releases the GIL; the
-    pushing thread, which never blocks, takes it and keeps it for the
-    interpreter's switch interval (5 ms), so the loop writes one message
-    per interval. Held, the loop gets the whole step's messages at once
-    and writes them back to back."""
+    Why: a loop woken mid-step competes for the GIL with the pushing
+    thread, which never blocks; the two then run in turns of the
+    interpreter's switch interval (5 ms). Measured on one write watched by
+    1,000 sockets: the step's pushes spread over 16 ms instead of 4, the
+    last sockets' messages waiting behind them. Held, the loop gets the
+    whole step's messages at once and writes them back to back."""
     if getattr(_holding, "mailboxes", None) is not None:
         yield  # nested: the outer hold wakes them
         return
