@@ -39,29 +39,40 @@ def test_a_transition_is_encoded_once_for_its_size_and_its_sending() -> None:
     assert json.loads(text)["modifications"][0]["value"] == ["a", "b"]
 
 
+class _CountingLoop:
+    """An event loop that counts its wake-ups from other threads
+    (`call_soon_threadsafe`): what a mailbox costs its loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.wakes = 0
+        real = self.loop.call_soon_threadsafe
+
+        def counting(callback: Any, *args: Any) -> Any:
+            self.wakes += 1
+            return real(callback, *args)
+
+        self.loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+
+    def run_posted(self) -> None:
+        self.loop.run_until_complete(asyncio.sleep(0))
+
+
 def test_calls_posted_from_a_thread_run_in_order_in_one_loop_wake_up() -> None:
-    loop = asyncio.new_event_loop()
-    wakes = 0
-    real = loop.call_soon_threadsafe
-
-    def counting(callback: Any, *args: Any) -> Any:
-        nonlocal wakes
-        wakes += 1
-        return real(callback, *args)
-
-    loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+    counting = _CountingLoop()
+    loop = counting.loop
     mailbox = _Mailbox(loop)
     got: list[int] = []
     sender = threading.Thread(target=lambda: [mailbox.post(got.append, i) for i in range(1000)])
     sender.start()
     sender.join()
     try:
-        loop.run_until_complete(asyncio.sleep(0))
+        counting.run_posted()
         assert got == list(range(1000))
-        assert wakes == 1
+        assert counting.wakes == 1
         mailbox.post(got.append, 1000)  # the next batch wakes the loop again
-        loop.run_until_complete(asyncio.sleep(0))
-        assert got[-1] == 1000 and wakes == 2
+        counting.run_posted()
+        assert got[-1] == 1000 and counting.wakes == 2
     finally:
         loop.close()
 
@@ -212,16 +223,8 @@ def test_a_session_that_moved_its_query_set_does_not_take_anothers_transition() 
 
 
 def test_posts_held_by_a_thread_wake_the_loop_once_when_the_hold_ends() -> None:
-    loop = asyncio.new_event_loop()
-    wakes = 0
-    real = loop.call_soon_threadsafe
-
-    def counting(callback: Any, *args: Any) -> Any:
-        nonlocal wakes
-        wakes += 1
-        return real(callback, *args)
-
-    loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+    counting = _CountingLoop()
+    loop = counting.loop
     first, second = _Mailbox(loop), _Mailbox(loop)
     got: list[tuple[str, int]] = []
     try:
@@ -231,9 +234,9 @@ def test_posts_held_by_a_thread_wake_the_loop_once_when_the_hold_ends() -> None:
                 second.post(got.append, ("second", i))
             with held_posts():  # nested: the outer hold wakes them
                 first.post(got.append, ("first", 500))
-            assert wakes == 0
-        assert wakes == 2  # one a mailbox
-        loop.run_until_complete(asyncio.sleep(0))
+            assert counting.wakes == 0
+        assert counting.wakes == 2  # one a mailbox
+        counting.run_posted()
         assert [i for who, i in got if who == "first"] == list(range(501))
         assert [i for who, i in got if who == "second"] == list(range(500))
         # a post from a thread not holding wakes at once and runs all queued
@@ -242,9 +245,9 @@ def test_posts_held_by_a_thread_wake_the_loop_once_when_the_hold_ends() -> None:
             other = threading.Thread(target=first.post, args=(got.append, ("first", 502)))
             other.start()
             other.join()
-            assert wakes == 3
-        assert wakes == 3  # already due: the hold's end adds no second wake
-        loop.run_until_complete(asyncio.sleep(0))
+            assert counting.wakes == 3
+        assert counting.wakes == 3  # already due: the hold's end adds no second wake
+        counting.run_posted()
         assert got[-2:] == [("first", 501), ("first", 502)]
     finally:
         loop.close()
