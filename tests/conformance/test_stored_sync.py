@@ -463,19 +463,34 @@ def test_a_query_run_for_the_stored_sync_is_validated_once_by_its_caller(store: 
 
 class SlowPoster(RecordingPoster):
     """Posts that take a while (a Management API call), counting how many
-    are in flight at once; posts to `failing` connections raise."""
+    are in flight at once; posts to `failing` connections raise.
+
+    Once `expect_overlap` is called, a post lasts until a second one is
+    in flight (or `OVERLAP_WAIT` seconds): pushes that run at once always
+    overlap here, however slowly a loaded machine starts them, and pushes
+    made one at a time never do."""
+
+    OVERLAP_WAIT = 2.0
 
     def __init__(self) -> None:
         super().__init__()
         self.in_flight = self.most_in_flight = 0
         self.failing: set[str] = set()
+        self.overlapped = threading.Event()
+        self.overlapped.set()  # no waiting until expect_overlap
+
+    def expect_overlap(self) -> None:
+        self.most_in_flight = 0
+        self.overlapped.clear()
 
     def post(self, connection_id: str, message: dict[str, Any]) -> bool:
         with self.lock:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            if self.in_flight > 1:
+                self.overlapped.set()
         try:
-            time.sleep(0.02)
+            self.overlapped.wait(self.OVERLAP_WAIT)
             if connection_id in self.failing:
                 raise RuntimeError(f"posting to {connection_id} failed")
             return super().post(connection_id, message)
@@ -497,7 +512,7 @@ def test_pushes_go_out_several_at_once_and_a_failed_one_spares_the_rest(store: S
     for c in clients:
         c.add(0, "messages:list", {"channel": "many"})
         c.take()
-    poster.most_in_flight = 0
+    poster.expect_overlap()
     poster.failing = {"conn-p3"}
     executor.call("messages:send", {"channel": "many", "body": "all"})
     with pytest.raises(RuntimeError, match="conn-p3"):
