@@ -486,7 +486,7 @@ class SyncHub:
                     self._stale |= {run[0] for run in runs}
                 raise
             ts = max(self._ts, snap.ts)
-        with self._lock, self.hold_sends():
+        with self.hold_sends(), self._lock:  # the loops are woken after the lock is let go
             affected = set(self._dirty)
             self._dirty.clear()
             for key, (result, reads, journal) in results.items():

@@ -462,8 +462,8 @@ def test_a_query_run_for_the_stored_sync_is_validated_once_by_its_caller(store: 
 
 
 class SlowPoster(RecordingPoster):
-    """Posts that take a while (a Management API call), counting how many
-    are in flight at once; posts to `failing` connections raise.
+    """Posts (Management API calls) counting how many are in flight at
+    once; posts to `failing` connections raise.
 
     Once `expect_overlap` is called, a post lasts until a second one is
     in flight (or `OVERLAP_WAIT` seconds): pushes that run at once always
